@@ -1,0 +1,326 @@
+//! The key table: every binding is data (action, keys, where it applies, what it
+//! does). The footer hints and the help overlay are both read from it, and the
+//! config's `[keys]` table overrides it, so what is shown is what works.
+
+use crokey::KeyCombination;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Where a binding applies. `Global` bindings work in every pane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Global,
+    Hosts,
+    Flake,
+    Services,
+    Log,
+    /// A dialog or the help window.
+    Dialog,
+}
+
+/// Everything a key can ask for. The update function decides what it means in
+/// the current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Quit,
+    Help,
+    FocusNext,
+    FocusPrev,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    NextHost,
+    PrevHost,
+    Follow,
+    Confirm,
+    Cancel,
+}
+
+/// One row of the key table.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub action: Action,
+    pub keys: Vec<KeyCombination>,
+    pub scope: Scope,
+    /// Short label for the footer; `None` keeps it out of the footer (still in help).
+    pub hint: Option<&'static str>,
+    pub description: &'static str,
+}
+
+/// Name used in the config's `[keys]` table, description, scope, footer label, default keys.
+type Row = (
+    Action,
+    &'static str,
+    Scope,
+    Option<&'static str>,
+    &'static str,
+    &'static [&'static str],
+);
+
+#[rustfmt::skip]
+const DEFAULTS: &[Row] = &[
+    (Action::Quit, "quit", Scope::Global, Some("quit"), "Quit deploytui (asks first while a task runs)", &["q", "ctrl-c"]),
+    (Action::Help, "help", Scope::Global, Some("help"), "Show or hide this help", &["?", "f1"]),
+    (Action::FocusNext, "focus_next", Scope::Global, Some("pane"), "Move focus to the next pane", &["tab"]),
+    (Action::FocusPrev, "focus_prev", Scope::Global, None, "Move focus to the previous pane", &["backtab"]),
+    (Action::Up, "up", Scope::Global, Some("move"), "Move up in the focused pane", &["up", "k"]),
+    (Action::Down, "down", Scope::Global, None, "Move down in the focused pane", &["down", "j"]),
+    (Action::PageUp, "page_up", Scope::Global, None, "Scroll up a page", &["pageup", "ctrl-u"]),
+    (Action::PageDown, "page_down", Scope::Global, None, "Scroll down a page", &["pagedown", "ctrl-d"]),
+    (Action::Top, "top", Scope::Global, None, "Jump to the first row", &["home", "g"]),
+    (Action::Bottom, "bottom", Scope::Global, None, "Jump to the last row", &["end", "shift-g"]),
+    (Action::NextHost, "next_host", Scope::Global, Some("host"), "Select the next host from any pane", &["]"]),
+    (Action::PrevHost, "prev_host", Scope::Global, None, "Select the previous host from any pane", &["["]),
+    (Action::Follow, "follow", Scope::Log, Some("follow"), "Log pane: follow new lines (toggle)", &["f"]),
+    (Action::Confirm, "confirm", Scope::Dialog, Some("yes"), "Dialog: confirm", &["y", "enter"]),
+    (Action::Cancel, "cancel", Scope::Dialog, Some("no"), "Dialog: cancel, or close the help", &["esc", "n"]),
+];
+
+/// Looks up an action by its config name.
+pub fn action_by_name(name: &str) -> Option<Action> {
+    DEFAULTS.iter().find(|r| r.1 == name).map(|r| r.0)
+}
+
+/// All config names, for error messages.
+pub fn action_names() -> Vec<&'static str> {
+    DEFAULTS.iter().map(|r| r.1).collect()
+}
+
+/// Parses a key as written in the config ("q", "ctrl-c", "shift-tab", "R").
+/// A lone capital letter means that letter with shift, as users write it.
+pub fn parse_key(raw: &str) -> Result<KeyCombination, String> {
+    let trimmed = raw.trim();
+    let mut chars = trimmed.chars();
+    let spelled = match (chars.next(), chars.next()) {
+        (Some(c), None) if c.is_ascii_uppercase() => format!("shift-{}", c.to_ascii_lowercase()),
+        _ => trimmed.to_string(),
+    };
+    let spelled = match spelled.to_ascii_lowercase().as_str() {
+        "shift-tab" => "backtab".to_string(),
+        _ => spelled,
+    };
+    let key = crokey::parse(&spelled).map_err(|e| e.to_string())?;
+    if !key.is_ansi_compatible() {
+        return Err(format!(
+            "{raw:?} presses several keys at once, which terminals cannot report"
+        ));
+    }
+    Ok(normalize(key.normalized()))
+}
+
+/// Terminals disagree on whether `?` arrives with SHIFT; for keys that are not
+/// letters the modifier carries no meaning, so drop it on both sides.
+fn normalize(mut key: KeyCombination) -> KeyCombination {
+    if let Some(KeyCode::Char(c)) = key.codes.iter().next() {
+        if !c.is_ascii_alphabetic() {
+            key.modifiers.remove(KeyModifiers::SHIFT);
+        }
+    }
+    key
+}
+
+/// Short, readable name of a key for the footer and help ("q", "S-Tab", "↑").
+pub fn display_key(key: &KeyCombination) -> String {
+    let code = key.codes.iter().next().copied();
+    let shift = key.modifiers.contains(KeyModifiers::SHIFT);
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    let alt = key.modifiers.contains(KeyModifiers::ALT);
+    let base = match code {
+        Some(KeyCode::BackTab) => return "S-Tab".into(),
+        Some(KeyCode::Up) => "↑".to_string(),
+        Some(KeyCode::Down) => "↓".to_string(),
+        Some(KeyCode::Left) => "←".to_string(),
+        Some(KeyCode::Right) => "→".to_string(),
+        Some(KeyCode::PageUp) => "PgUp".to_string(),
+        Some(KeyCode::PageDown) => "PgDn".to_string(),
+        Some(KeyCode::Tab) => "Tab".to_string(),
+        Some(KeyCode::Char(c)) if shift && c.is_ascii_alphabetic() && !ctrl && !alt => {
+            return c.to_ascii_uppercase().to_string()
+        }
+        _ => {
+            return crokey::KeyCombinationFormat::default()
+                .with_control("C-")
+                .with_alt("M-")
+                .with_shift("S-")
+                .to_string(*key)
+        }
+    };
+    let mut out = String::new();
+    if ctrl {
+        out.push_str("C-");
+    }
+    if alt {
+        out.push_str("M-");
+    }
+    if shift {
+        out.push_str("S-");
+    }
+    out + &base
+}
+
+/// The effective key table: defaults with the config's overrides applied.
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    bindings: Vec<Binding>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        let bindings = DEFAULTS
+            .iter()
+            .map(|&(action, _, scope, hint, description, keys)| Binding {
+                action,
+                keys: keys
+                    .iter()
+                    .map(|k| parse_key(k).unwrap_or_else(|e| panic!("built-in key {k:?}: {e}")))
+                    .collect(),
+                scope,
+                hint,
+                description,
+            })
+            .collect();
+        Keymap { bindings }
+    }
+}
+
+impl Keymap {
+    /// Replaces the keys of `action`. Keys that were bound to another action in
+    /// an overlapping scope are taken away from it so one key never means two things.
+    pub fn rebind(&mut self, action: Action, keys: Vec<KeyCombination>) {
+        for b in &mut self.bindings {
+            if b.action != action {
+                b.keys.retain(|k| !keys.contains(k));
+            }
+        }
+        if let Some(b) = self.bindings.iter_mut().find(|b| b.action == action) {
+            b.keys = keys;
+        }
+    }
+
+    /// The action a key press means in `scope` (global bindings always apply).
+    pub fn action_for(&self, event: &KeyEvent, scope: Scope) -> Option<Action> {
+        let pressed = normalize(KeyCombination::from(*event));
+        self.bindings
+            .iter()
+            .filter(|b| b.scope == Scope::Global || b.scope == scope)
+            .find(|b| b.keys.contains(&pressed))
+            .map(|b| b.action)
+    }
+
+    pub fn bindings(&self) -> &[Binding] {
+        &self.bindings
+    }
+
+    /// Footer hints for `scope`: the first key of each binding that has a label.
+    pub fn hints(&self, scope: Scope) -> Vec<(String, &'static str)> {
+        self.bindings
+            .iter()
+            .filter(|b| b.scope == Scope::Global || b.scope == scope)
+            .filter_map(|b| Some((display_key(b.keys.first()?), b.hint?)))
+            .collect()
+    }
+
+    /// The keys of one action, for messages such as "press ? for help".
+    pub fn keys_of(&self, action: Action) -> String {
+        self.bindings
+            .iter()
+            .find(|b| b.action == action)
+            .and_then(|b| b.keys.first())
+            .map(display_key)
+            .unwrap_or_else(|| "(unbound)".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn press(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, modifiers)
+    }
+
+    #[test]
+    fn defaults_resolve() {
+        let km = Keymap::default();
+        assert_eq!(
+            km.action_for(&press(KeyCode::Char('q'), KeyModifiers::NONE), Scope::Hosts),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            km.action_for(
+                &press(KeyCode::Char('c'), KeyModifiers::CONTROL),
+                Scope::Log
+            ),
+            Some(Action::Quit)
+        );
+        // Terminals send `?` both with and without SHIFT.
+        for m in [KeyModifiers::NONE, KeyModifiers::SHIFT] {
+            assert_eq!(
+                km.action_for(&press(KeyCode::Char('?'), m), Scope::Hosts),
+                Some(Action::Help)
+            );
+        }
+        assert_eq!(
+            km.action_for(&press(KeyCode::BackTab, KeyModifiers::SHIFT), Scope::Hosts),
+            Some(Action::FocusPrev)
+        );
+        assert_eq!(
+            km.action_for(
+                &press(KeyCode::Char('G'), KeyModifiers::SHIFT),
+                Scope::Hosts
+            ),
+            Some(Action::Bottom)
+        );
+        assert_eq!(
+            km.action_for(&press(KeyCode::Char('r'), KeyModifiers::NONE), Scope::Hosts),
+            None
+        );
+    }
+
+    #[test]
+    fn log_bindings_only_in_the_log_pane() {
+        let km = Keymap::default();
+        let f = press(KeyCode::Char('f'), KeyModifiers::NONE);
+        assert_eq!(km.action_for(&f, Scope::Log), Some(Action::Follow));
+        assert_eq!(km.action_for(&f, Scope::Hosts), None);
+    }
+
+    #[test]
+    fn rebinding_moves_a_key() {
+        let mut km = Keymap::default();
+        km.rebind(Action::Help, vec![parse_key("q").unwrap()]);
+        let q = press(KeyCode::Char('q'), KeyModifiers::NONE);
+        assert_eq!(km.action_for(&q, Scope::Hosts), Some(Action::Help));
+        assert_eq!(km.keys_of(Action::Quit), "C-c", "quit keeps its other key");
+    }
+
+    #[test]
+    fn parses_and_displays_keys() {
+        assert_eq!(display_key(&parse_key("R").unwrap()), "R");
+        assert_eq!(display_key(&parse_key("shift-tab").unwrap()), "S-Tab");
+        assert_eq!(display_key(&parse_key("ctrl-c").unwrap()), "C-c");
+        assert_eq!(display_key(&parse_key("?").unwrap()), "?");
+        assert_eq!(display_key(&parse_key("up").unwrap()), "↑");
+        assert_eq!(display_key(&parse_key("f1").unwrap()), "F1");
+        assert!(parse_key("ctrl-").is_err());
+        assert!(parse_key("bogus").is_err());
+        assert!(
+            parse_key("a-b").is_err(),
+            "chords cannot be typed in a terminal"
+        );
+    }
+
+    #[test]
+    fn every_action_has_a_unique_config_name() {
+        let names = action_names();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(names.len(), sorted.len());
+        for n in names {
+            assert!(action_by_name(n).is_some());
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! deploytui: a terminal deploy console for NixOS machines run from a git monorepo.
+//!
+//! `app` holds the state, messages and the pure update; `ui` only draws;
+//! `runtime` owns the terminal, the event loop and the tasks.
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod keymap;
+pub mod logbuf;
+pub mod logging;
+pub mod paths;
+pub mod runtime;
+pub mod systemd;
+pub mod ui;

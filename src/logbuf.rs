@@ -1,0 +1,133 @@
+//! Append-only log store: raw text plus line offsets. Lines keep their ANSI
+//! colours and are turned into styled ratatui lines only when they are visible,
+//! so a long build log costs memory for its bytes and nothing per frame.
+
+use ansi_to_tui::IntoText;
+use ratatui::text::Line;
+
+#[derive(Debug, Default, Clone)]
+pub struct LogBuf {
+    text: String,
+    /// Start of each complete line in `text`.
+    starts: Vec<usize>,
+    /// A line still being written (no newline yet).
+    partial_from: Option<usize>,
+}
+
+impl LogBuf {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a chunk of output; it may end mid-line.
+    pub fn push_str(&mut self, chunk: &str) {
+        for piece in chunk.split_inclusive('\n') {
+            let start = *self.partial_from.get_or_insert(self.text.len());
+            // Carriage returns redraw a line in place (progress bars); keep the last state.
+            let piece = piece.replace("\r\n", "\n");
+            if let Some(cr) = piece.trim_end_matches('\n').rfind('\r') {
+                self.text.truncate(start);
+                self.text.push_str(&piece[cr + 1..]);
+            } else {
+                self.text.push_str(&piece);
+            }
+            if piece.ends_with('\n') {
+                self.text.pop();
+                self.starts.push(start);
+                self.partial_from = None;
+            }
+        }
+    }
+
+    /// Appends one whole line.
+    pub fn push_line(&mut self, line: &str) {
+        self.push_str(line);
+        self.push_str("\n");
+    }
+
+    /// Number of lines, counting a partial last line.
+    pub fn len(&self) -> usize {
+        self.starts.len() + usize::from(self.partial_from.is_some())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The raw text of line `i` (with its ANSI codes).
+    pub fn raw_line(&self, i: usize) -> Option<&str> {
+        let start = if i < self.starts.len() {
+            self.starts[i]
+        } else if i == self.starts.len() {
+            self.partial_from?
+        } else {
+            return None;
+        };
+        let end = self
+            .starts
+            .get(i + 1)
+            .copied()
+            .or(self.partial_from.filter(|_| i + 1 == self.starts.len()))
+            .unwrap_or(self.text.len());
+        // Complete lines end with a removed newline; the next line starts right after.
+        Some(&self.text[start..end])
+    }
+
+    /// Styled lines `from..from+count` for drawing. Bad escape sequences are shown as text.
+    pub fn styled_lines(&self, from: usize, count: usize) -> Vec<Line<'static>> {
+        (from..self.len().min(from.saturating_add(count)))
+            .filter_map(|i| self.raw_line(i))
+            .map(|raw| match raw.into_text() {
+                Ok(text) => text.lines.into_iter().next().unwrap_or_default(),
+                Err(_) => Line::raw(raw.to_string()),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_split_across_chunks() {
+        let mut b = LogBuf::new();
+        b.push_str("building a\nbuil");
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.raw_line(1), Some("buil"));
+        b.push_str("ding b\n");
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.raw_line(0), Some("building a"));
+        assert_eq!(b.raw_line(1), Some("building b"));
+        assert_eq!(b.raw_line(2), None);
+    }
+
+    #[test]
+    fn carriage_return_keeps_last_state() {
+        let mut b = LogBuf::new();
+        b.push_str("copying 1/3\rcopying 2/3\rcopying 3/3\r\ndone\n");
+        assert_eq!(b.raw_line(0), Some("copying 3/3"));
+        assert_eq!(b.raw_line(1), Some("done"));
+    }
+
+    #[test]
+    fn ansi_is_parsed_only_for_drawing() {
+        let mut b = LogBuf::new();
+        b.push_line("\x1b[31merror:\x1b[0m hash mismatch");
+        assert_eq!(b.raw_line(0), Some("\x1b[31merror:\x1b[0m hash mismatch"));
+        let lines = b.styled_lines(0, 10);
+        assert_eq!(lines.len(), 1);
+        let text: String = lines[0].spans.iter().map(|s| s.content.as_ref()).collect();
+        assert_eq!(text, "error: hash mismatch");
+        assert_eq!(lines[0].spans[0].style.fg, Some(ratatui::style::Color::Red));
+    }
+
+    #[test]
+    fn empty_lines_are_kept() {
+        let mut b = LogBuf::new();
+        b.push_str("a\n\nb\n");
+        assert_eq!(b.len(), 3);
+        assert_eq!(b.raw_line(1), Some(""));
+        assert_eq!(b.styled_lines(0, 100).len(), 3);
+    }
+}

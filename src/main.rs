@@ -1,0 +1,105 @@
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use deploytui::cli::{Cli, Command};
+use deploytui::config::{self, Config, Engine, ThemeName};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "deploytui",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
+        Some(Command::Check) => match config::load(cli.config.as_deref()) {
+            Ok(config) => {
+                print_check(&config);
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        None => {
+            let mut config = match config::load(cli.config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return fail(&e),
+            };
+            // https://no-color.org: any non-empty value turns colours off.
+            if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+                config.theme = ThemeName::Mono;
+            }
+            let (_guard, log_path) = deploytui::logging::init();
+            tracing::info!(config = %config.path.display(), "starting TUI");
+            deploytui::runtime::install_panic_logging();
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => return fail(&e),
+            };
+            match runtime.block_on(deploytui::runtime::run(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("deploytui: {e:#}\n(details in {})", log_path.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn fail(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("deploytui: {e}");
+    ExitCode::FAILURE
+}
+
+fn print_check(config: &Config) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "config: {} (found by {})",
+        config.path.display(),
+        config.found_by
+    );
+    if let Some(repo) = &config.repo {
+        let _ = writeln!(out, "repo:   {}", repo.display());
+    }
+    let _ = writeln!(out, "hosts:  {}", config.hosts.len());
+    for h in &config.hosts {
+        let _ = writeln!(out, "\n[{}]", h.name);
+        let port = h.port.map(|p| format!(" port {p}")).unwrap_or_default();
+        let _ = writeln!(out, "  target    {}{port}", h.target);
+        if let Some(f) = &h.flake {
+            let _ = writeln!(out, "  flake     {f}");
+        }
+        let engine = match &h.engine {
+            Engine::Native => "native".to_string(),
+            Engine::NixosRebuild { command } => {
+                format!(
+                    "nixos-rebuild: {}",
+                    shlex::try_join(command.iter().map(String::as_str)).unwrap_or_default()
+                )
+            }
+        };
+        let _ = writeln!(out, "  engine    {engine}");
+        let _ = writeln!(out, "  sudo      {}", config::spelled(&h.sudo));
+        let _ = writeln!(out, "  host keys {}", config::spelled(&h.host_key_policy));
+        if let Some(k) = &h.known_hosts {
+            let _ = writeln!(out, "  known_hosts {}", k.display());
+        }
+        if let Some(k) = &h.identity_file {
+            let _ = writeln!(out, "  identity  {}", k.display());
+        }
+        let services = if h.services.is_empty() {
+            "(none)".to_string()
+        } else {
+            h.services.join(", ")
+        };
+        let _ = writeln!(out, "  services  {services}");
+        let _ = writeln!(out, "  overrides {}", h.override_inputs);
+    }
+}
