@@ -112,11 +112,14 @@ pub fn parse_key(raw: &str) -> Result<KeyCombination, String> {
 
 /// Terminals disagree on whether `?` arrives with SHIFT; for keys that are not
 /// letters the modifier carries no meaning, so drop it on both sides.
+/// BackTab is shift-tab by definition, whether or not SHIFT is reported.
 fn normalize(mut key: KeyCombination) -> KeyCombination {
-    if let Some(KeyCode::Char(c)) = key.codes.iter().next() {
-        if !c.is_ascii_alphabetic() {
-            key.modifiers.remove(KeyModifiers::SHIFT);
+    match key.codes.iter().next() {
+        Some(KeyCode::Char(c)) if !c.is_ascii_alphabetic() => {
+            key.modifiers.remove(KeyModifiers::SHIFT)
         }
+        Some(KeyCode::BackTab) => key.modifiers.insert(KeyModifiers::SHIFT),
+        _ => {}
     }
     key
 }
@@ -262,10 +265,12 @@ mod tests {
                 Some(Action::Help)
             );
         }
-        assert_eq!(
-            km.action_for(&press(KeyCode::BackTab, KeyModifiers::SHIFT), Scope::Hosts),
-            Some(Action::FocusPrev)
-        );
+        for m in [KeyModifiers::NONE, KeyModifiers::SHIFT] {
+            assert_eq!(
+                km.action_for(&press(KeyCode::BackTab, m), Scope::Hosts),
+                Some(Action::FocusPrev)
+            );
+        }
         assert_eq!(
             km.action_for(
                 &press(KeyCode::Char('G'), KeyModifiers::SHIFT),

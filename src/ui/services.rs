@@ -29,7 +29,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         };
         Row::new(vec![Line::raw(s.unit.clone()), Line::from(status)])
     });
-    let table = Table::new(rows, [Constraint::Fill(3), Constraint::Fill(2)])
+    let table = Table::new(rows, [Constraint::Fill(1), Constraint::Length(14)])
         .header(Row::new(["Unit", "State"]).style(theme.title))
         .row_highlight_style(theme.selected)
         .block(block);

@@ -1,0 +1,133 @@
+//! A private tmux server to drive the real binary as a person would:
+//! type keys, read the screen.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub const PROMPT: &str = "E2E-PROMPT$";
+
+pub struct Tmux {
+    socket: PathBuf,
+    server_pid: Option<u32>,
+    _dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    /// Starts a tmux server with one `width`x`height` window running a plain bash.
+    pub fn start(width: u16, height: u16, env: &[(&str, &str)]) -> Tmux {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket = dir.path().join("tmux.sock");
+        let mut cmd = Command::new("tmux");
+        cmd.arg("-S")
+            .arg(&socket)
+            .args(["-f", "/dev/null", "new-session", "-d"]);
+        cmd.args(["-x", &width.to_string(), "-y", &height.to_string()]);
+        cmd.args(["-e", &format!("PS1={PROMPT} ")]);
+        for (k, v) in env {
+            cmd.args(["-e", &format!("{k}={v}")]);
+        }
+        cmd.args(["bash", "--norc", "--noprofile"]);
+        let out = cmd.output().expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut t = Tmux {
+            socket,
+            server_pid: None,
+            _dir: dir,
+        };
+        t.server_pid = t.query("#{pid}").parse().ok();
+        t.wait_for("shell prompt", Duration::from_secs(10), |s| {
+            s.contains(PROMPT)
+        });
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    /// A tmux format value of the window (`#{pane_pid}`, ...).
+    pub fn query(&self, format: &str) -> String {
+        let out = self.tmux(&["display-message", "-p", format]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Types text literally, then Enter.
+    pub fn type_line(&self, text: &str) {
+        self.tmux(&["send-keys", "-l", text]);
+        self.tmux(&["send-keys", "Enter"]);
+    }
+
+    /// Sends tmux key names (`q`, `Tab`, `BTab`, `Escape`, `?`).
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys"];
+        args.extend(keys);
+        self.tmux(&args);
+    }
+
+    pub fn resize(&self, width: u16, height: u16) {
+        self.tmux(&[
+            "resize-window",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+        ]);
+    }
+
+    pub fn screen(&self) -> String {
+        let out = self.tmux(&["capture-pane", "-p"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen satisfies `ok`; panics with the last screen otherwise.
+    pub fn wait_for(&self, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            if start.elapsed() > timeout {
+                panic!("timed out after {timeout:?} waiting for {what}; screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Pids of the processes started from the window's shell.
+    pub fn shell_children(&self) -> Vec<u32> {
+        let pid = self.query("#{pane_pid}");
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.tmux(&["kill-server"]);
+        if let Some(pid) = self.server_pid {
+            // By pid, in case kill-server could not reach it.
+            let _ = Command::new("kill").arg(pid.to_string()).output();
+        }
+    }
+}
+
+/// Whether a process still exists (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
+}
