@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -42,6 +43,9 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, config: Config) -> 
     let mut state = State::new(config);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
+    // `kill` or a closed terminal window: leave like `q` does, terminal restored.
+    let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     let size = terminal.size()?;
     update(
         &mut state,
@@ -69,6 +73,8 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, config: Config) -> 
             },
             Some(msg) = rx.recv() => msg,
             _ = tick.tick() => Msg::Tick(SystemTime::now()),
+            _ = sigterm.recv() => return Ok(()),
+            _ = sighup.recv() => return Ok(()),
             _ = tokio::time::sleep_until(last_draw + FRAME), if dirty => continue,
         };
         let mut effects = update(&mut state, msg);

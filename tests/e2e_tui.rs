@@ -79,6 +79,38 @@ fn opens_on_the_example_config_shows_help_and_quits_cleanly() {
 }
 
 #[test]
+fn sigterm_restores_the_terminal() {
+    if !common::require_tools("e2e_tui", &["tmux", "bash"]) {
+        return;
+    }
+    let data = tempfile::tempdir().expect("tempdir");
+    let data_home = data.path().to_string_lossy().into_owned();
+    let t = Tmux::start(100, 30, &[("XDG_DATA_HOME", &data_home)]);
+    let config = common::repo_root().join("config.example.toml");
+    t.type_line(&format!(
+        "clear; {} --config {}; echo EXIT=$?",
+        common::bin().display(),
+        config.display()
+    ));
+    t.wait_for("the hosts", WAIT, |s| s.contains("server1"));
+    let pid = t.shell_children()[0];
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let screen = t.wait_for("the shell back", WAIT, |s| s.contains("EXIT=0"));
+    assert!(
+        !screen.contains("Hosts"),
+        "alternate screen left:\n{screen}"
+    );
+    t.type_line("echo back-$((40+2))");
+    t.wait_for("echo from a restored terminal", WAIT, |s| {
+        s.contains("back-42")
+    });
+}
+
+#[test]
 fn missing_config_says_where_it_looked() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = std::process::Command::new(common::bin())
