@@ -9,20 +9,27 @@ use common::tmux::{alive, Tmux, PROMPT};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-#[test]
-fn opens_on_the_example_config_shows_help_and_quits_cleanly() {
-    if !common::require_tools("e2e_tui", &["tmux", "bash"]) {
-        return;
-    }
+/// Starts deploytui on the example config in a fresh tmux window; its log goes
+/// to the returned data dir. The shell prints `EXIT=<code>` when it ends.
+fn open_example() -> (Tmux, tempfile::TempDir) {
     let data = tempfile::tempdir().expect("tempdir");
     let data_home = data.path().to_string_lossy().into_owned();
-    let t = Tmux::start(100, 30, &[("XDG_DATA_HOME", &data_home), ("NO_COLOR", "")]);
+    let t = Tmux::start(100, 30, &[("XDG_DATA_HOME", &data_home)]);
     let config = common::repo_root().join("config.example.toml");
     t.type_line(&format!(
         "clear; {} --config {}; echo EXIT=$?",
         common::bin().display(),
         config.display()
     ));
+    (t, data)
+}
+
+#[test]
+fn opens_on_the_example_config_shows_help_and_quits_cleanly() {
+    if !common::require_tools("e2e_tui", &["tmux", "bash"]) {
+        return;
+    }
+    let (t, data) = open_example();
 
     let screen = t.wait_for("the hosts", WAIT, |s| {
         s.contains("server1") && s.contains("server2")
@@ -83,15 +90,7 @@ fn sigterm_restores_the_terminal() {
     if !common::require_tools("e2e_tui", &["tmux", "bash"]) {
         return;
     }
-    let data = tempfile::tempdir().expect("tempdir");
-    let data_home = data.path().to_string_lossy().into_owned();
-    let t = Tmux::start(100, 30, &[("XDG_DATA_HOME", &data_home)]);
-    let config = common::repo_root().join("config.example.toml");
-    t.type_line(&format!(
-        "clear; {} --config {}; echo EXIT=$?",
-        common::bin().display(),
-        config.display()
-    ));
+    let (t, _data) = open_example();
     t.wait_for("the hosts", WAIT, |s| s.contains("server1"));
     let pid = t.shell_children()[0];
     let killed = std::process::Command::new("kill")
