@@ -109,3 +109,131 @@ mod tests {
             .contains("longer than"));
     }
 }
+
+/// One unit as `systemctl show --timestamp=unix -p Id,LoadState,ActiveState,SubState,ActiveEnterTimestamp,MainPID,NRestarts` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct UnitState {
+    pub id: String,
+    pub load_state: String,
+    pub active_state: String,
+    pub sub_state: String,
+    /// Unix seconds when the unit last entered `active`; `None` if never.
+    pub active_enter: Option<u64>,
+    pub main_pid: Option<u32>,
+    pub n_restarts: Option<u32>,
+}
+
+/// The properties deploytui asks `systemctl show` for, in its own spelling.
+pub const SHOW_PROPERTIES: &str =
+    "Id,LoadState,ActiveState,SubState,ActiveEnterTimestamp,MainPID,NRestarts";
+
+impl UnitState {
+    pub fn exists(&self) -> bool {
+        self.load_state != "not-found"
+    }
+}
+
+/// Parses `systemctl show` output: one `Key=Value` block per unit, blocks
+/// separated by blank lines. Unknown keys are ignored; a value that does not
+/// parse is left unknown and reported in the returned warnings.
+pub fn parse_show(text: &str) -> (Vec<UnitState>, Vec<String>) {
+    let mut units = Vec::new();
+    let mut warnings = Vec::new();
+    let mut current: Option<UnitState> = None;
+    for line in text.lines().chain(std::iter::once("")) {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            if let Some(unit) = current.take() {
+                units.push(unit);
+            }
+            continue;
+        }
+        let unit = current.get_or_insert_with(UnitState::default);
+        let Some((key, value)) = line.split_once('=') else {
+            warnings.push(format!(
+                "systemctl show: ignored line without `=`: {line:?}"
+            ));
+            continue;
+        };
+        let number = |warnings: &mut Vec<String>| -> Option<u64> {
+            value
+                .parse()
+                .map_err(|_| {
+                    warnings.push(format!("systemctl show: {key}={value:?} is not a number"))
+                })
+                .ok()
+        };
+        match key {
+            "Id" => unit.id = value.to_string(),
+            "LoadState" => unit.load_state = value.to_string(),
+            "ActiveState" => unit.active_state = value.to_string(),
+            "SubState" => unit.sub_state = value.to_string(),
+            "ActiveEnterTimestamp" => {
+                unit.active_enter = match value {
+                    "" | "n/a" | "0" => None,
+                    v => match v.strip_prefix('@').and_then(|s| s.parse().ok()) {
+                        Some(t) => Some(t),
+                        None => {
+                            warnings.push(format!("systemctl show: ActiveEnterTimestamp={v:?} is not `@<unix seconds>`"));
+                            None
+                        }
+                    },
+                }
+            }
+            "MainPID" => {
+                unit.main_pid = number(&mut warnings)
+                    .and_then(|p| u32::try_from(p).ok())
+                    .filter(|p| *p != 0)
+            }
+            "NRestarts" => {
+                unit.n_restarts = number(&mut warnings).and_then(|n| u32::try_from(n).ok())
+            }
+            _ => {}
+        }
+    }
+    (units, warnings)
+}
+
+#[cfg(test)]
+mod show_tests {
+    use super::*;
+
+    #[test]
+    fn parses_blocks_as_systemd_prints_them() {
+        let out = "Id=nginx.service\nLoadState=loaded\nActiveState=active\nSubState=running\n\
+                   ActiveEnterTimestamp=@1732400000\nMainPID=1234\nNRestarts=0\n\n\
+                   Id=gone.service\nLoadState=not-found\nActiveState=inactive\nSubState=dead\n\
+                   ActiveEnterTimestamp=\nMainPID=0\nNRestarts=0\n";
+        let (units, warnings) = parse_show(out);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(units.len(), 2);
+        assert_eq!(
+            units[0],
+            UnitState {
+                id: "nginx.service".into(),
+                load_state: "loaded".into(),
+                active_state: "active".into(),
+                sub_state: "running".into(),
+                active_enter: Some(1_732_400_000),
+                main_pid: Some(1234),
+                n_restarts: Some(0),
+            }
+        );
+        assert!(!units[1].exists());
+        assert_eq!(units[1].active_enter, None);
+        assert_eq!(units[1].main_pid, None);
+    }
+
+    #[test]
+    fn malformed_values_are_unknown_with_a_reason() {
+        let (units, warnings) = parse_show(
+            "Id=a.service\nMainPID=abc\nActiveEnterTimestamp=Mon 2024-11-25\ngarbage\r\n",
+        );
+        assert_eq!(units.len(), 1);
+        assert_eq!(units[0].main_pid, None);
+        assert_eq!(units[0].active_enter, None);
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        let (units, warnings) = parse_show("");
+        assert!(units.is_empty() && warnings.is_empty());
+    }
+}
