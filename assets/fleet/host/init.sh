@@ -1,0 +1,18 @@
+#!/bin/bash
+# PID 1 of a test-fleet host: a private mount, PID and UTS namespace. Gives
+# the host its own /nix, /run, users and sudoers, then runs sshd and reaps
+# whatever the services leave behind. Killing this process ends the host.
+set -eu
+H=$1
+hostname "$2"
+mount --make-rprivate /
+mount --bind "$H/nix" /nix
+mount --bind "$H/run" /run
+for f in passwd shadow group sudoers; do mount --bind "$H/etc/$f" "/etc/$f"; done
+mount --bind "$H/bin/systemctl" /usr/bin/systemctl
+mount --bind "$H/bin/journalctl" /usr/bin/journalctl
+mkdir -p /run/sshd /run/fakesystemd
+/usr/sbin/sshd -D -e -f "$H/sshd_config" &
+sshd=$!
+# bash reaps every orphan it inherits while it waits.
+while kill -0 "$sshd" 2>/dev/null; do wait "$sshd" || true; done

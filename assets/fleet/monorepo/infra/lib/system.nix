@@ -1,0 +1,63 @@
+# A NixOS-shaped system without nixpkgs: the toplevel has
+# bin/switch-to-configuration, nixos-version, and etc/systemd/system units.
+{ host, monorepo, system ? "x86_64-linux" }:
+let
+  webapp = import ../pkgs/webapp.nix { src = monorepo; inherit system; };
+  rev = monorepo.rev or "dirty";
+  sh = name: script: derivation {
+    inherit name system;
+    builder = "/bin/sh";
+    args = [ "-c" "export PATH=/usr/bin:/bin\n${script}" ];
+  };
+  nginxConf = sh "nginx.conf" ''
+    cat > $out <<EOF
+    daemon off;
+    pid /run/nginx/nginx.pid;
+    error_log stderr info;
+    events { worker_connections 64; }
+    http {
+      access_log /run/nginx/access.log;
+      client_body_temp_path /run/nginx/body;
+      proxy_temp_path /run/nginx/proxy;
+      fastcgi_temp_path /run/nginx/fastcgi;
+      uwsgi_temp_path /run/nginx/uwsgi;
+      scgi_temp_path /run/nginx/scgi;
+      server {
+        listen 127.0.0.1:${toString host.nginxPort};
+        root ${webapp}/share/www;
+      }
+    }
+    EOF
+  '';
+  webappService = sh "webapp-service" ''
+    mkdir -p $out/bin
+    cat > $out/bin/webapp <<EOF
+    #!/bin/sh
+    echo "webapp \$(cat ${webapp}/share/www/version.txt) starting"
+    while :; do echo "webapp \$(cat ${webapp}/share/www/version.txt) alive"; sleep 2; done
+    EOF
+    chmod +x $out/bin/webapp
+  '';
+  nginxRestart = if host.nginxRestartIfChanged or false then "" else "X-RestartIfChanged=false\n";
+in
+sh "nixos-system-${host.name}-${webapp.version}" ''
+  mkdir -p $out/bin $out/sw/bin $out/etc/systemd/system
+  cp ${./switch-to-configuration.sh} $out/bin/switch-to-configuration
+  chmod +x $out/bin/switch-to-configuration
+  echo "24.11.deploytui-fleet" > $out/nixos-version
+  echo "${rev}" > $out/configuration-revision
+  cat > $out/sw/bin/nixos-version <<EOF
+  #!/bin/sh
+  case "\$1" in
+    --json) printf '{"nixosVersion":"24.11.deploytui-fleet","configurationRevision":"${rev}"}\n' ;;
+    --configuration-revision) echo "${rev}" ;;
+    *) echo "24.11.deploytui-fleet" ;;
+  esac
+  EOF
+  chmod +x $out/sw/bin/nixos-version
+  printf '[Unit]\nDescription=Nginx Web Server\n${nginxRestart}\n[Service]\nExecStart=/usr/sbin/nginx -c ${nginxConf}\nExecReload=/bin/kill -HUP $MAINPID\n' \
+    > $out/etc/systemd/system/nginx.service
+  printf '[Unit]\nDescription=The web app\n\n[Service]\nExecStart=${webappService}/bin/webapp\n' \
+    > $out/etc/systemd/system/webapp.service
+  ln -s ${webapp} $out/webapp
+''

@@ -1,0 +1,398 @@
+//! The test fleet: a git monorepo with per-host NixOS-shaped flakes, and N
+//! hosts that are real `sshd`s on 127.0.0.1, each in its own mount, PID and
+//! UTS namespace with a private `/nix`, `/run`, users and sudoers. Tests,
+//! benchmarks and `deploytui demo` all use it. Needs root, nix, sshd, nginx.
+//!
+//! Everything a fleet starts lives in the hosts' PID namespaces, so dropping
+//! the fleet kills each host's namespace by the pid of its `unshare` and every
+//! process inside goes with it.
+
+mod host;
+mod monorepo;
+
+pub use host::FleetHost;
+pub use monorepo::Monorepo;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Nix settings that work offline and without a daemon or build users.
+pub const NIX_CONFIG: &str =
+    "experimental-features = nix-command flakes\nsandbox = false\nbuild-users-group =\nsubstituters =";
+
+/// The login user on every host whose sudo asks for a password.
+pub const SUDO_USER: &str = "deploy";
+/// Its password (a throwaway: it exists only inside the fleet's namespaces).
+pub const SUDO_PASSWORD: &str = "deploy-demo";
+
+/// Why a fleet could not be built.
+#[derive(Debug)]
+pub enum FleetError {
+    /// Something this machine lacks; the message says how to get it.
+    Missing(String),
+    /// A step failed; the message names it and carries its output.
+    Step(String),
+}
+
+impl fmt::Display for FleetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FleetError::Missing(m) | FleetError::Step(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for FleetError {}
+
+impl From<std::io::Error> for FleetError {
+    fn from(e: std::io::Error) -> Self {
+        FleetError::Step(format!("i/o error: {e}"))
+    }
+}
+
+/// A command that must succeed; otherwise an error naming `what` with its output.
+pub(crate) fn run(what: &str, cmd: &mut Command) -> Result<Output, FleetError> {
+    let out = cmd.output().map_err(|e| {
+        FleetError::Step(format!("{what}: cannot run {:?}: {e}", cmd.get_program()))
+    })?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(FleetError::Step(format!(
+            "{what} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )))
+    }
+}
+
+/// `nix` with the fleet's offline settings.
+pub fn nix() -> Command {
+    let mut cmd = Command::new("nix");
+    cmd.env("NIX_CONFIG", NIX_CONFIG);
+    cmd
+}
+
+/// Checks that this machine can run a fleet, naming exactly what is missing.
+pub fn check_prerequisites() -> Result<(), FleetError> {
+    let mut problems = Vec::new();
+    // SAFETY-free root check: the effective uid of this process via /proc.
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(str::to_string))
+        })
+        .unwrap_or_default();
+    if uid != "0" {
+        problems.push(
+            "root: the fleet starts sshd in private mount namespaces (unshare), which needs root; run as root"
+                .to_string(),
+        );
+    }
+    let tools: &[(&str, &str)] = &[
+        ("nix", "nix-bin"),
+        ("/usr/sbin/sshd", "openssh-server"),
+        ("ssh", "openssh-client"),
+        ("ssh-keygen", "openssh-client"),
+        ("/usr/sbin/nginx", "nginx"),
+        ("sudo", "sudo"),
+        ("unshare", "util-linux"),
+        ("git", "git"),
+        ("openssl", "openssl"),
+        ("curl", "curl"),
+    ];
+    let mut packages = Vec::new();
+    for (tool, package) in tools {
+        let found = if tool.starts_with('/') {
+            Path::new(tool).exists()
+        } else {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !found {
+            problems.push(format!("{tool} (Debian package {package})"));
+            packages.push(*package);
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    packages.dedup();
+    let mut msg = format!(
+        "the test fleet cannot start; missing:\n  - {}",
+        problems.join("\n  - ")
+    );
+    if !packages.is_empty() {
+        msg.push_str(&format!(
+            "\nInstall them with `bash .ci/install-deps` (as root) or `apt-get install -y {}`.",
+            packages.join(" ")
+        ));
+    }
+    Err(FleetError::Missing(msg))
+}
+
+/// A running fleet. Dropping it stops every host and removes its folder.
+pub struct Fleet {
+    dir: tempfile::TempDir,
+    pub repo: Monorepo,
+    pub hosts: Vec<FleetHost>,
+    /// Private key that logs in as root and as the sudo user on every host.
+    pub client_key: PathBuf,
+    /// One `[127.0.0.1]:<port>` line per host.
+    pub known_hosts: PathBuf,
+    /// A deploytui config for this fleet.
+    pub config_path: PathBuf,
+}
+
+impl Fleet {
+    /// Builds the monorepo, starts `hosts` hosts and deploys the locked
+    /// configuration to each, so every host runs generation 1 with nginx and
+    /// the web app up. Host names are `server1`, `server2`, ...
+    pub fn start(hosts: usize) -> Result<Fleet, FleetError> {
+        check_prerequisites()?;
+        // Short path: ssh control sockets live below it and are limited to ~108 bytes.
+        let dir = tempfile::Builder::new()
+            .prefix("dtfleet-")
+            .tempdir_in("/tmp")?;
+        set_mode(dir.path(), 0o755)?;
+        let client_key = dir.path().join("client_key");
+        run(
+            "ssh-keygen (client key)",
+            Command::new("ssh-keygen")
+                .args([
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    "deploytui-fleet",
+                    "-f",
+                ])
+                .arg(&client_key),
+        )?;
+        let names: Vec<String> = (1..=hosts).map(|i| format!("server{i}")).collect();
+        let mut specs = Vec::new();
+        for name in &names {
+            specs.push((name.clone(), free_port()?));
+        }
+        let repo = Monorepo::create(&dir.path().join("monorepo"), &specs)?;
+
+        let mut started = Vec::new();
+        let mut known = String::new();
+        let pubkey = std::fs::read_to_string(client_key.with_extension("pub"))?;
+        for (name, nginx_port) in &specs {
+            let host = FleetHost::start(&dir.path().join(name), name, *nginx_port, &pubkey)?;
+            known.push_str(&host.known_hosts_line()?);
+            started.push(host);
+        }
+        let known_hosts = dir.path().join("known_hosts");
+        std::fs::write(&known_hosts, known)?;
+
+        let mut fleet = Fleet {
+            config_path: dir.path().join("deploytui.toml"),
+            dir,
+            repo,
+            hosts: started,
+            client_key,
+            known_hosts,
+        };
+        std::fs::write(&fleet.config_path, fleet.config_toml())?;
+        for i in 0..fleet.hosts.len() {
+            let toplevel = fleet.build(i, false)?;
+            fleet.activate(i, &toplevel, "switch")?;
+        }
+        fleet.hosts.iter_mut().for_each(|h| h.generation = 1);
+        Ok(fleet)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Options for `ssh` (and `NIX_SSHOPTS`) that reach host `i` with the fleet's key.
+    pub fn ssh_options(&self, i: usize) -> Vec<String> {
+        vec![
+            "-F".into(),
+            "/dev/null".into(),
+            "-p".into(),
+            self.hosts[i].ssh_port.to_string(),
+            "-i".into(),
+            self.client_key.display().to_string(),
+            "-o".into(),
+            "IdentitiesOnly=yes".into(),
+            "-o".into(),
+            format!("UserKnownHostsFile={}", self.known_hosts.display()),
+            "-o".into(),
+            "StrictHostKeyChecking=yes".into(),
+            "-o".into(),
+            "BatchMode=yes".into(),
+            "-o".into(),
+            "ConnectTimeout=10".into(),
+        ]
+    }
+
+    /// `ssh <user>@127.0.0.1 <remote>` to host `i` (remote is run by the login shell).
+    pub fn ssh(&self, i: usize, user: &str, remote: &str) -> Command {
+        let mut cmd = Command::new("ssh");
+        cmd.args(self.ssh_options(i))
+            .arg(format!("{user}@127.0.0.1"))
+            .arg(remote);
+        cmd
+    }
+
+    /// The flake attribute of host `i`'s toplevel, for `nix build`.
+    pub fn toplevel_attr(&self, i: usize) -> String {
+        let name = &self.hosts[i].name;
+        format!(
+            "{}#nixosConfigurations.{name}.config.system.build.toplevel",
+            self.repo.host_flake_dir(name).display()
+        )
+    }
+
+    /// Builds host `i`'s system (with `--override-input monorepo` at HEAD when
+    /// `override_self`) and returns its store path.
+    pub fn build(&self, i: usize, override_self: bool) -> Result<String, FleetError> {
+        let mut cmd = nix();
+        cmd.args(["build", "--no-link", "--json"])
+            .arg(self.toplevel_attr(i));
+        if override_self {
+            cmd.args(["--override-input", "monorepo", &self.repo.url()]);
+        }
+        let out = run(&format!("nix build of {}", self.hosts[i].name), &mut cmd)?;
+        parse_build_json(&out.stdout).ok_or_else(|| {
+            FleetError::Step(format!(
+                "nix build printed no output path: {}",
+                String::from_utf8_lossy(&out.stdout)
+            ))
+        })
+    }
+
+    /// Copies `path` to host `i` as root; returns nix's stderr (`copying N paths...`).
+    pub fn copy(&self, i: usize, path: &str) -> Result<String, FleetError> {
+        let out = run(
+            &format!("nix copy to {}", self.hosts[i].name),
+            nix()
+                .args(["copy", "-v", "--to", "ssh://root@127.0.0.1", path])
+                .env("NIX_SSHOPTS", self.ssh_options(i).join(" ")),
+        )?;
+        Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// Copies `toplevel` to host `i`, makes it the system profile's newest
+    /// generation and runs its `switch-to-configuration <action>` as root.
+    /// Returns what switch-to-configuration printed.
+    pub fn activate(
+        &mut self,
+        i: usize,
+        toplevel: &str,
+        action: &str,
+    ) -> Result<String, FleetError> {
+        self.copy(i, toplevel)?;
+        let remote = format!(
+            "nix-env -p /nix/var/nix/profiles/system --set {toplevel} && {toplevel}/bin/switch-to-configuration {action}"
+        );
+        let out = run(
+            &format!("activation on {}", self.hosts[i].name),
+            &mut self.ssh(i, "root", &remote),
+        )?;
+        self.hosts[i].generation += 1;
+        Ok(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+
+    /// Whether host `i`'s private store holds `store_path`.
+    pub fn host_has_path(&self, i: usize, store_path: &str) -> bool {
+        let rel = store_path.trim_start_matches('/');
+        self.hosts[i].dir.join(rel).exists()
+    }
+
+    /// What host `i`'s nginx serves at `/` (via curl).
+    pub fn fetch_page(&self, i: usize) -> Result<String, FleetError> {
+        let out = run(
+            "curl",
+            Command::new("curl")
+                .args(["-sS", "--max-time", "5"])
+                .arg(format!("http://127.0.0.1:{}/", self.hosts[i].nginx_port)),
+        )?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Pids of every process running for this fleet (each host's unshare and
+    /// everything inside its namespace).
+    pub fn pids(&self) -> Vec<u32> {
+        self.hosts.iter().flat_map(FleetHost::pids).collect()
+    }
+
+    fn config_toml(&self) -> String {
+        let mut s = format!(
+            "# deploytui config for the test fleet in {dir}\n\
+             repo = \"{repo}\"\n\
+             refresh_secs = 5\n\
+             connect_timeout_secs = 5\n\n\
+             [defaults]\n\
+             identity_file = \"{key}\"\n\
+             known_hosts = \"{known}\"\n\
+             services = [\"nginx\", \"webapp\"]\n",
+            dir = self.dir().display(),
+            repo = self.repo.path.display(),
+            key = self.client_key.display(),
+            known = self.known_hosts.display(),
+        );
+        for (i, h) in self.hosts.iter().enumerate() {
+            // The first host logs in as the sudo user with a password, the
+            // others as root, so both paths are always on screen.
+            let (user, sudo) = if i == 0 {
+                (SUDO_USER, "password")
+            } else {
+                ("root", "none")
+            };
+            s.push_str(&format!(
+                "\n[[hosts]]\nname = \"{name}\"\ntarget = \"{user}@127.0.0.1\"\nport = {port}\n\
+                 flake = \"infra/hosts/{name}#{name}\"\nsudo = \"{sudo}\"\n",
+                name = h.name,
+                port = h.ssh_port,
+            ));
+        }
+        s
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for host in &mut self.hosts {
+            host.stop();
+        }
+    }
+}
+
+/// The first output path in `nix build --json` output.
+pub fn parse_build_json(stdout: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(stdout).ok()?;
+    v.get(0)?
+        .get("outputs")?
+        .get("out")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub(crate) fn free_port() -> Result<u16, FleetError> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<(), FleetError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    Ok(())
+}
