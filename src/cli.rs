@@ -25,6 +25,16 @@ pub struct Cli {
 pub enum Command {
     /// Load and validate the config, print the resolved hosts
     Check,
+    /// Start a 2-host demo fleet (real nix, real sshd; needs root) and open deploytui on it
+    Demo {
+        /// Do not open the TUI: print the fleet's config path and keep the fleet
+        /// running until interrupted, to try the headless subcommands against it
+        #[arg(long)]
+        no_tui: bool,
+        /// Number of hosts
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+        hosts: u16,
+    },
     /// Print a shell completion script
     Completions {
         /// bash, zsh, fish, elvish or powershell

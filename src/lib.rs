@@ -9,6 +9,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod fleet;
 pub mod keymap;
 pub mod logbuf;

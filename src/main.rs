@@ -18,6 +18,14 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Some(Command::Demo { no_tui, hosts }) => {
+            let (_guard, _) = deploytui::logging::init();
+            deploytui::runtime::install_panic_logging();
+            match deploytui::demo::run(usize::from(hosts), !no_tui) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("{e:#}")),
+            }
+        }
         Some(Command::Check) => match config::load(cli.config.as_deref()) {
             Ok(config) => {
                 print_check(&config);
@@ -41,7 +49,7 @@ fn main() -> ExitCode {
                 Ok(rt) => rt,
                 Err(e) => return fail(&e),
             };
-            match runtime.block_on(deploytui::runtime::run(config)) {
+            match runtime.block_on(deploytui::runtime::run(config, Vec::new())) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("deploytui: {e:#}\n(details in {})", log_path.display());

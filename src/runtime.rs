@@ -30,17 +30,24 @@ pub fn install_panic_logging() {
     }));
 }
 
-/// Runs the TUI until the user quits.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// Runs the TUI until the user quits. `intro` lines open the activity log.
+pub async fn run(config: Config, intro: Vec<String>) -> anyhow::Result<()> {
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
-    let result = event_loop(&mut terminal, config).await;
+    let result = event_loop(&mut terminal, config, intro).await;
     ratatui::restore();
     result
 }
 
-async fn event_loop(terminal: &mut ratatui::DefaultTerminal, config: Config) -> anyhow::Result<()> {
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    config: Config,
+    intro: Vec<String>,
+) -> anyhow::Result<()> {
     let (_tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let mut state = State::new(config);
+    for line in intro {
+        update(&mut state, Msg::Log(line));
+    }
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     // `kill` or a closed terminal window: leave like `q` does, terminal restored.

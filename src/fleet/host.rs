@@ -66,7 +66,10 @@ impl FleetHost {
             let ssh_port = super::free_port()?;
             std::fs::write(dir.join("sshd_config"), sshd_config(dir, ssh_port))?;
             let log = std::fs::File::create(dir.join("host.log"))?;
-            let child = Command::new("unshare")
+            // pdeathsig: if whoever started the fleet dies without dropping it
+            // (SIGKILL, a crash), the kernel kills unshare and so the host.
+            let child = Command::new("setpriv")
+                .args(["--pdeathsig", "KILL", "--", "unshare"])
                 .args([
                     "--mount",
                     "--pid",
@@ -85,7 +88,9 @@ impl FleetHost {
                 .stdout(log.try_clone()?)
                 .stderr(log)
                 .spawn()
-                .map_err(|e| FleetError::Step(format!("cannot start unshare for {name}: {e}")))?;
+                .map_err(|e| {
+                    FleetError::Step(format!("cannot start setpriv/unshare for {name}: {e}"))
+                })?;
             let mut host = FleetHost {
                 name: name.to_string(),
                 ssh_port,

@@ -1,0 +1,89 @@
+//! `deploytui demo`: a working fleet in one command. Builds the test fleet,
+//! makes one commit so the self-referential lock is already stale (the
+//! brief's first failure, visible before any key is pressed), then opens the
+//! TUI on it, or with `--no-tui` keeps it up for the headless subcommands.
+//! The fleet is torn down on every way out.
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use crate::config::{self, FoundBy};
+use crate::fleet::{Fleet, SUDO_PASSWORD, SUDO_USER};
+
+pub fn run(hosts: usize, tui: bool) -> anyhow::Result<()> {
+    let mut err = std::io::stderr();
+    let _ = writeln!(
+        err,
+        "deploytui demo: starting {hosts} host(s) (real nix builds, sshd, nginx)..."
+    );
+    let fleet = Fleet::start(hosts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    fleet
+        .repo
+        .commit_app_change("New landing page")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let _ = writeln!(err, "deploytui demo: fleet in {}", fleet.dir().display());
+    let _ = writeln!(
+        err,
+        "  monorepo: {} (HEAD is one commit past the hosts' flake.lock)",
+        fleet.repo.path.display()
+    );
+    for h in &fleet.hosts {
+        let _ = writeln!(
+            err,
+            "  {}: ssh port {}, nginx http://127.0.0.1:{}/",
+            h.name, h.ssh_port, h.nginx_port
+        );
+    }
+    let _ = writeln!(
+        err,
+        "  server1 logs in as `{SUDO_USER}`; its sudo password is `{SUDO_PASSWORD}`. The others log in as root."
+    );
+    let result = if tui {
+        let config = config::parse(
+            &std::fs::read_to_string(&fleet.config_path)?,
+            &fleet.config_path,
+            FoundBy::Flag,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let runtime = tokio::runtime::Runtime::new()?;
+        let intro = vec![
+            format!("demo fleet in {}", fleet.dir().display()),
+            format!("server1: you log in as `{SUDO_USER}`; its sudo password is `{SUDO_PASSWORD}`"),
+            "the monorepo has a commit the hosts' flake.lock does not: their input is stale"
+                .to_string(),
+        ];
+        runtime.block_on(crate::runtime::run(config, intro))
+    } else {
+        println!("{}", fleet.config_path.display());
+        let _ = writeln!(
+            err,
+            "deploytui demo: running. Try `deploytui --config {} check`. Ctrl-C stops the fleet.",
+            fleet.config_path.display()
+        );
+        wait_for_interrupt()
+    };
+    let dir = fleet.dir().to_path_buf();
+    drop(fleet);
+    let _ = writeln!(
+        err,
+        "deploytui demo: fleet stopped, {} removed",
+        dir.display()
+    );
+    result
+}
+
+fn wait_for_interrupt() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+        let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("Ctrl-C handler")?,
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,162 @@
+//! `deploytui demo` end to end: the TUI on a live 2-host fleet in tmux, and
+//! the headless `--no-tui` mode. Needs what the fleet needs.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::tmux::{alive, Tmux};
+
+fn prerequisites() -> bool {
+    match deploytui::fleet::check_prerequisites() {
+        Ok(()) => common::require_tools("demo", &["tmux"]),
+        Err(e) => {
+            let msg = format!("demo tests: {e}");
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{msg}");
+            }
+            eprintln!("\n!!!!!!!!!! SKIPPED {msg} !!!!!!!!!!\n");
+            false
+        }
+    }
+}
+
+#[test]
+fn demo_opens_the_tui_on_a_working_fleet_and_tears_it_down() {
+    if !prerequisites() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(
+        120,
+        36,
+        &[("XDG_DATA_HOME", &data.path().to_string_lossy())],
+    );
+    let log_path = data.path().join("demo.log");
+    t.type_line(&format!(
+        "{} demo 2>{}; echo EXIT=$?; cat {}",
+        common::bin().display(),
+        log_path.display(),
+        log_path.display()
+    ));
+    let screen = t.wait_for("the demo fleet's hosts", Duration::from_secs(120), |s| {
+        s.contains("server1") && s.contains("server2") && s.contains("Hosts")
+    });
+    assert!(
+        screen.contains("deploy@127.0.0.1"),
+        "server1 logs in as the sudo user:\n{screen}"
+    );
+    assert!(screen.contains("root@127.0.0.1"), "{screen}");
+    assert!(
+        screen.contains("nginx.service") && screen.contains("webapp.service"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("dtfleet-"),
+        "status bar names the fleet's config:\n{screen}"
+    );
+
+    assert!(
+        screen.contains("sudo password"),
+        "the demo says how to sudo on server1:\n{screen}"
+    );
+    let log = std::fs::read_to_string(&log_path).expect("demo log");
+    let fleet_dir = log
+        .lines()
+        .find_map(|l| l.strip_prefix("deploytui demo: fleet in "))
+        .expect("the demo names its fleet dir")
+        .trim()
+        .to_string();
+    let deploytui_pid = t
+        .shell_children()
+        .into_iter()
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.contains("demo"))
+        })
+        .expect("deploytui process");
+    let fleet_pids = descendants_except(deploytui_pid);
+    assert!(
+        fleet_pids.len() >= 8,
+        "hosts run under deploytui: {fleet_pids:?}"
+    );
+
+    t.keys(&["q"]);
+    let screen = t.wait_for("the shell back", Duration::from_secs(30), |s| {
+        s.contains("EXIT=0")
+    });
+    assert!(screen.contains("fleet stopped"), "{screen}");
+    assert!(
+        !std::path::Path::new(&fleet_dir).exists(),
+        "{fleet_dir} removed"
+    );
+    let left: Vec<_> = fleet_pids.into_iter().filter(|p| alive(*p)).collect();
+    assert!(left.is_empty(), "fleet processes left: {left:?}");
+}
+
+#[test]
+fn demo_no_tui_serves_headless_commands_until_interrupted() {
+    if !prerequisites() {
+        return;
+    }
+    let mut demo = Command::new(common::bin())
+        .args(["demo", "--no-tui", "--hosts", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start demo");
+    let mut line = String::new();
+    BufReader::new(demo.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("config path");
+    let config = line.trim().to_string();
+    assert!(config.ends_with("deploytui.toml"), "{config}");
+    let out = Command::new(common::bin())
+        .args(["--config", &config, "check"])
+        .output()
+        .expect("check");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("[server1]"));
+
+    let pids = descendants_except(demo.id());
+    let killed = Command::new("kill")
+        .args(["-TERM", &demo.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = demo.wait().expect("wait");
+    assert!(status.success(), "demo exits cleanly on SIGTERM: {status}");
+    assert!(!std::path::Path::new(&config).exists(), "fleet removed");
+    let left: Vec<_> = pids.into_iter().filter(|p| alive(*p)).collect();
+    assert!(left.is_empty(), "fleet processes left: {left:?}");
+}
+
+/// Every process below `pid` (not `pid` itself).
+fn descendants_except(pid: u32) -> Vec<u32> {
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        let children = std::fs::read_dir(format!("/proc/{p}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|t| {
+                std::fs::read_to_string(t.path().join("children"))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>();
+        found.extend(children);
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
