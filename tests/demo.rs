@@ -84,9 +84,9 @@ fn demo_opens_the_tui_on_a_working_fleet_and_tears_it_down() {
 
     t.keys(&["q"]);
     let screen = t.wait_for("the shell back", Duration::from_secs(30), |s| {
-        s.contains("EXIT=0")
+        s.contains("EXIT=0") && s.contains("fleet stopped")
     });
-    assert!(screen.contains("fleet stopped"), "{screen}");
+    assert!(screen.contains("removed"), "{screen}");
     assert!(
         !std::path::Path::new(&fleet_dir).exists(),
         "{fleet_dir} removed"
