@@ -42,7 +42,17 @@ fn demo_opens_the_tui_on_a_working_fleet_and_tears_it_down() {
         log_path.display()
     ));
     let screen = t.wait_for("the demo fleet's hosts", Duration::from_secs(120), |s| {
-        s.contains("server1") && s.contains("server2") && s.contains("Hosts")
+        // The whole frame, not one half-drawn.
+        [
+            "server1",
+            "server2",
+            "nginx.service",
+            "webapp.service",
+            "sudo password",
+            " q quit",
+        ]
+        .iter()
+        .all(|w| s.contains(w))
     });
     assert!(
         screen.contains("deploy@127.0.0.1"),

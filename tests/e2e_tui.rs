@@ -31,8 +31,9 @@ fn opens_on_the_example_config_shows_help_and_quits_cleanly() {
     }
     let (t, data) = open_example();
 
+    // The whole frame, not one half-drawn.
     let screen = t.wait_for("the hosts", WAIT, |s| {
-        s.contains("server1") && s.contains("server2")
+        s.contains("server1") && s.contains("server2") && s.contains(" q quit")
     });
     assert!(screen.contains("Hosts"), "{screen}");
     assert!(screen.contains("not probed yet"), "{screen}");
@@ -46,7 +47,9 @@ fn opens_on_the_example_config_shows_help_and_quits_cleanly() {
     let pid = children[0];
 
     t.keys(&["?"]);
-    let screen = t.wait_for("the help", WAIT, |s| s.contains("Help: keys"));
+    let screen = t.wait_for("the help", WAIT, |s| {
+        s.contains("Help: keys") && s.contains("close")
+    });
     assert!(screen.contains("Quit deploytui"), "{screen}");
     assert!(screen.contains("Move focus to the next pane"), "{screen}");
 
