@@ -306,3 +306,72 @@ fn dropping_the_fleet_stops_every_process() {
     assert!(alive.is_empty(), "still running after drop: {alive:?}");
     assert!(!dir.exists(), "fleet folder removed");
 }
+
+#[test]
+fn systemctl_and_journalctl_stand_ins_speak_systemd() {
+    let Some(f) = fleet(1) else { return };
+    let sh = |user: &str, cmd: &str| f.ssh(0, user, cmd).output().expect("ssh");
+
+    let out = stdout(sh(
+        "root",
+        "systemctl show --timestamp=unix -p Id,LoadState,ActiveState,SubState,ActiveEnterTimestamp,MainPID,NRestarts nginx.service nope.service",
+    ));
+    let (units, warnings) = deploytui::systemd::parse_show(&out);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(units.len(), 2, "{out}");
+    assert_eq!(
+        (units[0].active_state.as_str(), units[0].sub_state.as_str()),
+        ("active", "running")
+    );
+    assert!(
+        units[0].main_pid.is_some() && units[0].active_enter.is_some(),
+        "{out}"
+    );
+    assert_eq!(units[1].load_state, "not-found");
+
+    // The journal has nginx's and the app's own output, stamped.
+    let journal = stdout(sh("root", "journalctl -u webapp -n 50 -o cat --no-pager"));
+    assert!(journal.contains("webapp 1.0.0 alive"), "{journal}");
+    let short = stdout(sh("root", "journalctl -u webapp.service -n 1"));
+    assert!(
+        short.contains(" server1 webapp["),
+        "short format names host and pid: {short}"
+    );
+
+    // Reload keeps the process; restart replaces it.
+    let pid = units[0].main_pid;
+    stdout(sh("root", "systemctl reload nginx"));
+    let out = stdout(sh("root", "systemctl show -p MainPID nginx"));
+    assert_eq!(deploytui::systemd::parse_show(&out).0[0].main_pid, pid);
+    assert!(stdout(sh("root", "journalctl -u nginx -o cat")).contains("Reloaded nginx.service."));
+    stdout(sh("root", "systemctl restart nginx"));
+    let out = stdout(sh("root", "systemctl show -p MainPID nginx"));
+    assert_ne!(deploytui::systemd::parse_show(&out).0[0].main_pid, pid);
+
+    // Stop and is-active.
+    stdout(sh("root", "systemctl stop webapp"));
+    let out = sh("root", "systemctl is-active webapp");
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "inactive");
+
+    // Without root: reading works, changing does not.
+    let out = sh(SUDO_USER, "systemctl restart nginx");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Access denied"));
+    stdout(sh(SUDO_USER, "systemctl show -p ActiveState nginx"));
+
+    // Follow mode streams new lines.
+    let mut follow = f
+        .ssh(0, "root", "timeout 5 journalctl -u webapp -f -n 0 -o cat")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("ssh");
+    std::thread::sleep(Duration::from_millis(800));
+    stdout(sh("root", "systemctl start webapp"));
+    let out = follow.wait_with_output().expect("follow");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("webapp 1.0.0 starting"),
+        "followed lines: {text}"
+    );
+}
