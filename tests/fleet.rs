@@ -361,7 +361,7 @@ fn systemctl_and_journalctl_stand_ins_speak_systemd() {
     stdout(sh(SUDO_USER, "systemctl show -p ActiveState nginx"));
 
     // Follow mode streams new lines.
-    let mut follow = f
+    let follow = f
         .ssh(0, "root", "timeout 5 journalctl -u webapp -f -n 0 -o cat")
         .stdout(std::process::Stdio::piped())
         .spawn()
