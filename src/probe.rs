@@ -1,0 +1,251 @@
+//! The host probe: one remote command that reports what a host runs, and a
+//! pure parser for its output. Anything missing or malformed becomes an
+//! unknown field with a reason, never a failure of the whole probe.
+
+use serde::Serialize;
+
+use crate::systemd::{self, UnitState};
+
+/// Runs as `sh -c PROBE_SCRIPT deploytui-probe UNIT...` on the host.
+pub const PROBE_SCRIPT: &str = r#"
+echo "probe=1"
+echo "now=$(date +%s)"
+if cur=$(readlink /run/current-system 2>/dev/null); then
+  echo "current=$cur"
+  echo "current_mtime=$(stat -c %Y /run/current-system 2>/dev/null)"
+  if [ -x /run/current-system/sw/bin/nixos-version ]; then
+    echo "nixos_version_json=$(/run/current-system/sw/bin/nixos-version --json 2>/dev/null | tr -d '\n')"
+  fi
+  [ -r /run/current-system/nixos-version ] && echo "nixos_version=$(cat /run/current-system/nixos-version)"
+fi
+booted=$(readlink /run/booted-system 2>/dev/null) && echo "booted=$booted"
+if profile=$(readlink /nix/var/nix/profiles/system 2>/dev/null); then
+  echo "profile=$profile"
+  echo "profile_mtime=$(stat -c %Y "/nix/var/nix/profiles/$profile" 2>/dev/null)"
+fi
+[ -r /proc/uptime ] && echo "uptime=$(cut -d' ' -f1 /proc/uptime)"
+echo "failed_units=$(systemctl list-units --state=failed --no-legend --plain 2>/dev/null | wc -l)"
+echo "@@systemctl-show"
+if [ $# -gt 0 ]; then
+  systemctl show --timestamp=unix -p Id,LoadState,ActiveState,SubState,ActiveEnterTimestamp,MainPID,NRestarts "$@"
+fi
+echo "@@end"
+"#;
+
+/// What one probe learned. `None` means the host did not say (see `warnings`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct HostProbe {
+    /// The host's clock when probed (unix seconds); times below are on it.
+    pub now: Option<u64>,
+    /// Store path of the running system (`/run/current-system`).
+    pub current_system: Option<String>,
+    /// When it was activated: the mtime of the `/run/current-system` link.
+    pub activated_at: Option<u64>,
+    pub booted_system: Option<String>,
+    /// The system profile's current generation and when it was made.
+    pub generation: Option<u32>,
+    pub generation_at: Option<u64>,
+    pub nixos_version: Option<String>,
+    /// The commit the running system was built from, if it records one.
+    pub configuration_revision: Option<String>,
+    pub uptime_secs: Option<u64>,
+    pub failed_units: Option<u32>,
+    pub services: Vec<UnitState>,
+    /// Why a field is unknown, or what in the output was odd.
+    pub warnings: Vec<String>,
+}
+
+impl HostProbe {
+    /// A reboot is pending when the booted and running systems differ.
+    pub fn reboot_pending(&self) -> Option<bool> {
+        Some(self.booted_system.as_ref()? != self.current_system.as_ref()?)
+    }
+
+    /// A service that became active before the running system was activated
+    /// runs the code and config of an older system.
+    pub fn is_stale(&self, unit: &UnitState) -> bool {
+        matches!((unit.active_enter, self.activated_at), (Some(since), Some(activated)) if unit.active_state == "active" && since < activated)
+    }
+
+    pub fn stale_services(&self) -> impl Iterator<Item = &UnitState> {
+        self.services.iter().filter(|u| self.is_stale(u))
+    }
+}
+
+/// Parses the probe's output. `units` are the services asked about, so
+/// missing ones can be named.
+pub fn parse(output: &str, units: &[String]) -> HostProbe {
+    let mut p = HostProbe::default();
+    let (head, show) = match output.split_once("@@systemctl-show\n") {
+        Some((head, rest)) => {
+            let show = match rest.split_once("@@end") {
+                Some((show, _)) => show,
+                None => {
+                    p.warnings
+                        .push("probe output ended early (no end marker)".into());
+                    rest
+                }
+            };
+            (head, Some(show))
+        }
+        None => {
+            p.warnings
+                .push("probe output has no service section".into());
+            (output, None)
+        }
+    };
+    if !head.contains("probe=1") {
+        p.warnings.push(
+            "probe output lacks its header (did the login shell print something else?)".into(),
+        );
+    }
+    for line in head.lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let value = value.trim();
+        let mut number = |what: &str| -> Option<u64> {
+            value
+                .parse()
+                .map_err(|_| {
+                    p.warnings
+                        .push(format!("{what}: {value:?} is not a number"))
+                })
+                .ok()
+        };
+        match key {
+            "now" => p.now = number("now"),
+            "current" => p.current_system = Some(value.to_string()),
+            "current_mtime" => p.activated_at = number("activation time"),
+            "booted" => p.booted_system = Some(value.to_string()),
+            "profile" => {
+                p.generation = value
+                    .strip_prefix("system-")
+                    .and_then(|s| s.strip_suffix("-link"))
+                    .and_then(|n| n.parse().ok());
+                if p.generation.is_none() {
+                    p.warnings.push(format!(
+                        "system profile points at {value:?}, not system-N-link"
+                    ));
+                }
+            }
+            "profile_mtime" => p.generation_at = number("generation time"),
+            "uptime" => {
+                p.uptime_secs = value.split('.').next().and_then(|s| s.parse().ok());
+            }
+            "failed_units" => {
+                p.failed_units = number("failed units").and_then(|n| u32::try_from(n).ok())
+            }
+            "nixos_version" => {
+                if p.nixos_version.is_none() && !value.is_empty() {
+                    p.nixos_version = Some(value.to_string());
+                }
+            }
+            "nixos_version_json" => match serde_json::from_str::<serde_json::Value>(value) {
+                Ok(v) => {
+                    if let Some(s) = v.get("nixosVersion").and_then(|s| s.as_str()) {
+                        p.nixos_version = Some(s.to_string());
+                    }
+                    p.configuration_revision = v
+                        .get("configurationRevision")
+                        .and_then(|s| s.as_str())
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string);
+                }
+                Err(e) => p.warnings.push(format!("nixos-version --json: {e}")),
+            },
+            _ => {}
+        }
+    }
+    if p.current_system.is_none() {
+        p.warnings
+            .push("no /run/current-system: not a NixOS host, or not activated yet".into());
+    }
+    if let Some(show) = show {
+        let (services, warnings) = systemd::parse_show(show);
+        p.warnings.extend(warnings);
+        for unit in units {
+            if !services.iter().any(|s| &s.id == unit) {
+                p.warnings
+                    .push(format!("systemctl said nothing about {unit}"));
+            }
+        }
+        p.services = services;
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "probe=1\nnow=1795556100\ncurrent=/nix/store/aaa-nixos-system-server1\ncurrent_mtime=1795556000\n\
+        nixos_version_json={\"nixosVersion\":\"24.11.x\",\"configurationRevision\":\"abc123\"}\n\
+        nixos_version=24.11.x\nbooted=/nix/store/bbb-nixos-system-server1\nprofile=system-7-link\nprofile_mtime=1795555990\n\
+        uptime=3600.52\nfailed_units=1\n@@systemctl-show\n\
+        Id=nginx.service\nLoadState=loaded\nActiveState=active\nSubState=running\nActiveEnterTimestamp=@1795555000\nMainPID=10\nNRestarts=0\n\n\
+        Id=webapp.service\nLoadState=loaded\nActiveState=active\nSubState=running\nActiveEnterTimestamp=@1795556001\nMainPID=11\nNRestarts=2\n\
+        @@end\n";
+
+    #[test]
+    fn parses_a_full_probe() {
+        let units = vec!["nginx.service".to_string(), "webapp.service".to_string()];
+        let p = parse(GOOD, &units);
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        assert_eq!(
+            p.current_system.as_deref(),
+            Some("/nix/store/aaa-nixos-system-server1")
+        );
+        assert_eq!(p.activated_at, Some(1_795_556_000));
+        assert_eq!(p.generation, Some(7));
+        assert_eq!(p.generation_at, Some(1_795_555_990));
+        assert_eq!(p.nixos_version.as_deref(), Some("24.11.x"));
+        assert_eq!(p.configuration_revision.as_deref(), Some("abc123"));
+        assert_eq!(p.uptime_secs, Some(3600));
+        assert_eq!(p.failed_units, Some(1));
+        assert_eq!(p.reboot_pending(), Some(true));
+        assert_eq!(p.services.len(), 2);
+        let stale: Vec<_> = p.stale_services().map(|u| u.id.as_str()).collect();
+        assert_eq!(
+            stale,
+            vec!["nginx.service"],
+            "nginx started before the activation"
+        );
+    }
+
+    #[test]
+    fn partial_or_garbled_output_gives_unknowns_with_reasons() {
+        let p = parse("Welcome to my server!\nprobe=1\nnow=soon\nprofile=weird\n@@systemctl-show\nId=nginx.service\n", &["nginx.service".into(), "db.service".into()]);
+        assert_eq!(p.now, None);
+        assert_eq!(p.generation, None);
+        assert_eq!(p.current_system, None);
+        assert_eq!(p.services.len(), 1);
+        let w = p.warnings.join("\n");
+        for expected in [
+            "now: \"soon\" is not a number",
+            "not system-N-link",
+            "no end marker",
+            "nothing about db.service",
+            "no /run/current-system",
+        ] {
+            assert!(w.contains(expected), "missing {expected:?} in {w}");
+        }
+        let empty = parse("", &[]);
+        assert!(empty
+            .warnings
+            .iter()
+            .any(|w| w.contains("no service section")));
+    }
+
+    #[test]
+    fn stale_needs_both_times_and_an_active_unit() {
+        let p = parse(GOOD, &[]);
+        let mut unit = p.services[0].clone();
+        assert!(p.is_stale(&unit));
+        unit.active_state = "failed".into();
+        assert!(!p.is_stale(&unit));
+        let mut unknown = p.clone();
+        unknown.activated_at = None;
+        assert!(!unknown.is_stale(&p.services[0]));
+    }
+}
