@@ -136,10 +136,8 @@ pub fn parse(output: &str, units: &[String]) -> HostProbe {
             "failed_units" => {
                 p.failed_units = number("failed units").and_then(|n| u32::try_from(n).ok())
             }
-            "nixos_version" => {
-                if p.nixos_version.is_none() && !value.is_empty() {
-                    p.nixos_version = Some(value.to_string());
-                }
+            "nixos_version" if p.nixos_version.is_none() && !value.is_empty() => {
+                p.nixos_version = Some(value.to_string());
             }
             "nixos_version_json" => match serde_json::from_str::<serde_json::Value>(value) {
                 Ok(v) => {
