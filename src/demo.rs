@@ -49,9 +49,8 @@ pub fn run(hosts: usize, tui: bool) -> anyhow::Result<()> {
         let runtime = tokio::runtime::Runtime::new()?;
         let intro = vec![
             format!("demo fleet in {}", fleet.dir().display()),
-            format!("server1: you log in as `{SUDO_USER}`; its sudo password is `{SUDO_PASSWORD}`"),
-            "the monorepo has a commit the hosts' flake.lock does not: their input is stale"
-                .to_string(),
+            format!("server1: login {SUDO_USER}, sudo password {SUDO_PASSWORD}"),
+            "HEAD has a commit the hosts' flake.lock lacks".to_string(),
         ];
         runtime.block_on(crate::runtime::run(config, intro))
     } else {

@@ -36,6 +36,13 @@ pub enum Action {
     Follow,
     Confirm,
     Cancel,
+    Refresh,
+    Restart,
+    Reload,
+    Start,
+    Stop,
+    Journal,
+    CloseJournal,
 }
 
 /// One row of the key table.
@@ -73,7 +80,14 @@ const DEFAULTS: &[Row] = &[
     (Action::Bottom, "bottom", Scope::Global, None, "Jump to the last row", &["end", "shift-g"]),
     (Action::NextHost, "next_host", Scope::Global, Some("host"), "Select the next host from any pane", &["]"]),
     (Action::PrevHost, "prev_host", Scope::Global, None, "Select the previous host from any pane", &["["]),
+    (Action::Refresh, "refresh", Scope::Global, Some("refresh"), "Probe every host now", &["shift-r"]),
+    (Action::Restart, "restart", Scope::Services, Some("restart"), "Restart the selected service (asks first)", &["r"]),
+    (Action::Reload, "reload", Scope::Services, None, "Reload the selected service (asks first)", &["e"]),
+    (Action::Start, "start", Scope::Services, None, "Start the selected service (asks first)", &["s"]),
+    (Action::Stop, "stop", Scope::Services, None, "Stop the selected service (asks first)", &["x"]),
+    (Action::Journal, "journal", Scope::Services, Some("journal"), "Follow the selected service's journal in the log pane", &["l"]),
     (Action::Follow, "follow", Scope::Log, Some("follow"), "Log pane: follow new lines (toggle)", &["f"]),
+    (Action::CloseJournal, "close_journal", Scope::Log, Some("activity"), "Log pane: stop the journal, show the activity log", &["c"]),
     (Action::Confirm, "confirm", Scope::Dialog, Some("yes"), "Dialog: confirm", &["y", "enter"]),
     (Action::Cancel, "cancel", Scope::Dialog, Some("no"), "Dialog: cancel, or close the help", &["esc", "n"]),
 ];

@@ -333,11 +333,25 @@ impl Transport {
         }
     }
 
-    /// Ends the session and its master.
+    /// Ends the session and its master. If a clone is still held somewhere,
+    /// the master is told to exit through its socket.
     pub async fn close(self) {
         if let Transport::Ssh(session) = self {
-            if let Ok(session) = Arc::try_unwrap(session) {
-                let _ = session.close().await;
+            match Arc::try_unwrap(session) {
+                Ok(session) => {
+                    let _ = session.close().await;
+                }
+                Err(shared) => {
+                    let _ = tokio::process::Command::new("ssh")
+                        .arg("-S")
+                        .arg(shared.control_socket())
+                        .args(["-O", "exit", "deploytui"])
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status()
+                        .await;
+                }
             }
         }
     }

@@ -46,8 +46,9 @@ fn demo_opens_the_tui_on_a_working_fleet_and_tears_it_down() {
         [
             "server1",
             "server2",
-            "nginx.service",
-            "webapp.service",
+            "nginx",
+            "webapp",
+            "running",
             "sudo password",
             " q quit",
         ]
@@ -60,7 +61,7 @@ fn demo_opens_the_tui_on_a_working_fleet_and_tears_it_down() {
     );
     assert!(screen.contains("root@127.0.0.1"), "{screen}");
     assert!(
-        screen.contains("nginx.service") && screen.contains("webapp.service"),
+        screen.contains("nginx") && screen.contains("webapp") && screen.contains("running"),
         "{screen}"
     );
     assert!(

@@ -1,18 +1,24 @@
 //! The application core: state, messages, effects and the pure `update`.
-//! Nothing here touches the terminal, the network or the clock.
+//! Nothing here touches the terminal, the network or the clock: the time
+//! comes in with `Msg::Tick`.
 
 mod update;
 
 pub use update::update;
 
-use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime};
 
 use crossterm::event::KeyEvent;
+use tui_textarea::TextArea;
 
 use crate::config::Config;
 use crate::keymap::Scope;
 use crate::logbuf::LogBuf;
+use crate::probe::HostProbe;
+use crate::remote::{CommandOutput, RemoteError};
+use crate::secret::Secret;
+use crate::systemd::UnitState;
 
 /// The panes, in focus order (Tab).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,29 +52,106 @@ impl Pane {
     }
 }
 
-/// A window drawn over the panes that takes the keys while open.
+/// What can be done to one service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitAction {
+    Restart,
+    Reload,
+    Start,
+    Stop,
+}
+
+impl UnitAction {
+    pub fn verb(self) -> &'static str {
+        match self {
+            UnitAction::Restart => "restart",
+            UnitAction::Reload => "reload",
+            UnitAction::Start => "start",
+            UnitAction::Stop => "stop",
+        }
+    }
+
+    /// The command as root: `systemctl <verb> <unit>`.
+    pub fn argv(self, unit: &str) -> Vec<String> {
+        vec!["systemctl".into(), self.verb().into(), unit.into()]
+    }
+}
+
+/// A service action waiting for the user's yes (and maybe a password).
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingAction {
+    pub host: usize,
+    pub unit: String,
+    pub action: UnitAction,
+    /// Exactly what will run on the host.
+    pub command: String,
+}
+
+/// The masked sudo password prompt.
+pub struct PasswordPrompt {
+    pub pending: PendingAction,
+    pub input: TextArea<'static>,
+    /// Keep the password in memory for this session.
+    pub remember: bool,
+    /// Why it is asked again ("wrong sudo password").
+    pub error: Option<String>,
+}
+
+impl std::fmt::Debug for PasswordPrompt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the typed text.
+        f.debug_struct("PasswordPrompt")
+            .field("pending", &self.pending)
+            .field("remember", &self.remember)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A window drawn over the panes that takes the keys while open.
+#[derive(Debug)]
 pub enum Overlay {
     Help { scroll: usize },
     ConfirmQuit,
+    Confirm(PendingAction),
+    Password(Box<PasswordPrompt>),
 }
 
-/// What is known about a host. Filled by probes (later); until then it says so.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a probe found, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probed {
+    pub probe: HostProbe,
+    pub latency: Duration,
+    /// Local time when the answer came.
+    pub at: SystemTime,
+}
+
+impl Probed {
+    /// A time on the host's clock as seconds before `now` on ours.
+    pub fn ago(&self, host_time: u64, now: SystemTime) -> Option<u64> {
+        let host_now = self.probe.now?;
+        let since_probe = now.duration_since(self.at).unwrap_or_default().as_secs();
+        Some(host_now.saturating_sub(host_time) + since_probe)
+    }
+}
+
+/// What is known about a host.
+#[derive(Debug, Clone, PartialEq)]
 pub enum HostStatus {
     NotProbed,
+    Up(Box<Probed>),
+    Unreachable {
+        reason: String,
+        manual: Option<String>,
+    },
 }
 
-/// A watched service on a host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceRow {
-    pub unit: String,
-    pub state: ServiceStatus,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServiceStatus {
-    NotProbed,
+/// Keeps at most one probe per host running and one more queued.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProbeSlot {
+    pub in_flight: bool,
+    pub queued: bool,
+    pub last_started: Option<SystemTime>,
 }
 
 /// The flake inputs of a host's flake against git.
@@ -84,8 +167,24 @@ pub struct HostState {
     pub name: String,
     pub target: String,
     pub status: HostStatus,
-    pub services: Vec<ServiceRow>,
+    pub probe: ProbeSlot,
+    /// Watched units, canonical names, in config order.
+    pub services: Vec<String>,
     pub flake: FlakeStatus,
+}
+
+impl HostState {
+    pub fn probed(&self) -> Option<&Probed> {
+        match &self.status {
+            HostStatus::Up(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The state of a watched unit from the last probe.
+    pub fn unit(&self, unit: &str) -> Option<&UnitState> {
+        self.probed()?.probe.services.iter().find(|u| u.id == unit)
+    }
 }
 
 /// A background task the user may be waiting on (a deploy, a restart, ...).
@@ -104,6 +203,17 @@ pub struct LogView {
     pub follow: bool,
 }
 
+/// A followed journal, shown in the log pane instead of the activity log.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    pub id: JobId,
+    pub host: usize,
+    pub unit: String,
+    pub lines: LogBuf,
+    /// `None` while following; why it stopped otherwise.
+    pub ended: Option<String>,
+}
+
 #[derive(Debug)]
 pub struct State {
     pub config: Config,
@@ -115,25 +225,33 @@ pub struct State {
     pub focus: Pane,
     pub overlay: Option<Overlay>,
     pub jobs: BTreeMap<JobId, Job>,
+    /// Service actions in flight, by job, to retry after a wrong password.
+    pending_actions: HashMap<JobId, PendingAction>,
+    next_id: JobId,
     /// deploytui's own activity: what it did and what went wrong.
     pub log: LogBuf,
+    pub journal: Option<Journal>,
     pub log_view: LogView,
-    /// Rows the last drawn log pane had, so paging moves by what the user sees.
+    /// Rows the log pane shows, so paging moves by what the user sees.
     pub log_page: usize,
     /// One-line message in the status bar.
     pub notice: Option<String>,
+    /// Sudo passwords the user let deploytui keep, per host index.
+    pub passwords: HashMap<usize, Secret>,
+    /// The latest time from a tick.
+    pub now: SystemTime,
     pub quitting: bool,
 }
 
 /// Everything that can change the state: input and task results.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Msg {
     Key(KeyEvent),
     /// The terminal was resized; the log pane now shows this many rows.
     Resize {
         log_rows: usize,
     },
-    /// A second passed (relative times are redrawn).
+    /// Time passed (relative times, refresh schedule).
     Tick(SystemTime),
     /// A line for the activity log from a task.
     Log(String),
@@ -141,13 +259,74 @@ pub enum Msg {
         id: JobId,
         outcome: Result<String, String>,
     },
+    /// Ask for a probe of a host (from a delayed effect).
+    ProbeDue {
+        host: usize,
+    },
+    ProbeDone {
+        host: usize,
+        result: Result<(HostProbe, Duration), RemoteError>,
+        at: SystemTime,
+    },
+    UnitActionDone {
+        id: JobId,
+        result: Result<CommandOutput, RemoteError>,
+    },
+    FollowLine {
+        id: JobId,
+        line: String,
+    },
+    FollowEnded {
+        id: JobId,
+        reason: String,
+    },
 }
 
 /// Work for the runtime to do outside `update`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Effect {
     /// Leave the TUI: stop tasks, restore the terminal.
     Quit,
+    /// Run the probe on a host (one round trip).
+    Probe {
+        host: usize,
+        units: Vec<String>,
+    },
+    /// Run a systemctl action as root on a host.
+    UnitAction {
+        id: JobId,
+        host: usize,
+        argv: Vec<String>,
+        password: Option<Secret>,
+    },
+    /// Stream a command's lines (journalctl -f) as `FollowLine`s.
+    Follow {
+        id: JobId,
+        host: usize,
+        argv: Vec<String>,
+    },
+    StopFollow {
+        id: JobId,
+    },
+    /// Send this message back after a while.
+    Later {
+        after: Duration,
+        msg: DelayedMsg,
+    },
+}
+
+/// Messages an effect may schedule (a subset of `Msg` that is `Eq`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DelayedMsg {
+    ProbeDue { host: usize },
+}
+
+impl From<DelayedMsg> for Msg {
+    fn from(m: DelayedMsg) -> Msg {
+        match m {
+            DelayedMsg::ProbeDue { host } => Msg::ProbeDue { host },
+        }
+    }
 }
 
 impl State {
@@ -159,14 +338,8 @@ impl State {
                 name: h.name.clone(),
                 target: h.target.to_string(),
                 status: HostStatus::NotProbed,
-                services: h
-                    .services
-                    .iter()
-                    .map(|u| ServiceRow {
-                        unit: u.clone(),
-                        state: ServiceStatus::NotProbed,
-                    })
-                    .collect(),
+                probe: ProbeSlot::default(),
+                services: h.services.clone(),
                 flake: if h.flake.is_some() {
                     FlakeStatus::NotChecked
                 } else {
@@ -189,13 +362,18 @@ impl State {
             focus: Pane::Hosts,
             overlay: None,
             jobs: BTreeMap::new(),
+            pending_actions: HashMap::new(),
+            next_id: 1,
             log,
+            journal: None,
             log_view: LogView {
                 from_bottom: 0,
                 follow: true,
             },
             log_page: 10,
             notice: None,
+            passwords: HashMap::new(),
+            now: SystemTime::UNIX_EPOCH,
             quitting: false,
             config,
         }
@@ -207,5 +385,24 @@ impl State {
 
     pub fn selected_config(&self) -> Option<&crate::config::Host> {
         self.config.hosts.get(self.selected_host)
+    }
+
+    /// The unit under the services cursor.
+    pub fn selected_unit(&self) -> Option<&str> {
+        self.selected()?
+            .services
+            .get(self.service_cursor)
+            .map(String::as_str)
+    }
+
+    fn new_id(&mut self) -> JobId {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// The buffer the log pane shows: the followed journal, else the activity log.
+    pub fn shown_log(&self) -> &LogBuf {
+        self.journal.as_ref().map_or(&self.log, |j| &j.lines)
     }
 }

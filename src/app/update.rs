@@ -1,10 +1,26 @@
 //! `update`: the only place the state changes. Pure and synchronous, so every
-//! rule is tested without a terminal.
+//! rule is tested without a terminal, a network or a clock.
 
-use crossterm::event::{KeyEvent, KeyEventKind};
+use std::time::{Duration, SystemTime};
 
-use super::{Effect, Msg, Overlay, Pane, State};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+use tui_textarea::TextArea;
+use zeroize::Zeroize;
+
+use super::{
+    DelayedMsg, Effect, HostStatus, Job, Journal, Msg, Overlay, Pane, PasswordPrompt,
+    PendingAction, Probed, State, UnitAction,
+};
+use crate::config::SudoMode;
 use crate::keymap::{Action, Scope};
+use crate::logbuf::LogBuf;
+use crate::remote::{self, RemoteError};
+use crate::secret::Secret;
+
+/// A second look after a service action, for units that take a moment to start.
+const RECHECK_AFTER: Duration = Duration::from_secs(2);
+/// Lines of journal shown before following.
+const JOURNAL_BACKLOG: u32 = 50;
 
 /// Applies one message and returns the effects the runtime must run.
 pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
@@ -14,10 +30,12 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             state.log_page = log_rows.max(1);
             Vec::new()
         }
-        Msg::Tick(_) => Vec::new(),
+        Msg::Tick(now) => {
+            state.now = now;
+            due_probes(state)
+        }
         Msg::Log(line) => {
-            state.log.push_line(&line);
-            keep_log_anchor(state, 1);
+            activity(state, line);
             Vec::new()
         }
         Msg::JobFinished { id, outcome } => {
@@ -27,15 +45,42 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
                     Err(error) => format!("{}: {} failed: {error}", job.host, job.what),
                 };
                 state.notice = Some(line.clone());
-                state.log.push_line(&line);
-                keep_log_anchor(state, 1);
+                activity(state, line);
             }
-            // The user asked to quit and only waited for this job.
-            if state.overlay == Some(Overlay::ConfirmQuit) && state.jobs.is_empty() {
-                return quit(state);
+            quit_if_waiting(state)
+        }
+        Msg::ProbeDue { host } => probe(state, host),
+        Msg::ProbeDone { host, result, at } => on_probe_done(state, host, result, at),
+        Msg::UnitActionDone { id, result } => on_action_done(state, id, result),
+        Msg::FollowLine { id, line } => {
+            let following = state
+                .journal
+                .as_mut()
+                .filter(|j| j.id == id && j.ended.is_none());
+            if let Some(journal) = following {
+                journal.lines.push_line(&line);
+                keep_log_anchor(state, 1);
             }
             Vec::new()
         }
+        Msg::FollowEnded { id, reason } => {
+            if let Some(journal) = state
+                .journal
+                .as_mut()
+                .filter(|j| j.id == id && j.ended.is_none())
+            {
+                journal.ended = Some(reason);
+            }
+            Vec::new()
+        }
+    }
+}
+
+/// Adds a line to the activity log.
+fn activity(state: &mut State, line: String) {
+    state.log.push_line(&line);
+    if state.journal.is_none() {
+        keep_log_anchor(state, 1);
     }
 }
 
@@ -46,14 +91,398 @@ fn keep_log_anchor(state: &mut State, added: usize) {
     }
 }
 
+// ---- probes ---------------------------------------------------------------
+
+/// Hosts whose refresh interval has passed get a probe.
+fn due_probes(state: &mut State) -> Vec<Effect> {
+    let interval = state.config.refresh;
+    let now = state.now;
+    let due: Vec<usize> = state
+        .hosts
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| !h.probe.in_flight)
+        .filter(|(_, h)| {
+            h.probe
+                .last_started
+                .is_none_or(|t| now.duration_since(t).unwrap_or_default() >= interval)
+        })
+        .map(|(i, _)| i)
+        .collect();
+    due.into_iter().flat_map(|i| probe(state, i)).collect()
+}
+
+/// Starts a probe of `host`, or queues one behind the probe already running
+/// (only the newest request matters, so one queued is enough).
+fn probe(state: &mut State, host: usize) -> Vec<Effect> {
+    let now = state.now;
+    let Some(h) = state.hosts.get_mut(host) else {
+        return Vec::new();
+    };
+    if h.probe.in_flight {
+        h.probe.queued = true;
+        return Vec::new();
+    }
+    h.probe.in_flight = true;
+    h.probe.last_started = Some(now);
+    vec![Effect::Probe {
+        host,
+        units: h.services.clone(),
+    }]
+}
+
+fn on_probe_done(
+    state: &mut State,
+    host: usize,
+    result: Result<(crate::probe::HostProbe, Duration), RemoteError>,
+    at: SystemTime,
+) -> Vec<Effect> {
+    let Some(h) = state.hosts.get_mut(host) else {
+        return Vec::new();
+    };
+    h.probe.in_flight = false;
+    let name = h.name.clone();
+    let was_up = matches!(h.status, HostStatus::Up(_));
+    let mut lines = Vec::new();
+    match result {
+        Ok((probe, latency)) => {
+            for w in &probe.warnings {
+                lines.push(format!("{name}: probe: {w}"));
+            }
+            if !was_up {
+                lines.push(format!("{name}: up ({} ms)", latency.as_millis()));
+            }
+            h.status = HostStatus::Up(Box::new(Probed { probe, latency, at }));
+        }
+        Err(e) => {
+            let (reason, manual) = match e {
+                RemoteError::Connect { reason, manual } => (reason, Some(manual)),
+                RemoteError::Run(reason) => (reason, None),
+            };
+            let changed =
+                !matches!(&h.status, HostStatus::Unreachable { reason: r, .. } if *r == reason);
+            if changed {
+                lines.push(format!("{name}: unreachable: {reason}"));
+                if let Some(m) = &manual {
+                    lines.push(format!("{name}: to see why, run: {m}"));
+                }
+            }
+            h.status = HostStatus::Unreachable { reason, manual };
+        }
+    }
+    let queued = std::mem::take(&mut h.probe.queued);
+    for line in lines {
+        activity(state, line);
+    }
+    if queued {
+        probe(state, host)
+    } else {
+        Vec::new()
+    }
+}
+
+// ---- service actions --------------------------------------------------------
+
+fn sudo_of(state: &State, host: usize) -> SudoMode {
+    state
+        .config
+        .hosts
+        .get(host)
+        .map_or(SudoMode::None, |h| h.sudo)
+}
+
+/// `r`, `e`, `s`, `x` on a service: ask first, showing the exact command.
+fn ask_unit_action(state: &mut State, action: UnitAction) {
+    let host = state.selected_host;
+    let Some(unit) = state.selected_unit().map(str::to_string) else {
+        state.notice = Some("no service selected: add services = [...] to this host".into());
+        return;
+    };
+    let argv = remote::privileged(sudo_of(state, host), &action.argv(&unit));
+    state.overlay = Some(Overlay::Confirm(PendingAction {
+        host,
+        unit,
+        action,
+        command: remote::display_command(&argv),
+    }));
+}
+
+/// After the user's yes: run it, or ask for the sudo password first.
+fn confirmed(state: &mut State, pending: PendingAction) -> Vec<Effect> {
+    let needs_password = sudo_of(state, pending.host) == SudoMode::Password;
+    match state.passwords.get(&pending.host).cloned() {
+        None if needs_password => {
+            state.overlay = Some(password_prompt(pending, None));
+            Vec::new()
+        }
+        password => run_action(state, pending, password),
+    }
+}
+
+fn password_prompt(pending: PendingAction, error: Option<String>) -> Overlay {
+    let mut input = TextArea::default();
+    input.set_mask_char('•');
+    // No undo history: it would keep copies of what was typed.
+    input.set_max_histories(0);
+    Overlay::Password(Box::new(PasswordPrompt {
+        pending,
+        input,
+        remember: true,
+        error,
+    }))
+}
+
+fn run_action(state: &mut State, pending: PendingAction, password: Option<Secret>) -> Vec<Effect> {
+    state.overlay = None;
+    let id = state.new_id();
+    let host_name = state
+        .hosts
+        .get(pending.host)
+        .map(|h| h.name.clone())
+        .unwrap_or_default();
+    let what = format!("{} {}", pending.action.verb(), pending.unit);
+    activity(
+        state,
+        format!("{host_name}: {what}: running {}", pending.command),
+    );
+    state.jobs.insert(
+        id,
+        Job {
+            host: host_name,
+            what,
+        },
+    );
+    let argv = remote::privileged(
+        sudo_of(state, pending.host),
+        &pending.action.argv(&pending.unit),
+    );
+    state.pending_actions.insert(id, pending.clone());
+    vec![Effect::UnitAction {
+        id,
+        host: pending.host,
+        argv,
+        password,
+    }]
+}
+
+fn on_action_done(
+    state: &mut State,
+    id: u64,
+    result: Result<remote::CommandOutput, RemoteError>,
+) -> Vec<Effect> {
+    let Some(pending) = state.pending_actions.remove(&id) else {
+        return Vec::new();
+    };
+    let job = state.jobs.remove(&id);
+    let label = job
+        .map(|j| format!("{}: {}", j.host, j.what))
+        .unwrap_or_default();
+    match result {
+        Ok(out) if remote::is_wrong_password(&out) => {
+            state.passwords.remove(&pending.host);
+            activity(state, format!("{label}: wrong sudo password"));
+            state.notice = Some("wrong sudo password".into());
+            if state.quitting || matches!(state.overlay, Some(Overlay::ConfirmQuit)) {
+                return quit_if_waiting(state);
+            }
+            state.overlay = Some(password_prompt(
+                pending,
+                Some("wrong sudo password, try again".into()),
+            ));
+            Vec::new()
+        }
+        Ok(out) => {
+            let stderr = out.stderr.trim();
+            let line = if out.success() {
+                format!("{label}: done")
+            } else {
+                let code = out
+                    .code
+                    .map_or("a signal".to_string(), |c| format!("exit {c}"));
+                format!(
+                    "{label}: failed ({code}){}{stderr}",
+                    if stderr.is_empty() { "" } else { ": " }
+                )
+            };
+            if out.success() && !stderr.is_empty() {
+                activity(state, format!("{label}: {stderr}"));
+            }
+            state.notice = Some(line.clone());
+            activity(state, line);
+            after_action(state, pending.host)
+        }
+        Err(e) => {
+            let line = format!("{label}: could not run: {e}");
+            state.notice = Some(line.clone());
+            activity(state, line);
+            after_action(state, pending.host)
+        }
+    }
+}
+
+/// Show the service's new state now and again a moment later.
+fn after_action(state: &mut State, host: usize) -> Vec<Effect> {
+    let mut effects = quit_if_waiting(state);
+    if effects.is_empty() {
+        effects.extend(probe(state, host));
+        effects.push(Effect::Later {
+            after: RECHECK_AFTER,
+            msg: DelayedMsg::ProbeDue { host },
+        });
+    }
+    effects
+}
+
+fn on_password_key(
+    state: &mut State,
+    mut prompt: Box<PasswordPrompt>,
+    key: KeyEvent,
+) -> Vec<Effect> {
+    match key.code {
+        KeyCode::Esc => {
+            state.notice = Some(format!(
+                "{} of {} cancelled",
+                prompt.pending.action.verb(),
+                prompt.pending.unit
+            ));
+            clear(&mut prompt.input);
+            state.overlay = None;
+            Vec::new()
+        }
+        KeyCode::Enter => {
+            let mut lines = std::mem::take(&mut prompt.input).into_lines();
+            let password = Secret::new(lines.concat());
+            lines.iter_mut().for_each(Zeroize::zeroize);
+            if password.expose().is_empty() {
+                prompt.error = Some("the password is empty".into());
+                prompt.input = fresh_input();
+                state.overlay = Some(Overlay::Password(prompt));
+                return Vec::new();
+            }
+            if prompt.remember {
+                state
+                    .passwords
+                    .insert(prompt.pending.host, password.clone());
+            }
+            run_action(state, prompt.pending, Some(password))
+        }
+        KeyCode::Tab => {
+            prompt.remember = !prompt.remember;
+            state.overlay = Some(Overlay::Password(prompt));
+            Vec::new()
+        }
+        _ => {
+            prompt.input.input(key);
+            state.overlay = Some(Overlay::Password(prompt));
+            Vec::new()
+        }
+    }
+}
+
+fn fresh_input() -> TextArea<'static> {
+    let mut input = TextArea::default();
+    input.set_mask_char('•');
+    input.set_max_histories(0);
+    input
+}
+
+fn clear(input: &mut TextArea<'static>) {
+    let mut lines = std::mem::take(input).into_lines();
+    lines.iter_mut().for_each(Zeroize::zeroize);
+    *input = fresh_input();
+}
+
+// ---- journal ----------------------------------------------------------------
+
+fn follow_journal(state: &mut State) -> Vec<Effect> {
+    let host = state.selected_host;
+    let Some(unit) = state.selected_unit().map(str::to_string) else {
+        state.notice = Some("no service selected".into());
+        return Vec::new();
+    };
+    let mut effects = stop_journal(state, "another journal was opened");
+    let id = state.new_id();
+    let argv = remote::until_stdin_closes(&[
+        "journalctl".to_string(),
+        "-u".into(),
+        unit.clone(),
+        "-f".into(),
+        "-n".into(),
+        JOURNAL_BACKLOG.to_string(),
+        "--no-pager".into(),
+    ]);
+    state.journal = Some(Journal {
+        id,
+        host,
+        unit,
+        lines: LogBuf::new(),
+        ended: None,
+    });
+    state.log_view = super::LogView {
+        from_bottom: 0,
+        follow: true,
+    };
+    state.focus = Pane::Log;
+    effects.push(Effect::Follow { id, host, argv });
+    effects
+}
+
+/// Stops a running follow; its lines stay on screen, marked stopped.
+fn stop_journal(state: &mut State, why: &str) -> Vec<Effect> {
+    match state.journal.as_mut() {
+        Some(j) if j.ended.is_none() => {
+            j.ended = Some(why.to_string());
+            vec![Effect::StopFollow { id: j.id }]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Following one unit's journal while another is selected would mislead.
+fn stop_journal_if_moved_away(state: &mut State) -> Vec<Effect> {
+    let selected = (
+        state.selected_host,
+        state.selected_unit().map(str::to_string),
+    );
+    match &state.journal {
+        Some(j) if j.ended.is_none() && (j.host, Some(j.unit.clone())) != selected => {
+            stop_journal(state, "another unit was selected")
+        }
+        _ => Vec::new(),
+    }
+}
+
+// ---- keys -------------------------------------------------------------------
+
 fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     // Key releases (kitty protocol) would act twice.
     if key.kind == KeyEventKind::Release {
         return Vec::new();
     }
-    match state.overlay.clone() {
-        Some(Overlay::ConfirmQuit) => on_confirm_quit(state, key),
+    match state.overlay.take() {
+        Some(Overlay::ConfirmQuit) => {
+            state.overlay = Some(Overlay::ConfirmQuit);
+            on_confirm_quit(state, key)
+        }
         Some(Overlay::Help { scroll }) => on_help(state, key, scroll),
+        Some(Overlay::Confirm(pending)) => {
+            match state.config.keymap.action_for(&key, Scope::Dialog) {
+                Some(Action::Confirm) => confirmed(state, pending),
+                Some(Action::Cancel) => {
+                    state.notice = Some(format!(
+                        "{} of {} cancelled",
+                        pending.action.verb(),
+                        pending.unit
+                    ));
+                    Vec::new()
+                }
+                _ => {
+                    state.overlay = Some(Overlay::Confirm(pending));
+                    Vec::new()
+                }
+            }
+        }
+        Some(Overlay::Password(prompt)) => on_password_key(state, prompt, key),
         None => on_pane_key(state, key),
     }
 }
@@ -71,28 +500,17 @@ fn on_confirm_quit(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 
 fn on_help(state: &mut State, key: KeyEvent, scroll: usize) -> Vec<Effect> {
     let action = state.config.keymap.action_for(&key, Scope::Dialog);
-    match action {
-        Some(Action::Help | Action::Cancel) => state.overlay = None,
+    let scroll = match action {
+        Some(Action::Help | Action::Cancel) => return Vec::new(),
         Some(Action::Quit) => return request_quit(state),
-        Some(Action::Up) => {
-            state.overlay = Some(Overlay::Help {
-                scroll: scroll.saturating_sub(1),
-            })
-        }
-        Some(Action::Down) => state.overlay = Some(Overlay::Help { scroll: scroll + 1 }),
-        Some(Action::PageUp) => {
-            state.overlay = Some(Overlay::Help {
-                scroll: scroll.saturating_sub(10),
-            })
-        }
-        Some(Action::PageDown) => {
-            state.overlay = Some(Overlay::Help {
-                scroll: scroll + 10,
-            })
-        }
-        Some(Action::Top) => state.overlay = Some(Overlay::Help { scroll: 0 }),
-        _ => {}
-    }
+        Some(Action::Up) => scroll.saturating_sub(1),
+        Some(Action::Down) => scroll + 1,
+        Some(Action::PageUp) => scroll.saturating_sub(10),
+        Some(Action::PageDown) => scroll + 10,
+        Some(Action::Top) => 0,
+        _ => scroll,
+    };
+    state.overlay = Some(Overlay::Help { scroll });
     Vec::new()
 }
 
@@ -105,19 +523,39 @@ fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Action::Help => state.overlay = Some(Overlay::Help { scroll: 0 }),
         Action::FocusNext => state.focus = cycle(state.focus, 1),
         Action::FocusPrev => state.focus = cycle(state.focus, Pane::ORDER.len() - 1),
-        Action::NextHost => select_host(state, state.selected_host.saturating_add(1)),
-        Action::PrevHost => select_host(state, state.selected_host.saturating_sub(1)),
-        Action::Up => move_cursor(state, Move::By(-1)),
-        Action::Down => move_cursor(state, Move::By(1)),
-        Action::PageUp => move_cursor(state, Move::Page(-1)),
-        Action::PageDown => move_cursor(state, Move::Page(1)),
-        Action::Top => move_cursor(state, Move::Start),
-        Action::Bottom => move_cursor(state, Move::End),
+        Action::NextHost => return select_host(state, state.selected_host.saturating_add(1)),
+        Action::PrevHost => return select_host(state, state.selected_host.saturating_sub(1)),
+        Action::Up => return move_cursor(state, Move::By(-1)),
+        Action::Down => return move_cursor(state, Move::By(1)),
+        Action::PageUp => return move_cursor(state, Move::Page(-1)),
+        Action::PageDown => return move_cursor(state, Move::Page(1)),
+        Action::Top => return move_cursor(state, Move::Start),
+        Action::Bottom => return move_cursor(state, Move::End),
         Action::Follow => {
             state.log_view.follow = !state.log_view.follow;
             if state.log_view.follow {
                 state.log_view.from_bottom = 0;
             }
+        }
+        Action::Refresh => {
+            state.notice = Some("refreshing every host".into());
+            return (0..state.hosts.len())
+                .flat_map(|i| probe(state, i))
+                .collect();
+        }
+        Action::Restart => ask_unit_action(state, UnitAction::Restart),
+        Action::Reload => ask_unit_action(state, UnitAction::Reload),
+        Action::Start => ask_unit_action(state, UnitAction::Start),
+        Action::Stop => ask_unit_action(state, UnitAction::Stop),
+        Action::Journal => return follow_journal(state),
+        Action::CloseJournal => {
+            let effects = stop_journal(state, "closed");
+            state.journal = None;
+            state.log_view = super::LogView {
+                from_bottom: 0,
+                follow: true,
+            };
+            return effects;
         }
         Action::Confirm | Action::Cancel => {}
     }
@@ -134,6 +572,15 @@ fn request_quit(state: &mut State) -> Vec<Effect> {
     }
 }
 
+/// The user asked to quit and only waited for the running jobs.
+fn quit_if_waiting(state: &mut State) -> Vec<Effect> {
+    if matches!(state.overlay, Some(Overlay::ConfirmQuit)) && state.jobs.is_empty() {
+        quit(state)
+    } else {
+        Vec::new()
+    }
+}
+
 fn quit(state: &mut State) -> Vec<Effect> {
     state.quitting = true;
     vec![Effect::Quit]
@@ -144,7 +591,7 @@ fn cycle(pane: Pane, step: usize) -> Pane {
     Pane::ORDER[(i + step) % Pane::ORDER.len()]
 }
 
-fn select_host(state: &mut State, index: usize) {
+fn select_host(state: &mut State, index: usize) -> Vec<Effect> {
     let last = state.hosts.len().saturating_sub(1);
     let index = index.min(last);
     if index != state.selected_host {
@@ -152,7 +599,9 @@ fn select_host(state: &mut State, index: usize) {
         // Cursors point into the previous host's rows.
         state.service_cursor = 0;
         state.flake_cursor = 0;
+        return stop_journal_if_moved_away(state);
     }
+    Vec::new()
 }
 
 #[derive(Clone, Copy)]
@@ -164,7 +613,7 @@ enum Move {
 }
 
 /// Moves the cursor of the focused pane, clamped to its rows.
-fn move_cursor(state: &mut State, how: Move) {
+fn move_cursor(state: &mut State, how: Move) -> Vec<Effect> {
     let page = state.log_page.max(1);
     let target = |current: usize, len: usize| -> usize {
         let last = len.saturating_sub(1);
@@ -176,10 +625,14 @@ fn move_cursor(state: &mut State, how: Move) {
         }
     };
     match state.focus {
-        Pane::Hosts => select_host(state, target(state.selected_host, state.hosts.len())),
+        Pane::Hosts => return select_host(state, target(state.selected_host, state.hosts.len())),
         Pane::Services => {
             let len = state.selected().map_or(0, |h| h.services.len());
-            state.service_cursor = target(state.service_cursor, len);
+            let cursor = target(state.service_cursor, len);
+            if cursor != state.service_cursor {
+                state.service_cursor = cursor;
+                return stop_journal_if_moved_away(state);
+            }
         }
         Pane::Flake => {
             // Rows arrive with the flake check; until then there is one placeholder row.
@@ -187,7 +640,7 @@ fn move_cursor(state: &mut State, how: Move) {
         }
         Pane::Log => {
             // The log scrolls from the bottom: "up" shows older lines.
-            let max_back = state.log.len().saturating_sub(page);
+            let max_back = state.shown_log().len().saturating_sub(page);
             let back = state.log_view.from_bottom;
             let back = match how {
                 Move::By(d) => back.saturating_add_signed(-d),
@@ -200,287 +653,8 @@ fn move_cursor(state: &mut State, how: Move) {
             state.log_view.follow = back == 0;
         }
     }
+    Vec::new()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::app::Job;
-    use crate::config::{parse, FoundBy};
-    use crossterm::event::{KeyCode, KeyModifiers};
-    use std::path::Path;
-
-    fn state(hosts: usize) -> State {
-        let mut text = String::new();
-        for i in 0..hosts {
-            text.push_str(&format!(
-                "[[hosts]]\nname = \"h{i}\"\ntarget = \"me@h{i}\"\nservices = [\"nginx\", \"app\", \"db\"]\n"
-            ));
-        }
-        State::new(parse(&text, Path::new("/t/deploytui.toml"), FoundBy::Flag).unwrap())
-    }
-
-    fn key(s: &mut State, code: KeyCode) -> Vec<Effect> {
-        update(s, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
-    }
-
-    fn ch(s: &mut State, c: char) -> Vec<Effect> {
-        key(s, KeyCode::Char(c))
-    }
-
-    #[test]
-    fn q_quits_when_idle() {
-        let mut s = state(1);
-        assert_eq!(ch(&mut s, 'q'), vec![Effect::Quit]);
-        assert!(s.quitting);
-    }
-
-    #[test]
-    fn ctrl_c_quits() {
-        let mut s = state(1);
-        let fx = update(
-            &mut s,
-            Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
-        );
-        assert_eq!(fx, vec![Effect::Quit]);
-    }
-
-    #[test]
-    fn quit_while_a_job_runs_asks_first() {
-        let mut s = state(1);
-        s.jobs.insert(
-            7,
-            Job {
-                host: "h0".into(),
-                what: "deploy".into(),
-            },
-        );
-        assert!(ch(&mut s, 'q').is_empty());
-        assert_eq!(s.overlay, Some(Overlay::ConfirmQuit));
-        assert!(!s.quitting);
-        // n keeps running.
-        assert!(ch(&mut s, 'n').is_empty());
-        assert_eq!(s.overlay, None);
-        // Ask again and confirm.
-        ch(&mut s, 'q');
-        assert_eq!(ch(&mut s, 'y'), vec![Effect::Quit]);
-    }
-
-    #[test]
-    fn confirm_dialog_ignores_other_keys_and_esc_cancels() {
-        let mut s = state(2);
-        s.jobs.insert(
-            1,
-            Job {
-                host: "h0".into(),
-                what: "restart nginx.service".into(),
-            },
-        );
-        ch(&mut s, 'q');
-        assert!(ch(&mut s, 'j').is_empty());
-        assert_eq!(
-            s.selected_host, 0,
-            "keys do not reach the panes behind the dialog"
-        );
-        assert_eq!(s.overlay, Some(Overlay::ConfirmQuit));
-        key(&mut s, KeyCode::Esc);
-        assert_eq!(s.overlay, None);
-    }
-
-    #[test]
-    fn job_ending_while_confirming_quits() {
-        let mut s = state(1);
-        s.jobs.insert(
-            3,
-            Job {
-                host: "h0".into(),
-                what: "deploy".into(),
-            },
-        );
-        ch(&mut s, 'q');
-        let fx = update(
-            &mut s,
-            Msg::JobFinished {
-                id: 3,
-                outcome: Ok("switched".into()),
-            },
-        );
-        assert_eq!(fx, vec![Effect::Quit]);
-        assert!(s
-            .log
-            .raw_line(s.log.len() - 1)
-            .unwrap()
-            .contains("h0: deploy done: switched"));
-    }
-
-    #[test]
-    fn finished_job_is_logged_and_noticed() {
-        let mut s = state(1);
-        s.jobs.insert(
-            1,
-            Job {
-                host: "h0".into(),
-                what: "restart app.service".into(),
-            },
-        );
-        update(
-            &mut s,
-            Msg::JobFinished {
-                id: 1,
-                outcome: Err("exit 1".into()),
-            },
-        );
-        assert!(s.jobs.is_empty());
-        assert_eq!(
-            s.notice.as_deref(),
-            Some("h0: restart app.service failed: exit 1")
-        );
-    }
-
-    #[test]
-    fn help_opens_scrolls_and_closes() {
-        let mut s = state(1);
-        ch(&mut s, '?');
-        assert_eq!(s.overlay, Some(Overlay::Help { scroll: 0 }));
-        ch(&mut s, 'j');
-        ch(&mut s, 'j');
-        assert_eq!(s.overlay, Some(Overlay::Help { scroll: 2 }));
-        assert_eq!(s.selected_host, 0, "help takes the keys");
-        key(&mut s, KeyCode::Esc);
-        assert_eq!(s.overlay, None);
-        ch(&mut s, '?');
-        ch(&mut s, '?');
-        assert_eq!(s.overlay, None, "? toggles");
-        ch(&mut s, '?');
-        assert_eq!(ch(&mut s, 'q'), vec![Effect::Quit], "q quits from help");
-    }
-
-    #[test]
-    fn tab_cycles_focus_both_ways() {
-        let mut s = state(1);
-        let mut seen = vec![s.focus];
-        for _ in 0..4 {
-            key(&mut s, KeyCode::Tab);
-            seen.push(s.focus);
-        }
-        assert_eq!(
-            seen,
-            vec![
-                Pane::Hosts,
-                Pane::Services,
-                Pane::Flake,
-                Pane::Log,
-                Pane::Hosts
-            ]
-        );
-        update(
-            &mut s,
-            Msg::Key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT)),
-        );
-        assert_eq!(s.focus, Pane::Log);
-    }
-
-    #[test]
-    fn arrows_and_jk_move_within_the_focused_pane() {
-        let mut s = state(3);
-        ch(&mut s, 'j');
-        key(&mut s, KeyCode::Down);
-        assert_eq!(s.selected_host, 2);
-        ch(&mut s, 'j');
-        assert_eq!(s.selected_host, 2, "clamped at the end");
-        key(&mut s, KeyCode::Up);
-        assert_eq!(s.selected_host, 1);
-        ch(&mut s, 'g');
-        assert_eq!(s.selected_host, 0);
-        update(
-            &mut s,
-            Msg::Key(KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT)),
-        );
-        assert_eq!(s.selected_host, 2);
-
-        key(&mut s, KeyCode::Tab); // services
-        ch(&mut s, 'j');
-        ch(&mut s, 'j');
-        ch(&mut s, 'j');
-        assert_eq!(s.service_cursor, 2);
-        assert_eq!(s.selected_host, 2, "moving in services keeps the host");
-        ch(&mut s, '[');
-        assert_eq!(
-            s.selected_host, 1,
-            "[ selects the previous host from any pane"
-        );
-        assert_eq!(
-            s.service_cursor, 0,
-            "a new host starts at its first service"
-        );
-    }
-
-    #[test]
-    fn log_scrolls_back_and_follow_resumes() {
-        let mut s = state(1);
-        for i in 0..100 {
-            update(&mut s, Msg::Log(format!("line {i}")));
-        }
-        s.log_page = 10;
-        s.focus = Pane::Log;
-        ch(&mut s, 'k');
-        assert_eq!(
-            s.log_view,
-            crate::app::LogView {
-                from_bottom: 1,
-                follow: false
-            }
-        );
-        // New lines while scrolled up keep the view still.
-        update(&mut s, Msg::Log("new".into()));
-        assert_eq!(s.log_view.from_bottom, 2);
-        key(&mut s, KeyCode::PageUp);
-        assert_eq!(s.log_view.from_bottom, 12);
-        ch(&mut s, 'g');
-        assert_eq!(s.log_view.from_bottom, s.log.len() - 10);
-        ch(&mut s, 'f');
-        assert_eq!(
-            s.log_view,
-            crate::app::LogView {
-                from_bottom: 0,
-                follow: true
-            }
-        );
-        ch(&mut s, 'k');
-        update(
-            &mut s,
-            Msg::Key(KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT)),
-        );
-        assert!(s.log_view.follow, "G goes back to the end and follows");
-    }
-
-    #[test]
-    fn follow_key_only_in_log_pane() {
-        let mut s = state(1);
-        ch(&mut s, 'f');
-        assert!(s.log_view.follow);
-        s.log_view.follow = true;
-        assert_eq!(s.focus, Pane::Hosts);
-    }
-
-    #[test]
-    fn key_release_is_ignored() {
-        let mut s = state(1);
-        let mut k = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
-        k.kind = KeyEventKind::Release;
-        assert!(update(&mut s, Msg::Key(k)).is_empty());
-        assert!(!s.quitting);
-    }
-
-    #[test]
-    fn unbound_keys_do_nothing() {
-        let mut s = state(2);
-        for c in ['x', 'z', '1', ' '] {
-            assert!(ch(&mut s, c).is_empty());
-        }
-        assert_eq!(
-            (s.selected_host, s.focus, s.overlay.clone()),
-            (0, Pane::Hosts, None)
-        );
-    }
-}
+mod tests;

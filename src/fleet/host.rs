@@ -262,5 +262,14 @@ fn write_accounts(dir: &Path, home: &Path) -> Result<(), FleetError> {
         ),
     )?;
     set_mode(&etc.join("sudoers"), 0o440)?;
+    // sudo looks up the host's own name.
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    std::fs::write(
+        etc.join("hosts"),
+        format!("127.0.0.1 localhost\n127.0.1.1 {name}\n::1 localhost\n"),
+    )?;
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! Log pane: only the visible rows are styled, whatever the log's length.
+//! Log pane: the activity log, or a followed journal. Only the visible rows
+//! are styled, whatever the log's length.
 
 use ratatui::prelude::*;
 use ratatui::widgets::Paragraph;
@@ -8,16 +9,27 @@ use crate::app::{Pane, State};
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let view = state.log_view;
-    let title = if view.follow {
-        "activity · following ".to_string()
-    } else {
-        format!("activity · {} newer lines below ", view.from_bottom)
+    let source = match &state.journal {
+        None => "activity".to_string(),
+        Some(j) => {
+            let host = state.hosts.get(j.host).map_or("?", |h| h.name.as_str());
+            match &j.ended {
+                None => format!("journal {host} {}", j.unit),
+                Some(why) => format!("journal {host} {} (stopped: {why})", j.unit),
+            }
+        }
     };
-    let block = pane_block(Pane::Log, state, theme, title);
+    let position = if view.follow {
+        "following".to_string()
+    } else {
+        format!("{} newer lines below", view.from_bottom)
+    };
+    let block = pane_block(Pane::Log, state, theme, format!("{source} · {position} "));
     let inner = block.inner(area);
     let rows = usize::from(inner.height);
-    let end = state.log.len().saturating_sub(view.from_bottom);
+    let log = state.shown_log();
+    let end = log.len().saturating_sub(view.from_bottom);
     let start = end.saturating_sub(rows);
-    let lines = state.log.styled_lines(start, end - start);
+    let lines = log.styled_lines(start, end - start);
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }

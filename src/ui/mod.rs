@@ -1,5 +1,6 @@
 //! Drawing. Every function here reads the state and draws; none changes it.
 
+mod dialogs;
 mod flake;
 mod help;
 mod hosts;
@@ -11,7 +12,7 @@ mod theme;
 pub use theme::Theme;
 
 use ratatui::prelude::*;
-use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
 
 use crate::app::{Overlay, Pane, State};
 
@@ -37,7 +38,7 @@ pub fn areas(area: Rect) -> Areas {
     ])
     .areas(area);
     let [left, right] =
-        Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(main);
+        Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(main);
     let [hosts, services] =
         Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(left);
     let [flake, log] =
@@ -75,7 +76,11 @@ pub fn view(state: &State, frame: &mut Frame) {
     statusbar::draw_footer(frame, a.footer, state, &theme);
     match &state.overlay {
         Some(Overlay::Help { scroll }) => help::draw(frame, area, state, &theme, *scroll),
-        Some(Overlay::ConfirmQuit) => confirm_quit(frame, area, state, &theme),
+        Some(Overlay::ConfirmQuit) => dialogs::confirm_quit(frame, area, state, &theme),
+        Some(Overlay::Confirm(pending)) => {
+            dialogs::confirm_action(frame, area, state, &theme, pending)
+        }
+        Some(Overlay::Password(prompt)) => dialogs::password(frame, area, state, &theme, prompt),
         None => {}
     }
 }
@@ -135,39 +140,52 @@ fn too_small(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     );
 }
 
-fn confirm_quit(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
-    let km = &state.config.keymap;
-    let mut lines = vec![Line::raw(format!(
-        "{} task(s) still running:",
-        state.jobs.len()
-    ))];
-    lines.extend(
-        state
-            .jobs
-            .values()
-            .map(|j| Line::raw(format!("  {}: {}", j.host, j.what))),
-    );
-    lines.push(Line::raw(""));
-    lines.push(Line::raw(
-        "Quitting stops following them; remote commands may go on.",
-    ));
-    lines.push(Line::from(vec![
-        Span::styled(km.keys_of(crate::keymap::Action::Confirm), theme.key),
-        Span::raw(" quit   "),
-        Span::styled(km.keys_of(crate::keymap::Action::Cancel), theme.key),
-        Span::raw(" keep running"),
-    ]));
-    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
-    let rect = centered(area, 64, height);
-    frame.render_widget(Clear, rect);
-    let block = Block::bordered()
-        .border_type(BorderType::Double)
-        .border_style(theme.warn)
-        .title(Span::styled(" Quit deploytui? ", theme.title));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block),
-        rect,
-    );
+/// `3s`, `12m`, `5h`, `2d`: how long ago, in the largest whole unit.
+pub fn ago(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m", secs / 60),
+        3600..=86_399 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
+/// A store path shortened to fit `width`: the hash cut to 7 characters,
+/// then the name cut from the left if still too long.
+pub fn short_store_path(path: &str, width: usize) -> String {
+    let base = path.strip_prefix("/nix/store/").unwrap_or(path);
+    let short = match base.split_once('-') {
+        Some((hash, name)) if hash.len() > 7 => format!("{}…-{name}", &hash[..7]),
+        _ => base.to_string(),
+    };
+    let len = short.chars().count();
+    if len <= width.max(8) {
+        short
+    } else {
+        let keep = width.max(8) - 1;
+        format!("…{}", short.chars().skip(len - keep).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times() {
+        assert_eq!(ago(5), "5s");
+        assert_eq!(ago(125), "2m");
+        assert_eq!(ago(7300), "2h");
+        assert_eq!(ago(200_000), "2d");
+    }
+
+    #[test]
+    fn store_paths_are_shortened() {
+        let p = "/nix/store/mishfibwd0cvxa49ybd0ra950j38i1i5-nixos-system-server1-1.0.0";
+        assert_eq!(
+            short_store_path(p, 80),
+            "mishfib…-nixos-system-server1-1.0.0"
+        );
+        assert_eq!(short_store_path(p, 12), "…rver1-1.0.0");
+    }
 }

@@ -1,10 +1,10 @@
-//! Services pane: the watched units of the selected host.
+//! Services pane: the watched units of the selected host, from its last probe.
 
 use ratatui::prelude::*;
-use ratatui::widgets::{Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 
-use super::{pane_block, Theme};
-use crate::app::{Pane, ServiceStatus, State};
+use super::{ago, pane_block, Theme};
+use crate::app::{Pane, State};
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let host = state.selected();
@@ -23,18 +23,118 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         frame.render_widget(hint, area);
         return;
     };
-    let rows = host.services.iter().map(|s| {
-        let status = match s.state {
-            ServiceStatus::NotProbed => Span::styled("not probed yet", theme.dim),
-        };
-        Row::new(vec![Line::raw(s.unit.clone()), Line::from(status)])
-    });
-    let table = Table::new(rows, [Constraint::Fill(1), Constraint::Length(14)])
-        .header(Row::new(["Unit", "State"]).style(theme.title))
-        .row_highlight_style(theme.selected)
-        .block(block);
+    let probed = host.probed();
+    // Narrow panes keep the unit, its state and since when; PID and restarts need room.
+    let wide = area.width >= 56;
+    let mut any_stale = false;
+    let rows: Vec<Row> = host
+        .services
+        .iter()
+        .map(|unit| {
+            let short = unit.trim_end_matches(".service").to_string();
+            let Some(probed) = probed else {
+                return Row::new(vec![
+                    Cell::from(short),
+                    Cell::from(Span::styled("not probed yet", theme.dim)),
+                ]);
+            };
+            let Some(u) = host.unit(unit) else {
+                return Row::new(vec![
+                    Cell::from(short),
+                    Cell::from(Span::styled("unknown", theme.dim)),
+                ]);
+            };
+            if !u.exists() {
+                return Row::new(vec![
+                    Cell::from(short),
+                    Cell::from(Span::styled("not found", theme.error)),
+                ]);
+            }
+            // "running", "exited" while active; otherwise the active state itself.
+            let (word, style) = match u.active_state.as_str() {
+                "active" => (u.sub_state.as_str(), theme.ok),
+                "failed" => ("failed", theme.error),
+                s @ ("activating" | "deactivating" | "reloading") => (s, theme.warn),
+                s => (s, theme.dim),
+            };
+            let stale = probed.probe.is_stale(u);
+            any_stale |= stale;
+            let name = if stale {
+                Cell::from(Line::from(vec![
+                    Span::styled("⚠ ", theme.warn),
+                    Span::raw(short),
+                ]))
+            } else {
+                Cell::from(short)
+            };
+            let since = u
+                .active_enter
+                .and_then(|t| probed.ago(t, state.now))
+                .map_or("-".to_string(), ago);
+            let mut cells = vec![
+                name,
+                Cell::from(Span::styled(word.to_string(), style)),
+                Cell::from(since),
+            ];
+            if wide {
+                cells.push(Cell::from(
+                    u.n_restarts.map_or("?".into(), |n| n.to_string()),
+                ));
+                cells.push(Cell::from(u.main_pid.map_or("-".into(), |p| p.to_string())));
+            }
+            Row::new(cells)
+        })
+        .collect();
+    let header = match (probed.is_some(), wide) {
+        (false, _) => Row::new(vec!["Unit", "State"]),
+        (true, false) => Row::new(vec!["Unit", "State", "Since"]),
+        (true, true) => Row::new(vec!["Unit", "State", "Since", "↻", "PID"]),
+    }
+    .style(theme.title);
+    let widths: &[Constraint] = match (probed.is_some(), wide) {
+        (false, _) => &[Constraint::Fill(1), Constraint::Length(14)],
+        (true, false) => &[
+            Constraint::Fill(1),
+            Constraint::Length(12),
+            Constraint::Length(5),
+        ],
+        (true, true) => &[
+            Constraint::Fill(1),
+            Constraint::Length(12),
+            Constraint::Length(5),
+            Constraint::Length(3),
+            Constraint::Length(7),
+        ],
+    };
+    let inner = block.inner(area);
+    let table = Table::new(rows, widths.to_vec())
+        .header(header)
+        .row_highlight_style(theme.selected);
     let focused = state.focus == Pane::Services;
     let mut table_state =
         TableState::default().with_selected(focused.then_some(state.service_cursor));
-    frame.render_stateful_widget(table, area, &mut table_state);
+    frame.render_widget(block, area);
+    let restart = state.config.keymap.keys_of(crate::keymap::Action::Restart);
+    let note = format!(
+        "⚠ stale: started before the running system was activated, so it runs pre-deploy code or config. {restart} restarts it."
+    );
+    // As many rows as the wrapped note needs (a little slack for word breaks).
+    let note_rows = if any_stale {
+        let width = usize::from(inner.width.max(1));
+        u16::try_from(note.chars().count() / width + 2).unwrap_or(3)
+    } else {
+        0
+    };
+    let [table_area, note_area] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(note_rows)]).areas(inner);
+    frame.render_stateful_widget(table, table_area, &mut table_state);
+    if any_stale {
+        let (mark, rest) = note.split_at("⚠ stale".len());
+        let note = Paragraph::new(Line::from(vec![
+            Span::styled(mark.to_string(), theme.warn),
+            Span::raw(rest.to_string()),
+        ]))
+        .wrap(Wrap { trim: true });
+        frame.render_widget(note, note_area);
+    }
 }

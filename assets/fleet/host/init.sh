@@ -8,7 +8,7 @@ hostname "$2"
 mount --make-rprivate /
 mount --bind "$H/nix" /nix
 mount --bind "$H/run" /run
-for f in passwd shadow group sudoers; do mount --bind "$H/etc/$f" "/etc/$f"; done
+for f in passwd shadow group sudoers hosts; do mount --bind "$H/etc/$f" "/etc/$f"; done
 mount --bind "$H/bin/systemctl" /usr/bin/systemctl
 mount --bind "$H/bin/journalctl" /usr/bin/journalctl
 mkdir -p /run/sshd /run/fakesystemd

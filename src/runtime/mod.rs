@@ -2,6 +2,9 @@
 //! Terminal events, task results and a tick meet in one `select!`; every one
 //! becomes a `Msg` for `update`, and the screen is redrawn at most once a frame.
 
+mod hosts;
+
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
@@ -13,7 +16,11 @@ use tokio::time::Instant;
 
 use crate::app::{update, Effect, Msg, State};
 use crate::config::Config;
+use crate::remote::{self, SshSettings};
 use crate::ui;
+
+/// How long quitting waits for sessions to close before giving up.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// At most ~60 redraws a second however fast messages arrive.
 const FRAME: Duration = Duration::from_millis(16);
@@ -43,11 +50,52 @@ async fn event_loop(
     config: Config,
     intro: Vec<String>,
 ) -> anyhow::Result<()> {
-    let (_tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    let settings = ssh_settings(&config)?;
+    let probes = Arc::new(tokio::sync::Semaphore::new(config.parallel));
+    let workers: Vec<hosts::HostHandle> = config
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| hosts::spawn(i, h.clone(), settings.clone(), probes.clone(), tx.clone()))
+        .collect();
     let mut state = State::new(config);
     for line in intro {
         update(&mut state, Msg::Log(line));
     }
+    let result = select_loop(terminal, &mut state, &tx, &mut rx, &workers).await;
+    shutdown(workers).await;
+    result
+}
+
+fn ssh_settings(config: &Config) -> anyhow::Result<SshSettings> {
+    Ok(SshSettings {
+        control_dir: remote::control_dir().context("creating the ssh control directory")?,
+        connect_timeout: config.connect_timeout,
+        keepalive: config.keepalive,
+        idle_exit: (config.refresh * 2).max(Duration::from_secs(60)),
+    })
+}
+
+/// Closes every host's session (and so its ssh master), within a grace period.
+async fn shutdown(workers: Vec<hosts::HostHandle>) {
+    let tasks: Vec<_> = workers
+        .into_iter()
+        .map(|w| {
+            drop(w.requests);
+            w.task
+        })
+        .collect();
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, futures::future::join_all(tasks)).await;
+}
+
+async fn select_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    state: &mut State,
+    tx: &mpsc::UnboundedSender<Msg>,
+    rx: &mut mpsc::UnboundedReceiver<Msg>,
+    workers: &[hosts::HostHandle],
+) -> anyhow::Result<()> {
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     // `kill` or a closed terminal window: leave like `q` does, terminal restored.
@@ -55,7 +103,7 @@ async fn event_loop(
     let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     let size = terminal.size()?;
     update(
-        &mut state,
+        state,
         Msg::Resize {
             log_rows: ui::log_rows(size.width, size.height),
         },
@@ -65,7 +113,7 @@ async fn event_loop(
     let mut last_draw = Instant::now() - FRAME;
     loop {
         if dirty && last_draw.elapsed() >= FRAME {
-            terminal.draw(|frame| ui::view(&state, frame))?;
+            terminal.draw(|frame| ui::view(state, frame))?;
             dirty = false;
             last_draw = Instant::now();
         }
@@ -84,16 +132,55 @@ async fn event_loop(
             _ = sighup.recv() => return Ok(()),
             _ = tokio::time::sleep_until(last_draw + FRAME), if dirty => continue,
         };
-        let mut effects = update(&mut state, msg);
+        let mut effects = update(state, msg);
         // Take everything already queued before drawing again.
         while let Ok(msg) = rx.try_recv() {
-            effects.extend(update(&mut state, msg));
+            effects.extend(update(state, msg));
         }
         dirty = true;
-        if effects.contains(&Effect::Quit) {
-            return Ok(());
+        for effect in effects {
+            if run_effect(effect, workers, tx) {
+                return Ok(());
+            }
         }
     }
+}
+
+/// Hands an effect to the task that does it; true means quit.
+fn run_effect(
+    effect: Effect,
+    workers: &[hosts::HostHandle],
+    tx: &mpsc::UnboundedSender<Msg>,
+) -> bool {
+    let send = |host: usize, request: hosts::Request| {
+        if let Some(w) = workers.get(host) {
+            let _ = w.requests.send(request);
+        }
+    };
+    match effect {
+        Effect::Quit => return true,
+        Effect::Probe { host, units } => send(host, hosts::Request::Probe { units }),
+        Effect::UnitAction {
+            id,
+            host,
+            argv,
+            password,
+        } => send(host, hosts::Request::Run { id, argv, password }),
+        Effect::Follow { id, host, argv } => send(host, hosts::Request::Follow { id, argv }),
+        Effect::StopFollow { id } => {
+            for w in workers {
+                let _ = w.requests.send(hosts::Request::StopFollow { id });
+            }
+        }
+        Effect::Later { after, msg } => {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                let _ = tx.send(msg.into());
+            });
+        }
+    }
+    false
 }
 
 fn translate(event: Event) -> Option<Msg> {

@@ -1,0 +1,658 @@
+use super::*;
+use crate::app::{HostStatus, Job, LogView};
+use crate::config::{parse, FoundBy};
+use crate::probe::HostProbe;
+use crate::remote::CommandOutput;
+use crossterm::event::{KeyCode, KeyModifiers};
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+fn state_with(sudo: &str, hosts: usize) -> State {
+    let mut text = format!("refresh_secs = 30\n[defaults]\nsudo = \"{sudo}\"\n");
+    for i in 0..hosts {
+        text.push_str(&format!(
+            "[[hosts]]\nname = \"h{i}\"\ntarget = \"me@h{i}\"\nservices = [\"nginx\", \"app\", \"db\"]\n"
+        ));
+    }
+    State::new(parse(&text, Path::new("/t/deploytui.toml"), FoundBy::Flag).unwrap())
+}
+
+fn state(hosts: usize) -> State {
+    state_with("password", hosts)
+}
+
+fn key(s: &mut State, code: KeyCode) -> Vec<Effect> {
+    update(s, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn ch(s: &mut State, c: char) -> Vec<Effect> {
+    key(s, KeyCode::Char(c))
+}
+
+fn typed(s: &mut State, text: &str) {
+    for c in text.chars() {
+        ch(s, c);
+    }
+}
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+fn probe_ok(s: &mut State, host: usize, now: u64) -> Vec<Effect> {
+    let probe = HostProbe {
+        now: Some(now),
+        activated_at: Some(now - 100),
+        ..HostProbe::default()
+    };
+    update(
+        s,
+        Msg::ProbeDone {
+            host,
+            result: Ok((probe, Duration::from_millis(12))),
+            at: at(now),
+        },
+    )
+}
+
+fn output(code: i32, stderr: &str) -> CommandOutput {
+    CommandOutput {
+        code: Some(code),
+        stdout: String::new(),
+        stderr: stderr.into(),
+    }
+}
+
+#[test]
+fn q_quits_when_idle() {
+    let mut s = state(1);
+    assert_eq!(ch(&mut s, 'q'), vec![Effect::Quit]);
+    assert!(s.quitting);
+}
+
+#[test]
+fn ctrl_c_quits() {
+    let mut s = state(1);
+    let fx = update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+    );
+    assert_eq!(fx, vec![Effect::Quit]);
+}
+
+#[test]
+fn quit_while_a_job_runs_asks_first() {
+    let mut s = state(1);
+    s.jobs.insert(
+        7,
+        Job {
+            host: "h0".into(),
+            what: "deploy".into(),
+        },
+    );
+    assert!(ch(&mut s, 'q').is_empty());
+    assert!(matches!(s.overlay, Some(Overlay::ConfirmQuit)));
+    assert!(!s.quitting);
+    assert!(ch(&mut s, 'n').is_empty());
+    assert!(s.overlay.is_none());
+    ch(&mut s, 'q');
+    assert_eq!(ch(&mut s, 'y'), vec![Effect::Quit]);
+}
+
+#[test]
+fn confirm_dialog_ignores_other_keys_and_esc_cancels() {
+    let mut s = state(2);
+    s.jobs.insert(
+        1,
+        Job {
+            host: "h0".into(),
+            what: "restart nginx.service".into(),
+        },
+    );
+    ch(&mut s, 'q');
+    assert!(ch(&mut s, 'j').is_empty());
+    assert_eq!(
+        s.selected_host, 0,
+        "keys do not reach the panes behind the dialog"
+    );
+    assert!(matches!(s.overlay, Some(Overlay::ConfirmQuit)));
+    key(&mut s, KeyCode::Esc);
+    assert!(s.overlay.is_none());
+}
+
+#[test]
+fn job_ending_while_confirming_quits() {
+    let mut s = state(1);
+    s.jobs.insert(
+        3,
+        Job {
+            host: "h0".into(),
+            what: "deploy".into(),
+        },
+    );
+    ch(&mut s, 'q');
+    let fx = update(
+        &mut s,
+        Msg::JobFinished {
+            id: 3,
+            outcome: Ok("switched".into()),
+        },
+    );
+    assert_eq!(fx, vec![Effect::Quit]);
+    assert!(s
+        .log
+        .raw_line(s.log.len() - 1)
+        .unwrap()
+        .contains("h0: deploy done: switched"));
+}
+
+#[test]
+fn help_opens_scrolls_and_closes() {
+    let mut s = state(1);
+    ch(&mut s, '?');
+    assert!(matches!(s.overlay, Some(Overlay::Help { scroll: 0 })));
+    ch(&mut s, 'j');
+    ch(&mut s, 'j');
+    assert!(matches!(s.overlay, Some(Overlay::Help { scroll: 2 })));
+    assert_eq!(s.selected_host, 0, "help takes the keys");
+    key(&mut s, KeyCode::Esc);
+    assert!(s.overlay.is_none());
+    ch(&mut s, '?');
+    ch(&mut s, '?');
+    assert!(s.overlay.is_none(), "? toggles");
+    ch(&mut s, '?');
+    assert_eq!(ch(&mut s, 'q'), vec![Effect::Quit], "q quits from help");
+}
+
+#[test]
+fn tab_cycles_focus_both_ways() {
+    let mut s = state(1);
+    let mut seen = vec![s.focus];
+    for _ in 0..4 {
+        key(&mut s, KeyCode::Tab);
+        seen.push(s.focus);
+    }
+    assert_eq!(
+        seen,
+        vec![
+            Pane::Hosts,
+            Pane::Services,
+            Pane::Flake,
+            Pane::Log,
+            Pane::Hosts
+        ]
+    );
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT)),
+    );
+    assert_eq!(s.focus, Pane::Log);
+}
+
+#[test]
+fn arrows_and_jk_move_within_the_focused_pane() {
+    let mut s = state(3);
+    ch(&mut s, 'j');
+    key(&mut s, KeyCode::Down);
+    assert_eq!(s.selected_host, 2);
+    ch(&mut s, 'j');
+    assert_eq!(s.selected_host, 2, "clamped at the end");
+    key(&mut s, KeyCode::Up);
+    assert_eq!(s.selected_host, 1);
+    ch(&mut s, 'g');
+    assert_eq!(s.selected_host, 0);
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT)),
+    );
+    assert_eq!(s.selected_host, 2);
+
+    key(&mut s, KeyCode::Tab); // services
+    ch(&mut s, 'j');
+    ch(&mut s, 'j');
+    ch(&mut s, 'j');
+    assert_eq!(s.service_cursor, 2);
+    assert_eq!(s.selected_host, 2, "moving in services keeps the host");
+    ch(&mut s, '[');
+    assert_eq!(
+        s.selected_host, 1,
+        "[ selects the previous host from any pane"
+    );
+    assert_eq!(
+        s.service_cursor, 0,
+        "a new host starts at its first service"
+    );
+}
+
+#[test]
+fn log_scrolls_back_and_follow_resumes() {
+    let mut s = state(1);
+    for i in 0..100 {
+        update(&mut s, Msg::Log(format!("line {i}")));
+    }
+    s.log_page = 10;
+    s.focus = Pane::Log;
+    ch(&mut s, 'k');
+    assert_eq!(
+        s.log_view,
+        LogView {
+            from_bottom: 1,
+            follow: false
+        }
+    );
+    update(&mut s, Msg::Log("new".into()));
+    assert_eq!(s.log_view.from_bottom, 2, "new lines keep the view still");
+    key(&mut s, KeyCode::PageUp);
+    assert_eq!(s.log_view.from_bottom, 12);
+    ch(&mut s, 'g');
+    assert_eq!(s.log_view.from_bottom, s.log.len() - 10);
+    ch(&mut s, 'f');
+    assert_eq!(
+        s.log_view,
+        LogView {
+            from_bottom: 0,
+            follow: true
+        }
+    );
+    ch(&mut s, 'k');
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT)),
+    );
+    assert!(s.log_view.follow, "G goes back to the end and follows");
+}
+
+#[test]
+fn key_release_is_ignored() {
+    let mut s = state(1);
+    let mut k = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+    k.kind = KeyEventKind::Release;
+    assert!(update(&mut s, Msg::Key(k)).is_empty());
+    assert!(!s.quitting);
+}
+
+#[test]
+fn unbound_keys_do_nothing() {
+    let mut s = state(2);
+    for c in ['z', '1', ' ', 'r'] {
+        assert!(ch(&mut s, c).is_empty(), "{c}");
+    }
+    assert_eq!((s.selected_host, s.focus), (0, Pane::Hosts));
+    assert!(s.overlay.is_none(), "r only acts in the services pane");
+}
+
+// ---- probes ----
+
+#[test]
+fn first_tick_probes_every_host_then_on_schedule() {
+    let mut s = state(2);
+    let fx = update(&mut s, Msg::Tick(at(1000)));
+    assert_eq!(fx.len(), 2);
+    assert!(
+        matches!(&fx[0], Effect::Probe { host: 0, units } if units == &["nginx.service", "app.service", "db.service"])
+    );
+    assert!(
+        update(&mut s, Msg::Tick(at(1001))).is_empty(),
+        "probes in flight"
+    );
+    probe_ok(&mut s, 0, 1001);
+    probe_ok(&mut s, 1, 1001);
+    assert!(
+        update(&mut s, Msg::Tick(at(1010))).is_empty(),
+        "not due yet"
+    );
+    let fx = update(&mut s, Msg::Tick(at(1030)));
+    assert_eq!(fx.len(), 2, "refresh_secs = 30 later");
+}
+
+#[test]
+fn only_one_probe_per_host_runs_and_one_is_queued() {
+    let mut s = state(1);
+    update(&mut s, Msg::Tick(at(1000)));
+    let fx = update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('R'), KeyModifiers::SHIFT)),
+    );
+    assert!(fx.is_empty(), "the running probe answers first");
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('R'), KeyModifiers::SHIFT)),
+    );
+    let fx = probe_ok(&mut s, 0, 1002);
+    assert_eq!(fx.len(), 1, "exactly one queued probe runs after: {fx:?}");
+    let fx = probe_ok(&mut s, 0, 1003);
+    assert!(fx.is_empty());
+}
+
+#[test]
+fn unreachable_host_keeps_the_reason_and_the_manual_command() {
+    let mut s = state(2);
+    update(&mut s, Msg::Tick(at(1000)));
+    update(
+        &mut s,
+        Msg::ProbeDone {
+            host: 1,
+            result: Err(RemoteError::Connect {
+                reason: "Connection refused".into(),
+                manual: "ssh me@h1 true".into(),
+            }),
+            at: at(1001),
+        },
+    );
+    probe_ok(&mut s, 0, 1001);
+    assert!(
+        matches!(&s.hosts[1].status, HostStatus::Unreachable { reason, manual: Some(m) } if reason == "Connection refused" && m == "ssh me@h1 true")
+    );
+    assert!(
+        matches!(s.hosts[0].status, HostStatus::Up(_)),
+        "the other host is live"
+    );
+    let log: Vec<_> = (0..s.log.len()).filter_map(|i| s.log.raw_line(i)).collect();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("h1: unreachable: Connection refused")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter().any(|l| l.contains("run: ssh me@h1 true")),
+        "{log:?}"
+    );
+}
+
+// ---- service actions ----
+
+fn to_services(s: &mut State) {
+    s.focus = Pane::Services;
+}
+
+#[test]
+fn restart_asks_first_with_the_exact_command() {
+    let mut s = state_with("nopasswd", 1);
+    to_services(&mut s);
+    ch(&mut s, 'j');
+    assert!(ch(&mut s, 'r').is_empty(), "nothing runs before the yes");
+    match &s.overlay {
+        Some(Overlay::Confirm(p)) => {
+            assert_eq!(p.unit, "app.service");
+            assert_eq!(p.command, "sudo -n -- systemctl restart app.service");
+        }
+        other => panic!("expected a confirm dialog, got {other:?}"),
+    }
+    let fx = ch(&mut s, 'y');
+    assert_eq!(
+        fx,
+        vec![Effect::UnitAction {
+            id: 1,
+            host: 0,
+            argv: vec!["sudo", "-n", "--", "systemctl", "restart", "app.service"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            password: None
+        }]
+    );
+    assert_eq!(s.jobs.len(), 1);
+}
+
+#[test]
+fn cancel_runs_nothing() {
+    let mut s = state_with("none", 1);
+    to_services(&mut s);
+    ch(&mut s, 'x');
+    assert!(key(&mut s, KeyCode::Esc).is_empty());
+    assert!(s.overlay.is_none());
+    assert!(s.jobs.is_empty());
+    assert_eq!(s.notice.as_deref(), Some("stop of nginx.service cancelled"));
+}
+
+#[test]
+fn password_is_asked_once_masked_and_remembered() {
+    let mut s = state(1);
+    to_services(&mut s);
+    ch(&mut s, 'r');
+    assert!(ch(&mut s, 'y').is_empty(), "password first");
+    assert!(matches!(s.overlay, Some(Overlay::Password(_))));
+    typed(&mut s, "yes-n0 q"); // y, n and q are text here, not keys
+    assert!(!s.quitting);
+    let fx = key(&mut s, KeyCode::Enter);
+    let [Effect::UnitAction {
+        argv,
+        password: Some(pw),
+        ..
+    }] = fx.as_slice()
+    else {
+        panic!("expected one action with a password: {fx:?}");
+    };
+    assert_eq!(pw.expose(), "yes-n0 q");
+    assert_eq!(argv[..6], ["sudo", "-k", "-S", "-p", "", "--"]);
+    assert!(
+        !format!("{fx:?}").contains("yes-n0"),
+        "effects never print the password"
+    );
+    assert!(!argv.iter().any(|a| a.contains("yes-n0")), "never in argv");
+    update(
+        &mut s,
+        Msg::UnitActionDone {
+            id: 1,
+            result: Ok(output(0, "")),
+        },
+    );
+
+    // The next action reuses it.
+    ch(&mut s, 'r');
+    let fx = ch(&mut s, 'y');
+    assert!(
+        matches!(
+            fx.as_slice(),
+            [Effect::UnitAction {
+                password: Some(_),
+                ..
+            }]
+        ),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn not_remembering_asks_every_time() {
+    let mut s = state(1);
+    to_services(&mut s);
+    ch(&mut s, 'r');
+    ch(&mut s, 'y');
+    key(&mut s, KeyCode::Tab);
+    typed(&mut s, "pw");
+    key(&mut s, KeyCode::Enter);
+    assert!(s.passwords.is_empty());
+    update(
+        &mut s,
+        Msg::UnitActionDone {
+            id: 1,
+            result: Ok(output(0, "")),
+        },
+    );
+    ch(&mut s, 'r');
+    ch(&mut s, 'y');
+    assert!(matches!(s.overlay, Some(Overlay::Password(_))));
+}
+
+#[test]
+fn wrong_password_asks_again_and_forgets_it() {
+    let mut s = state(1);
+    to_services(&mut s);
+    ch(&mut s, 'r');
+    ch(&mut s, 'y');
+    typed(&mut s, "bad");
+    key(&mut s, KeyCode::Enter);
+    let fx = update(
+        &mut s,
+        Msg::UnitActionDone {
+            id: 1,
+            result: Ok(output(
+                1,
+                "Sorry, try again.\nsudo: 1 incorrect password attempt\n",
+            )),
+        },
+    );
+    assert!(fx.is_empty());
+    assert!(s.passwords.is_empty(), "a wrong password is not kept");
+    match &s.overlay {
+        Some(Overlay::Password(p)) => {
+            assert_eq!(p.error.as_deref(), Some("wrong sudo password, try again"));
+            assert_eq!(p.pending.unit, "nginx.service");
+            assert!(p.input.lines().concat().is_empty());
+        }
+        other => panic!("expected the prompt again, got {other:?}"),
+    }
+    assert!(s.jobs.is_empty());
+    typed(&mut s, "good");
+    let fx = key(&mut s, KeyCode::Enter);
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::UnitAction {
+            id: 2,
+            password: Some(_),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn empty_password_is_refused_and_esc_cancels() {
+    let mut s = state(1);
+    to_services(&mut s);
+    ch(&mut s, 'r');
+    ch(&mut s, 'y');
+    assert!(key(&mut s, KeyCode::Enter).is_empty());
+    assert!(
+        matches!(&s.overlay, Some(Overlay::Password(p)) if p.error.as_deref() == Some("the password is empty"))
+    );
+    key(&mut s, KeyCode::Esc);
+    assert!(s.overlay.is_none());
+    assert!(s.jobs.is_empty());
+}
+
+#[test]
+fn a_finished_action_reprobes_now_and_later() {
+    let mut s = state_with("none", 1);
+    update(&mut s, Msg::Tick(at(1000)));
+    probe_ok(&mut s, 0, 1000);
+    to_services(&mut s);
+    ch(&mut s, 'r');
+    ch(&mut s, 'y');
+    let fx = update(
+        &mut s,
+        Msg::UnitActionDone {
+            id: 1,
+            result: Ok(output(0, "")),
+        },
+    );
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Probe {
+                host: 0,
+                units: vec![
+                    "nginx.service".into(),
+                    "app.service".into(),
+                    "db.service".into()
+                ]
+            },
+            Effect::Later {
+                after: Duration::from_secs(2),
+                msg: DelayedMsg::ProbeDue { host: 0 }
+            },
+        ]
+    );
+    assert_eq!(s.notice.as_deref(), Some("h0: restart nginx.service: done"));
+}
+
+#[test]
+fn a_failed_action_shows_exit_status_and_stderr() {
+    let mut s = state_with("none", 1);
+    to_services(&mut s);
+    ch(&mut s, 'e');
+    ch(&mut s, 'y');
+    update(
+        &mut s,
+        Msg::UnitActionDone {
+            id: 1,
+            result: Ok(output(
+                1,
+                "Failed to reload nginx.service: Job type reload is not applicable",
+            )),
+        },
+    );
+    assert_eq!(
+        s.notice.as_deref(),
+        Some("h0: reload nginx.service: failed (exit 1): Failed to reload nginx.service: Job type reload is not applicable")
+    );
+}
+
+// ---- journal ----
+
+#[test]
+fn journal_follows_the_selected_unit_and_stops_when_another_is_chosen() {
+    let mut s = state_with("none", 2);
+    to_services(&mut s);
+    let fx = ch(&mut s, 'l');
+    let [Effect::Follow { id, host: 0, argv }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert!(
+        argv.contains(&"journalctl".to_string())
+            && argv.contains(&"nginx.service".to_string())
+            && argv.contains(&"-f".to_string())
+    );
+    let id = *id;
+    assert_eq!(s.focus, Pane::Log, "the log pane shows it");
+    update(
+        &mut s,
+        Msg::FollowLine {
+            id,
+            line: "nginx[1]: started".into(),
+        },
+    );
+    assert_eq!(s.shown_log().raw_line(0), Some("nginx[1]: started"));
+    update(
+        &mut s,
+        Msg::FollowLine {
+            id: 999,
+            line: "from an old follow".into(),
+        },
+    );
+    assert_eq!(s.shown_log().len(), 1);
+
+    s.focus = Pane::Services;
+    let fx = ch(&mut s, 'j');
+    assert_eq!(fx, vec![Effect::StopFollow { id }]);
+    assert_eq!(
+        s.journal.as_ref().and_then(|j| j.ended.as_deref()),
+        Some("another unit was selected")
+    );
+    update(
+        &mut s,
+        Msg::FollowLine {
+            id,
+            line: "late".into(),
+        },
+    );
+    assert_eq!(
+        s.shown_log().len(),
+        1,
+        "a stopped follow takes no more lines"
+    );
+
+    // Following again, then another host.
+    let fx = ch(&mut s, 'l');
+    let [Effect::Follow { id: id2, .. }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    let id2 = *id2;
+    let fx = ch(&mut s, ']');
+    assert_eq!(fx, vec![Effect::StopFollow { id: id2 }]);
+
+    // c closes the journal and shows the activity log again.
+    s.focus = Pane::Log;
+    ch(&mut s, 'c');
+    assert!(s.journal.is_none());
+}

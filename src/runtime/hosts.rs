@@ -1,0 +1,199 @@
+//! One worker task per host owns that host's ssh session: it connects on
+//! first use, reconnects after the session breaks, and runs each request as
+//! its own task so a long follow never blocks a probe. Results go back to
+//! the app as messages.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
+
+use crate::app::{JobId, Msg};
+use crate::config::Host;
+use crate::probe;
+use crate::remote::{RemoteError, SshSettings, Transport};
+use crate::secret::Secret;
+
+/// What a host worker is asked to do.
+pub enum Request {
+    Probe {
+        units: Vec<String>,
+    },
+    Run {
+        id: JobId,
+        argv: Vec<String>,
+        password: Option<Secret>,
+    },
+    Follow {
+        id: JobId,
+        argv: Vec<String>,
+    },
+    StopFollow {
+        id: JobId,
+    },
+}
+
+/// The app's handle on one host's worker.
+pub struct HostHandle {
+    pub requests: mpsc::UnboundedSender<Request>,
+    pub task: JoinHandle<()>,
+}
+
+/// Starts the worker for host `index`. `probes` bounds how many hosts are
+/// probed at once across the fleet.
+pub fn spawn(
+    index: usize,
+    host: Host,
+    settings: SshSettings,
+    probes: Arc<Semaphore>,
+    msgs: mpsc::UnboundedSender<Msg>,
+) -> HostHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(worker(index, host, settings, probes, msgs, rx));
+    HostHandle { requests: tx, task }
+}
+
+async fn worker(
+    index: usize,
+    host: Host,
+    settings: SshSettings,
+    probes: Arc<Semaphore>,
+    msgs: mpsc::UnboundedSender<Msg>,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+) {
+    let mut transport: Option<Transport> = None;
+    // Every task this worker starts, so none outlives it holding the session.
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut follows: HashMap<JobId, AbortHandle> = HashMap::new();
+    while let Some(request) = requests.recv().await {
+        while tasks.try_join_next().is_some() {}
+        follows.retain(|_, task| !task.is_finished());
+        match request {
+            Request::StopFollow { id } => {
+                if let Some(task) = follows.remove(&id) {
+                    task.abort();
+                }
+            }
+            Request::Probe { units } => {
+                let permit = probes.clone().acquire_owned().await;
+                let t = match session(&mut transport, &host, &settings).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        let _ = msgs.send(Msg::ProbeDone {
+                            host: index,
+                            result: Err(e),
+                            at: SystemTime::now(),
+                        });
+                        continue;
+                    }
+                };
+                let msgs = msgs.clone();
+                tasks.spawn(async move {
+                    let _permit = permit;
+                    let mut argv = vec![
+                        "sh".to_string(),
+                        "-c".into(),
+                        probe::PROBE_SCRIPT.into(),
+                        "deploytui-probe".into(),
+                    ];
+                    argv.extend(units.iter().cloned());
+                    let started = Instant::now();
+                    let result = t.output(&argv, None).await.and_then(|out| {
+                        if out.stdout.contains("@@systemctl-show") || out.success() {
+                            Ok((probe::parse(&out.stdout, &units), started.elapsed()))
+                        } else {
+                            Err(RemoteError::Run(format!(
+                                "probe failed ({}): {}",
+                                out.code.map_or("signal".into(), |c| format!("exit {c}")),
+                                out.stderr.trim()
+                            )))
+                        }
+                    });
+                    let _ = msgs.send(Msg::ProbeDone {
+                        host: index,
+                        result,
+                        at: SystemTime::now(),
+                    });
+                });
+            }
+            Request::Run { id, argv, password } => {
+                let t = match session(&mut transport, &host, &settings).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        let _ = msgs.send(Msg::UnitActionDone { id, result: Err(e) });
+                        continue;
+                    }
+                };
+                let msgs = msgs.clone();
+                tasks.spawn(async move {
+                    let result = t.output(&argv, password.as_ref()).await;
+                    drop(password);
+                    let _ = msgs.send(Msg::UnitActionDone { id, result });
+                });
+            }
+            Request::Follow { id, argv } => {
+                let t = match session(&mut transport, &host, &settings).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        let _ = msgs.send(Msg::FollowEnded {
+                            id,
+                            reason: e.to_string(),
+                        });
+                        continue;
+                    }
+                };
+                let msgs = msgs.clone();
+                follows.insert(
+                    id,
+                    tasks.spawn(async move {
+                        let (lines_tx, mut lines_rx) = mpsc::unbounded_channel();
+                        let forward = {
+                            let msgs = msgs.clone();
+                            async move {
+                                while let Some(line) = lines_rx.recv().await {
+                                    let _ = msgs.send(Msg::FollowLine { id, line });
+                                }
+                            }
+                        };
+                        let (result, ()) = tokio::join!(t.stream(&argv, lines_tx), forward);
+                        let reason = match result {
+                            Ok(Some(0)) => "ended".to_string(),
+                            Ok(Some(code)) => format!("exit {code}"),
+                            Ok(None) => "killed".to_string(),
+                            Err(e) => e.to_string(),
+                        };
+                        let _ = msgs.send(Msg::FollowEnded { id, reason });
+                    }),
+                );
+            }
+        }
+    }
+    // The app is gone: stop every task, then close the session and its master.
+    tasks.shutdown().await;
+    if let Some(t) = transport {
+        t.close().await;
+    }
+}
+
+/// The host's session, (re)connected if there is none or it broke.
+async fn session(
+    slot: &mut Option<Transport>,
+    host: &Host,
+    settings: &SshSettings,
+) -> Result<Transport, RemoteError> {
+    if let Some(Transport::Ssh(s)) = slot {
+        if s.check().await.is_err() {
+            if let Some(old) = slot.take() {
+                old.close().await;
+            }
+        }
+    }
+    if let Some(t) = slot {
+        return Ok(t.clone());
+    }
+    let t = Transport::connect(host, settings).await?;
+    *slot = Some(t.clone());
+    Ok(t)
+}
