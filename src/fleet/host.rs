@@ -40,6 +40,8 @@ impl FleetHost {
         }
         let home = dir.join("home").join(SUDO_USER);
         std::fs::create_dir_all(&home)?;
+        std::fs::create_dir_all(dir.join("home/root"))?;
+        set_mode(&dir.join("home/root"), 0o700)?;
         set_mode(dir, 0o755)?;
         std::os::unix::fs::chown(&home, Some(SUDO_UID), Some(SUDO_UID))?;
 

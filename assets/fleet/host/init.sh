@@ -9,6 +9,9 @@ mount --make-rprivate /
 mount --bind "$H/nix" /nix
 mount --bind "$H/run" /run
 for f in passwd shadow group sudoers hosts; do mount --bind "$H/etc/$f" "/etc/$f"; done
+# root's own home: the machine's dotfiles (a .bashrc that runs pyenv, say)
+# must not run, or block, in every ssh command of every host.
+mount --bind "$H/home/root" /root
 mount --bind "$H/bin/systemctl" /usr/bin/systemctl
 mount --bind "$H/bin/journalctl" /usr/bin/journalctl
 mkdir -p /run/sshd /run/fakesystemd
