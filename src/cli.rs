@@ -25,6 +25,23 @@ pub struct Cli {
 pub enum Command {
     /// Load and validate the config, print the resolved hosts
     Check,
+    /// Probe hosts over ssh: running system, generation, services (exit 3 if any is unreachable)
+    Status {
+        /// Hosts to probe (default: all)
+        hosts: Vec<String>,
+        /// Print JSON (schema deploytui.status/1, see the README)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restart one service on one host, with the host's sudo setting
+    Restart {
+        host: String,
+        /// Unit name (`nginx` means `nginx.service`)
+        unit: String,
+        /// Read the sudo password from the first line of stdin instead of the terminal
+        #[arg(long)]
+        sudo_password_stdin: bool,
+    },
     /// Start a 2-host demo fleet (real nix, real sshd; needs root) and open deploytui on it
     Demo {
         /// Do not open the TUI: print the fleet's config path and keep the fleet

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod fleet;
+pub mod headless;
 pub mod keymap;
 pub mod logbuf;
 pub mod logging;

@@ -26,6 +26,43 @@ fn main() -> ExitCode {
                 Err(e) => fail(&format!("{e:#}")),
             }
         }
+        Some(Command::Status { hosts, json }) => with_config(cli.config.as_deref(), |config| {
+            let selected = deploytui::headless::select_hosts(&config, &hosts)?;
+            let report = runtime()?.block_on(deploytui::headless::status(&config, &selected))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                deploytui::headless::print_status(&report, &mut std::io::stdout().lock())?;
+            }
+            Ok(if report.hosts.iter().all(|h| h.reachable) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(deploytui::headless::EXIT_UNREACHABLE)
+            })
+        }),
+        Some(Command::Restart {
+            host,
+            unit,
+            sudo_password_stdin,
+        }) => with_config(cli.config.as_deref(), |config| {
+            let selected = deploytui::headless::select_hosts(&config, std::slice::from_ref(&host))?;
+            let source = if sudo_password_stdin {
+                deploytui::headless::PasswordSource::Stdin
+            } else {
+                deploytui::headless::PasswordSource::Terminal
+            };
+            let ok = runtime()?.block_on(deploytui::headless::restart(
+                &config,
+                selected[0],
+                &unit,
+                source,
+            ))?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }),
         Some(Command::Check) => match config::load(cli.config.as_deref()) {
             Ok(config) => {
                 print_check(&config);
@@ -58,6 +95,26 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Loads the config and runs `f`; any error is printed and exits 1.
+fn with_config(
+    path: Option<&std::path::Path>,
+    f: impl FnOnce(Config) -> anyhow::Result<ExitCode>,
+) -> ExitCode {
+    let config = match config::load(path) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let (_guard, _) = deploytui::logging::init();
+    match f(config) {
+        Ok(code) => code,
+        Err(e) => fail(&format!("{e:#}")),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Runtime::new()?)
 }
 
 fn fail(e: &dyn std::fmt::Display) -> ExitCode {

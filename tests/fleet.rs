@@ -375,3 +375,26 @@ fn systemctl_and_journalctl_stand_ins_speak_systemd() {
         "followed lines: {text}"
     );
 }
+
+#[test]
+fn every_host_lock_pins_the_same_commit() {
+    let Some(f) = fleet(3) else { return };
+    let revs: Vec<String> = f
+        .hosts
+        .iter()
+        .map(|h| f.repo.locked_rev(&h.name).expect("locked"))
+        .collect();
+    assert!(revs.iter().all(|r| r == &revs[0]), "{revs:?}");
+    for i in 0..3 {
+        let rev = stdout(
+            f.ssh(i, "root", "cat /run/current-system/configuration-revision")
+                .output()
+                .expect("ssh"),
+        );
+        assert_eq!(
+            rev.trim(),
+            revs[0],
+            "host {i} runs the locked commit, not a dirty tree"
+        );
+    }
+}

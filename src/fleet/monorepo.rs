@@ -82,6 +82,10 @@ impl Monorepo {
         let got = repo.learn_npm_hash()?;
         repo.set_npm_hash(&got)?;
         repo.commit("webapp: pin npmDepsHash")?;
+        // Each lock must be taken on a clean tree (a dirty one locks no rev),
+        // so the new lock files wait outside the repo until all are taken.
+        let aside = path.with_extension("locks");
+        std::fs::create_dir_all(&aside)?;
         for name in &repo.hosts {
             run(
                 &format!("nix flake lock of {name}"),
@@ -90,7 +94,18 @@ impl Monorepo {
                     .arg("lock")
                     .arg(repo.host_flake_dir(name)),
             )?;
+            std::fs::rename(
+                repo.host_flake_dir(name).join("flake.lock"),
+                aside.join(name),
+            )?;
         }
+        for name in &repo.hosts {
+            std::fs::rename(
+                aside.join(name),
+                repo.host_flake_dir(name).join("flake.lock"),
+            )?;
+        }
+        std::fs::remove_dir(&aside)?;
         repo.commit("Lock the host flakes")?;
         Ok(repo)
     }

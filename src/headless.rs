@@ -1,0 +1,410 @@
+//! Headless subcommands: the same probe and the same restart as the TUI, for
+//! scripts and CI. `status --json` prints the schema documented in the README.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::{Config, Host, SudoMode};
+use crate::probe::{self, HostProbe};
+use crate::remote::{self, RemoteError, SshSettings, Transport};
+use crate::secret::Secret;
+use crate::systemd;
+
+/// `status` exit code when a host did not answer.
+pub const EXIT_UNREACHABLE: u8 = 3;
+/// JSON schema name and version of `status --json`.
+pub const STATUS_SCHEMA: &str = "deploytui.status/1";
+
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub schema: &'static str,
+    pub hosts: Vec<HostReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HostReport {
+    pub name: String,
+    pub target: String,
+    pub reachable: bool,
+    /// Why the host did not answer.
+    pub error: Option<String>,
+    /// The ssh command that shows the problem by hand.
+    pub manual: Option<String>,
+    pub latency_ms: Option<u64>,
+    pub system: Option<SystemReport>,
+    pub services: Vec<ServiceReport>,
+    /// Fields the host did not report, and why.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SystemReport {
+    pub current: Option<String>,
+    pub activated_at: Option<u64>,
+    pub booted: Option<String>,
+    pub reboot_pending: Option<bool>,
+    pub generation: Option<u32>,
+    pub generation_at: Option<u64>,
+    pub nixos_version: Option<String>,
+    pub configuration_revision: Option<String>,
+    pub uptime_secs: Option<u64>,
+    pub failed_units: Option<u32>,
+    /// The host's clock at the probe (unix seconds).
+    pub host_time: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServiceReport {
+    pub unit: String,
+    pub load_state: String,
+    pub active_state: String,
+    pub sub_state: String,
+    pub active_enter: Option<u64>,
+    pub main_pid: Option<u32>,
+    pub n_restarts: Option<u32>,
+    /// Active since before the running system was activated.
+    pub stale: bool,
+}
+
+fn settings(config: &Config) -> anyhow::Result<SshSettings> {
+    Ok(SshSettings {
+        control_dir: remote::control_dir()?,
+        connect_timeout: config.connect_timeout,
+        keepalive: config.keepalive,
+        idle_exit: Duration::from_secs(30),
+    })
+}
+
+/// Picks hosts by name (all when none are named); an unknown name is an error
+/// that lists the known ones.
+pub fn select_hosts<'a>(config: &'a Config, names: &[String]) -> anyhow::Result<Vec<&'a Host>> {
+    if names.is_empty() {
+        return Ok(config.hosts.iter().collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            config.hosts.iter().find(|h| &h.name == n).ok_or_else(|| {
+                let known: Vec<&str> = config.hosts.iter().map(|h| h.name.as_str()).collect();
+                anyhow::anyhow!(
+                    "no host named `{n}` in {}; hosts: {}",
+                    config.path.display(),
+                    known.join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
+/// Probes the hosts in parallel (at most `parallel` at once).
+pub async fn status(config: &Config, hosts: &[&Host]) -> anyhow::Result<StatusReport> {
+    let settings = settings(config)?;
+    let limit = Arc::new(tokio::sync::Semaphore::new(config.parallel));
+    let probes = hosts.iter().map(|host| {
+        let settings = settings.clone();
+        let limit = limit.clone();
+        let host = (*host).clone();
+        async move {
+            let _permit = limit.acquire().await;
+            probe_host(&host, &settings).await
+        }
+    });
+    let hosts = futures::future::join_all(probes).await;
+    Ok(StatusReport {
+        schema: STATUS_SCHEMA,
+        hosts,
+    })
+}
+
+async fn probe_host(host: &Host, settings: &SshSettings) -> HostReport {
+    let mut report = HostReport {
+        name: host.name.clone(),
+        target: host.target.to_string(),
+        reachable: false,
+        error: None,
+        manual: None,
+        latency_ms: None,
+        system: None,
+        services: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let transport = match Transport::connect(host, settings).await {
+        Ok(t) => t,
+        Err(e) => {
+            fill_error(&mut report, e);
+            return report;
+        }
+    };
+    let mut argv = vec![
+        "sh".to_string(),
+        "-c".into(),
+        probe::PROBE_SCRIPT.into(),
+        "deploytui-probe".into(),
+    ];
+    argv.extend(host.services.iter().cloned());
+    let started = std::time::Instant::now();
+    let result = transport.output(&argv, None).await;
+    let latency = started.elapsed();
+    transport.close().await;
+    match result {
+        Ok(out) if out.stdout.contains("@@systemctl-show") || out.success() => {
+            let p = probe::parse(&out.stdout, &host.services);
+            report.reachable = true;
+            report.latency_ms = Some(u64::try_from(latency.as_millis()).unwrap_or(u64::MAX));
+            fill_probe(&mut report, p);
+        }
+        Ok(out) => fill_error(
+            &mut report,
+            RemoteError::Run(format!(
+                "probe failed (exit {:?}): {}",
+                out.code,
+                out.stderr.trim()
+            )),
+        ),
+        Err(e) => fill_error(&mut report, e),
+    }
+    report
+}
+
+fn fill_error(report: &mut HostReport, e: RemoteError) {
+    match e {
+        RemoteError::Connect { reason, manual } => {
+            report.error = Some(reason);
+            report.manual = Some(manual);
+        }
+        RemoteError::Run(reason) => report.error = Some(reason),
+    }
+}
+
+fn fill_probe(report: &mut HostReport, p: HostProbe) {
+    report.services = p
+        .services
+        .iter()
+        .map(|u| ServiceReport {
+            unit: u.id.clone(),
+            load_state: u.load_state.clone(),
+            active_state: u.active_state.clone(),
+            sub_state: u.sub_state.clone(),
+            active_enter: u.active_enter,
+            main_pid: u.main_pid,
+            n_restarts: u.n_restarts,
+            stale: p.is_stale(u),
+        })
+        .collect();
+    report.system = Some(SystemReport {
+        reboot_pending: p.reboot_pending(),
+        current: p.current_system,
+        activated_at: p.activated_at,
+        booted: p.booted_system,
+        generation: p.generation,
+        generation_at: p.generation_at,
+        nixos_version: p.nixos_version,
+        configuration_revision: p.configuration_revision,
+        uptime_secs: p.uptime_secs,
+        failed_units: p.failed_units,
+        host_time: p.now,
+    });
+    report.warnings = p.warnings;
+}
+
+/// The report as people read it.
+pub fn print_status(report: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
+    for h in &report.hosts {
+        let Some(sys) = h.system.as_ref().filter(|_| h.reachable) else {
+            writeln!(
+                out,
+                "{} ({}): unreachable: {}",
+                h.name,
+                h.target,
+                h.error.as_deref().unwrap_or("?")
+            )?;
+            if let Some(m) = &h.manual {
+                writeln!(out, "  to see why, run: {m}")?;
+            }
+            continue;
+        };
+        let ago = |t: Option<u64>| match (t, sys.host_time) {
+            (Some(t), Some(now)) => format!("{} ago", crate::ui::ago(now.saturating_sub(t))),
+            _ => "?".into(),
+        };
+        writeln!(
+            out,
+            "{} ({}): up {}ms, generation {}, activated {}{}",
+            h.name,
+            h.target,
+            h.latency_ms.unwrap_or(0),
+            sys.generation.map_or("?".into(), |g| g.to_string()),
+            ago(sys.activated_at),
+            if sys.reboot_pending == Some(true) {
+                ", reboot pending"
+            } else {
+                ""
+            }
+        )?;
+        writeln!(out, "  system   {}", sys.current.as_deref().unwrap_or("?"))?;
+        if let Some(rev) = &sys.configuration_revision {
+            writeln!(out, "  revision {rev}")?;
+        }
+        if let Some(n) = sys.failed_units.filter(|n| *n > 0) {
+            writeln!(out, "  failed units: {n}")?;
+        }
+        for s in &h.services {
+            writeln!(
+                out,
+                "  {:<24} {:<18} since {:<8} pid {:<8}{}",
+                s.unit,
+                format!("{} ({})", s.active_state, s.sub_state),
+                if s.active_enter.is_some() {
+                    ago(s.active_enter)
+                } else {
+                    "-".into()
+                },
+                s.main_pid.map_or("-".into(), |p| p.to_string()),
+                if s.stale {
+                    "  STALE: started before the last activation"
+                } else {
+                    ""
+                }
+            )?;
+        }
+        for w in &h.warnings {
+            writeln!(out, "  warning: {w}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Where `restart` gets the sudo password.
+pub enum PasswordSource {
+    Stdin,
+    Terminal,
+}
+
+/// Restarts `unit` on `host` with the host's sudo mode; prints the command,
+/// the result and the unit's new state. Returns whether it worked.
+pub async fn restart(
+    config: &Config,
+    host: &Host,
+    unit: &str,
+    source: PasswordSource,
+) -> anyhow::Result<bool> {
+    let unit = systemd::normalize_unit_name(unit).map_err(|e| anyhow::anyhow!(e))?;
+    let settings = settings(config)?;
+    let argv = remote::privileged(
+        host.sudo,
+        &["systemctl".into(), "restart".into(), unit.clone()],
+    );
+    let transport = Transport::connect(host, &settings)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", host.name))?;
+    let mut stderr = std::io::stderr();
+    let _ = writeln!(
+        stderr,
+        "{}: running {}",
+        host.name,
+        remote::display_command(&argv)
+    );
+    let attempts = match (host.sudo, &source) {
+        (SudoMode::Password, PasswordSource::Terminal) => 3,
+        _ => 1,
+    };
+    let mut result = None;
+    for attempt in 1..=attempts {
+        let password = match host.sudo {
+            SudoMode::Password => Some(read_password(host, &source)?),
+            _ => None,
+        };
+        let out = transport.output(&argv, password.as_ref()).await;
+        drop(password);
+        match out {
+            Ok(out) if remote::is_wrong_password(&out) => {
+                let _ = writeln!(
+                    stderr,
+                    "{}: wrong sudo password{}",
+                    host.name,
+                    if attempt < attempts {
+                        ", try again"
+                    } else {
+                        ""
+                    }
+                );
+                result = Some(false);
+            }
+            Ok(out) => {
+                if !out.stderr.trim().is_empty() {
+                    let _ = writeln!(stderr, "{}", out.stderr.trim());
+                }
+                result = Some(out.success());
+                if !out.success() {
+                    let _ = writeln!(
+                        stderr,
+                        "{}: restart {unit} failed (exit {:?})",
+                        host.name, out.code
+                    );
+                }
+                break;
+            }
+            Err(e) => {
+                transport.close().await;
+                anyhow::bail!("{}: {e}", host.name);
+            }
+        }
+    }
+    let ok = result.unwrap_or(false);
+    if ok {
+        let show = vec![
+            "systemctl".to_string(),
+            "show".into(),
+            "--timestamp=unix".into(),
+            "-p".into(),
+            systemd::SHOW_PROPERTIES.into(),
+            unit.clone(),
+        ];
+        if let Ok(out) = transport.output(&show, None).await {
+            if let Some(u) = systemd::parse_show(&out.stdout).0.first() {
+                println!(
+                    "{}: {} is {} ({}), pid {}, active since {}",
+                    host.name,
+                    u.id,
+                    u.active_state,
+                    u.sub_state,
+                    u.main_pid.map_or("-".into(), |p| p.to_string()),
+                    u.active_enter.map_or("-".into(), |t| format!("@{t}"))
+                );
+            }
+        }
+    }
+    transport.close().await;
+    Ok(ok)
+}
+
+fn read_password(host: &Host, source: &PasswordSource) -> anyhow::Result<Secret> {
+    match source {
+        PasswordSource::Stdin => {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            let secret = Secret::new(line.trim_end_matches(['\n', '\r']).to_string());
+            zeroize::Zeroize::zeroize(&mut line);
+            if secret.expose().is_empty() {
+                anyhow::bail!("no sudo password on stdin");
+            }
+            Ok(secret)
+        }
+        PasswordSource::Terminal => {
+            if !std::io::stdin().is_terminal() {
+                anyhow::bail!(
+                    "{} needs a sudo password: run in a terminal, or pass --sudo-password-stdin and write it to stdin",
+                    host.name
+                );
+            }
+            let typed = rpassword::prompt_password(format!(
+                "sudo password for {} ({}): ",
+                host.target, host.name
+            ))?;
+            Ok(Secret::new(typed))
+        }
+    }
+}
