@@ -89,6 +89,12 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Everything the window showed, history included.
+    pub fn scrollback(&self) -> String {
+        let out = self.tmux(&["capture-pane", "-p", "-S", "-"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Waits until the screen satisfies `ok`; panics with the last screen otherwise.
     pub fn wait_for(&self, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();

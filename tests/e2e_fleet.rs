@@ -1,0 +1,220 @@
+//! The TUI against the live fleet in tmux, as a person uses it: restart nginx
+//! with the sudo password and see its new start time; the password appears
+//! nowhere (screen, argv, environment, log file, shell history); no ssh
+//! master outlives deploytui, whether it quits with q or Ctrl-C.
+
+mod common;
+
+use std::time::Duration;
+
+use common::tmux::Tmux;
+use deploytui::fleet::{self, Fleet, SUDO_PASSWORD};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn fleet(hosts: usize) -> Option<Fleet> {
+    if let Err(e) = fleet::check_prerequisites() {
+        let msg = format!("e2e fleet tests: {e}");
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg}");
+        }
+        eprintln!("\n!!!!!!!!!! SKIPPED {msg} !!!!!!!!!!\n");
+        return None;
+    }
+    if !common::require_tools("e2e fleet tests", &["tmux"]) {
+        return None;
+    }
+    Some(Fleet::start(hosts).unwrap_or_else(|e| panic!("fleet did not start: {e}")))
+}
+
+/// Processes whose command line mentions `needle` (ssh masters name their control dir).
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+        .collect()
+}
+
+fn nginx_started(f: &Fleet) -> Option<u64> {
+    let out = f
+        .ssh(
+            0,
+            "root",
+            "systemctl show --timestamp=unix -p ActiveEnterTimestamp nginx",
+        )
+        .output()
+        .expect("ssh");
+    deploytui::systemd::parse_show(&String::from_utf8_lossy(&out.stdout))
+        .0
+        .first()?
+        .active_enter
+}
+
+/// Starts deploytui on the fleet in tmux; returns the window, its pid and its control dir.
+fn open(f: &Fleet, t: &Tmux) -> (u32, String) {
+    t.type_line(&format!(
+        "{} --config {}; echo EXIT=$?",
+        common::bin().display(),
+        f.config_path.display()
+    ));
+    t.wait_for("both hosts up", WAIT, |s| {
+        s.matches("● up").count() == 2 && s.contains(" q quit")
+    });
+    let pid = t
+        .shell_children()
+        .into_iter()
+        .next()
+        .expect("deploytui runs");
+    let control = format!("deploytui-{}/{pid}/", deploytui::paths::uid());
+    (pid, control)
+}
+
+#[test]
+fn restart_nginx_with_the_sudo_password_and_the_password_leaks_nowhere() {
+    let Some(f) = fleet(2) else { return };
+    let home = tempfile::tempdir().expect("tempdir");
+    let data = home.path().join("data");
+    let history = home.path().join("bash_history");
+    let t = Tmux::start(
+        110,
+        32,
+        &[
+            ("XDG_DATA_HOME", &data.to_string_lossy()),
+            ("HISTFILE", &history.to_string_lossy()),
+        ],
+    );
+    let (pid, control) = open(&f, &t);
+    let before = nginx_started(&f).expect("nginx runs");
+    std::thread::sleep(Duration::from_millis(1100));
+
+    t.keys(&["Tab"]); // services of server1 (logs in as the sudo user)
+    t.keys(&["r"]);
+    t.wait_for("the confirm dialog", WAIT, |s| {
+        s.contains("sudo -k -S -p '' -- systemctl restart nginx.service")
+    });
+    t.keys(&["y"]);
+    t.wait_for("the password prompt", WAIT, |s| {
+        s.contains("sudo password for deploy@127.0.0.1")
+    });
+    t.keys(&["-l", "wrong-one"]);
+    t.keys(&["Enter"]);
+    t.wait_for("wrong password", WAIT, |s| {
+        s.contains("wrong sudo password, try again")
+    });
+    t.keys(&["-l", SUDO_PASSWORD]);
+    let masked = t.screen();
+    t.keys(&["Enter"]);
+    t.wait_for("the restart", WAIT, |s| {
+        s.contains("restart nginx.service: done")
+    });
+    let after = nginx_started(&f).expect("nginx runs");
+    assert!(after > before, "nginx restarted: {before} -> {after}");
+    // The services pane shows the new start time (seconds ago, not the old age).
+    let screen = t.wait_for("nginx's new start time", WAIT, |s| {
+        s.lines().any(|l| {
+            l.contains("nginx")
+                && l.contains("running")
+                && (l.contains(" 0s")
+                    || l.contains(" 1s")
+                    || l.contains(" 2s")
+                    || l.contains(" 3s"))
+        })
+    });
+
+    // While it runs: not in any argv or environment of deploytui or its ssh masters.
+    let mut pids = processes_mentioning(&control);
+    assert!(
+        !pids.is_empty(),
+        "an ssh master per host runs with control dir {control}"
+    );
+    pids.push(pid);
+    for p in &pids {
+        for file in ["cmdline", "environ"] {
+            let bytes = std::fs::read(format!("/proc/{p}/{file}")).unwrap_or_default();
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(SUDO_PASSWORD),
+                "password in /proc/{p}/{file}"
+            );
+        }
+    }
+    for s in [&masked, &screen] {
+        assert!(
+            !s.contains(SUDO_PASSWORD) && !s.contains("wrong-one"),
+            "password on screen:\n{s}"
+        );
+    }
+
+    // Ctrl-C quits like q: the shell is back and every master is gone.
+    t.keys(&["C-c"]);
+    t.wait_for("the shell back", WAIT, |s| s.contains("EXIT=0"));
+    for _ in 0..50 {
+        if processes_mentioning(&control).is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        processes_mentioning(&control),
+        Vec::<u32>::new(),
+        "ssh masters left after exit"
+    );
+
+    t.type_line("history -a");
+    t.wait_for("history written", WAIT, |_| history.exists());
+    let whole_scrollback = t.scrollback();
+    assert!(
+        !whole_scrollback.contains(SUDO_PASSWORD),
+        "password in the terminal's scrollback"
+    );
+    let hist = std::fs::read_to_string(&history).unwrap_or_default();
+    assert!(!hist.contains(SUDO_PASSWORD), "password in shell history");
+    let log = std::fs::read_to_string(data.join("deploytui/deploytui.log")).expect("deploytui log");
+    assert!(log.contains("starting TUI"), "{log}");
+    assert!(
+        !log.contains(SUDO_PASSWORD) && !log.contains("wrong-one"),
+        "password in the log file"
+    );
+}
+
+#[test]
+fn journal_tail_and_stale_marker_in_the_tui() {
+    let Some(mut f) = fleet(1) else { return };
+    // An activation that restarts the web app but not nginx.
+    std::thread::sleep(Duration::from_millis(1100));
+    f.repo.commit_app_change("Stale nginx").expect("commit");
+    let toplevel = f.build(0, true).expect("build");
+    f.activate(0, &toplevel, "switch").expect("switch");
+
+    let data = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(
+        110,
+        32,
+        &[("XDG_DATA_HOME", &data.path().to_string_lossy())],
+    );
+    t.type_line(&format!(
+        "{} --config {}; echo EXIT=$?",
+        common::bin().display(),
+        f.config_path.display()
+    ));
+    let screen = t.wait_for("the stale marker", WAIT, |s| {
+        s.contains("⚠ stale: nginx") && s.contains(" q quit")
+    });
+    assert!(
+        screen.contains("runs pre-deploy code or config"),
+        "{screen}"
+    );
+
+    // Follow the web app's journal: its heartbeat lines arrive.
+    t.keys(&["Tab", "j", "l"]);
+    t.wait_for("journal lines", WAIT, |s| {
+        s.contains("journal server1 webapp.service") && s.contains("webapp 1.0.0 alive")
+    });
+    t.keys(&["q"]);
+    t.wait_for("the shell back", WAIT, |s| s.contains("EXIT=0"));
+}
