@@ -150,20 +150,19 @@ pub fn ago(secs: u64) -> String {
     }
 }
 
-/// A store path shortened to fit `width`: the hash cut to 7 characters,
-/// then the name cut from the left if still too long.
+/// A store path shortened to fit `width`: the hash cut to 7 characters (what
+/// tells systems apart), then the name cut at the end if still too long.
 pub fn short_store_path(path: &str, width: usize) -> String {
     let base = path.strip_prefix("/nix/store/").unwrap_or(path);
     let short = match base.split_once('-') {
         Some((hash, name)) if hash.len() > 7 => format!("{}…-{name}", &hash[..7]),
         _ => base.to_string(),
     };
-    let len = short.chars().count();
-    if len <= width.max(8) {
+    let width = width.max(9);
+    if short.chars().count() <= width {
         short
     } else {
-        let keep = width.max(8) - 1;
-        format!("…{}", short.chars().skip(len - keep).collect::<String>())
+        format!("{}…", short.chars().take(width - 1).collect::<String>())
     }
 }
 
@@ -186,6 +185,6 @@ mod tests {
             short_store_path(p, 80),
             "mishfib…-nixos-system-server1-1.0.0"
         );
-        assert_eq!(short_store_path(p, 12), "…rver1-1.0.0");
+        assert_eq!(short_store_path(p, 14), "mishfib…-nixo…");
     }
 }
