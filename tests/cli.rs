@@ -139,3 +139,27 @@ fn version_help_and_completions() {
     let out = run(dir.path(), &["completions", "tcsh"], &[]);
     assert!(!out.status.success(), "unknown shell is an error");
 }
+
+#[test]
+fn status_of_a_local_host_runs_without_ssh() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("local.toml");
+    std::fs::write(
+        &path,
+        "[[hosts]]\nname = \"here\"\ntarget = \"local\"\nservices = [\"nope-deploytui-test\"]\n",
+    )
+    .expect("write");
+    let out = run(
+        dir.path(),
+        &["-c", path.to_str().expect("utf8"), "status", "--json"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let h = &v["hosts"][0];
+    assert_eq!(h["reachable"], true);
+    assert_eq!(h["target"], "local");
+    // This machine is not NixOS: the probe says so instead of failing.
+    let warnings = h["warnings"].to_string();
+    assert!(warnings.contains("no /run/current-system"), "{warnings}");
+}

@@ -50,12 +50,20 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                     Cell::from(Span::styled("not found", theme.error)),
                 ]);
             }
-            // "running", "exited" while active; otherwise the active state itself.
-            let (word, style) = match u.active_state.as_str() {
-                "active" => (u.sub_state.as_str(), theme.ok),
-                "failed" => ("failed", theme.error),
-                s @ ("activating" | "deactivating" | "reloading") => (s, theme.warn),
-                s => (s, theme.dim),
+            let style = match u.active_state.as_str() {
+                "active" => theme.ok,
+                "failed" => theme.error,
+                "activating" | "deactivating" | "reloading" => theme.warn,
+                _ => theme.dim,
+            };
+            // Wide: "active/running". Narrow: the sub state while active
+            // ("running", "exited"), else the active state ("failed").
+            let word = if wide {
+                format!("{}/{}", u.active_state, u.sub_state)
+            } else if u.active_state == "active" {
+                u.sub_state.clone()
+            } else {
+                u.active_state.clone()
             };
             let stale = probed.probe.is_stale(u);
             any_stale |= stale;
@@ -73,7 +81,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                 .map_or("-".to_string(), ago);
             let mut cells = vec![
                 name,
-                Cell::from(Span::styled(word.to_string(), style)),
+                Cell::from(Span::styled(word, style)),
                 Cell::from(since),
             ];
             if wide {
@@ -100,7 +108,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         ],
         (true, true) => &[
             Constraint::Fill(1),
-            Constraint::Length(12),
+            Constraint::Length(16),
             Constraint::Length(5),
             Constraint::Length(3),
             Constraint::Length(7),
