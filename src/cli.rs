@@ -33,6 +33,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare every flake input with git HEAD (exit 2 if an input from a local repo is stale)
+    Flake {
+        /// Host whose flake to check (default: every host with a flake)
+        host: Option<String>,
+        /// Print JSON (schema deploytui.flake/1, see the README)
+        #[arg(long)]
+        json: bool,
+    },
     /// Restart one service on one host, with the host's sudo setting
     Restart {
         host: String,

@@ -13,6 +13,9 @@ use crate::fleet::{Fleet, SUDO_PASSWORD, SUDO_USER};
 
 pub fn run(hosts: usize, tui: bool) -> anyhow::Result<()> {
     let mut err = std::io::stderr();
+    // Every nix that deploytui runs for the demo (lock updates, builds) works
+    // offline with the fleet's settings. Set before any thread starts.
+    std::env::set_var("NIX_CONFIG", crate::fleet::NIX_CONFIG);
     let _ = writeln!(
         err,
         "deploytui demo: starting {hosts} host(s) (real nix builds, sshd, nginx)..."

@@ -408,3 +408,117 @@ fn read_password(host: &Host, source: &PasswordSource) -> anyhow::Result<Secret>
         }
     }
 }
+
+/// `flake` exit code when an input from a local repository is behind HEAD.
+pub const EXIT_STALE: u8 = 2;
+
+#[derive(Debug, Serialize)]
+pub struct FlakeHosts {
+    pub schema: &'static str,
+    pub hosts: Vec<FlakeHost>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FlakeHost {
+    pub name: String,
+    pub flake: String,
+    /// Why the lock could not be read.
+    pub error: Option<String>,
+    pub report: Option<crate::nix::check::FlakeReport>,
+    /// What a deploy of this host adds, as `[input, url]` pairs.
+    pub overrides: Vec<(String, String)>,
+}
+
+/// Checks the flakes of `hosts` (those that have one).
+pub async fn flake(hosts: &[&Host]) -> FlakeHosts {
+    let mut out = Vec::new();
+    for host in hosts {
+        let Some(flake) = &host.flake else { continue };
+        let (report, error) = match crate::nix::check::check(flake, None).await {
+            Ok(r) => (Some(r), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        out.push(FlakeHost {
+            name: host.name.clone(),
+            flake: flake.to_string(),
+            overrides: report
+                .as_ref()
+                .map(|r| crate::nix::check::overrides(&host.override_inputs, r))
+                .unwrap_or_default(),
+            error,
+            report,
+        });
+    }
+    FlakeHosts {
+        schema: crate::nix::check::FLAKE_SCHEMA,
+        hosts: out,
+    }
+}
+
+pub fn print_flake(all: &FlakeHosts, out: &mut impl Write) -> std::io::Result<()> {
+    use crate::nix::check::InputStatus;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let short = |r: &str| r.get(..7).unwrap_or(r).to_string();
+    for h in &all.hosts {
+        writeln!(out, "{}  {}", h.name, h.flake)?;
+        let Some(report) = &h.report else {
+            writeln!(out, "  error: {}", h.error.as_deref().unwrap_or("?"))?;
+            continue;
+        };
+        if let (Some(head), Some(subject)) = (&report.head, &report.head_subject) {
+            writeln!(out, "  HEAD {} {subject}", short(head))?;
+        }
+        writeln!(
+            out,
+            "  {:<20} {:<9} {:<8} {:<5} STATUS",
+            "INPUT", "TYPE", "LOCKED", "AGE"
+        )?;
+        for i in &report.inputs {
+            let age = i
+                .locked
+                .last_modified
+                .map_or(String::new(), |t| crate::ui::ago(now.saturating_sub(t)));
+            let status = match i.status {
+                InputStatus::Stale => format!(
+                    "STALE: {} commit(s) behind HEAD {}{}",
+                    i.behind.unwrap_or(0),
+                    i.head.as_deref().map(short).unwrap_or_default(),
+                    i.oldest_missing_at
+                        .map(|t| format!(" (oldest {} ago)", crate::ui::ago(now.saturating_sub(t))))
+                        .unwrap_or_default()
+                ),
+                InputStatus::Current => "current".into(),
+                InputStatus::Diverged => "DIVERGED from HEAD".into(),
+                InputStatus::UnknownRev => "locked rev not in the repository".into(),
+                InputStatus::NoRev => "locked from a dirty tree (no rev)".into(),
+                InputStatus::Remote => "remote".into(),
+                InputStatus::Follows => {
+                    format!("follows {}", i.locked.follows.as_deref().unwrap_or("?"))
+                }
+            };
+            let name = format!(
+                "{}{}",
+                i.locked.path,
+                if i.self_referential { " (self)" } else { "" }
+            );
+            writeln!(
+                out,
+                "  {:<20} {:<9} {:<8} {:<5} {status}",
+                name,
+                i.locked.kind,
+                i.locked.rev.as_deref().map(short).unwrap_or_default(),
+                age
+            )?;
+        }
+        if !report.dirty.is_empty() {
+            writeln!(out, "  uncommitted: {}", report.dirty.join(", "))?;
+        }
+        for (input, url) in &h.overrides {
+            writeln!(out, "  deploys add --override-input {input} {url}")?;
+        }
+    }
+    Ok(())
+}

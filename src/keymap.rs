@@ -43,6 +43,8 @@ pub enum Action {
     Stop,
     Journal,
     CloseJournal,
+    UpdateLock,
+    CommitLock,
 }
 
 /// One row of the key table.
@@ -86,6 +88,8 @@ const DEFAULTS: &[Row] = &[
     (Action::Start, "start", Scope::Services, None, "Start the selected service (asks first)", &["s"]),
     (Action::Stop, "stop", Scope::Services, None, "Stop the selected service (asks first)", &["x"]),
     (Action::Journal, "journal", Scope::Services, Some("journal"), "Follow the selected service's journal in the log pane", &["l"]),
+    (Action::UpdateLock, "update_lock", Scope::Flake, Some("update lock"), "Update the selected input in flake.lock (asks first)", &["u"]),
+    (Action::CommitLock, "commit_lock", Scope::Flake, Some("commit lock"), "Commit the updated flake.lock (asks first)", &["c"]),
     (Action::Follow, "follow", Scope::Log, Some("follow"), "Log pane: follow new lines (toggle)", &["f"]),
     (Action::CloseJournal, "close_journal", Scope::Log, Some("activity"), "Log pane: stop the journal, show the activity log", &["c"]),
     (Action::Confirm, "confirm", Scope::Dialog, Some("yes"), "Dialog: confirm", &["y", "enter"]),

@@ -15,6 +15,7 @@ pub mod headless;
 pub mod keymap;
 pub mod logbuf;
 pub mod logging;
+pub mod nix;
 pub mod paths;
 pub mod probe;
 pub mod remote;

@@ -40,6 +40,32 @@ fn main() -> ExitCode {
                 ExitCode::from(deploytui::headless::EXIT_UNREACHABLE)
             })
         }),
+        Some(Command::Flake { host, json }) => with_config(cli.config.as_deref(), |config| {
+            let names: Vec<String> = host.into_iter().collect();
+            let selected = deploytui::headless::select_hosts(&config, &names)?;
+            if selected.iter().all(|h| h.flake.is_none()) {
+                anyhow::bail!("no host here has a `flake` in {}", config.path.display());
+            }
+            let all = runtime()?.block_on(deploytui::headless::flake(&selected));
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                deploytui::headless::print_flake(&all, &mut std::io::stdout().lock())?;
+            }
+            let stale = all.hosts.iter().any(|h| {
+                h.report
+                    .as_ref()
+                    .is_some_and(|r| r.problems().next().is_some())
+            });
+            let broken = all.hosts.iter().any(|h| h.error.is_some());
+            Ok(if broken {
+                ExitCode::FAILURE
+            } else if stale {
+                ExitCode::from(deploytui::headless::EXIT_STALE)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }),
         Some(Command::Restart {
             host,
             unit,

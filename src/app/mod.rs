@@ -7,14 +7,16 @@ mod update;
 pub use update::update;
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crossterm::event::KeyEvent;
 use tui_textarea::TextArea;
 
-use crate::config::Config;
+use crate::config::{Config, FlakeRef};
 use crate::keymap::Scope;
 use crate::logbuf::LogBuf;
+use crate::nix::check::FlakeReport;
 use crate::probe::HostProbe;
 use crate::remote::{CommandOutput, RemoteError};
 use crate::secret::Secret;
@@ -114,6 +116,8 @@ pub enum Overlay {
     Help { scroll: usize },
     ConfirmQuit,
     Confirm(PendingAction),
+    UpdateLock(LockUpdate),
+    CommitLock(LockCommit),
     Password(Box<PasswordPrompt>),
 }
 
@@ -160,6 +164,34 @@ pub enum FlakeStatus {
     /// The host has no `flake` in the config.
     NoFlake,
     NotChecked,
+    Checked(Box<FlakeReport>),
+    /// The lock could not be read: the file and the reason.
+    Failed(String),
+}
+
+/// Updating one input of a host's flake.lock, waiting for the user's yes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockUpdate {
+    pub host: usize,
+    pub input: String,
+    pub flake_dir: PathBuf,
+    pub argv: Vec<String>,
+}
+
+/// Committing an updated flake.lock, waiting for the user's yes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockCommit {
+    pub repo: PathBuf,
+    pub lock_file: PathBuf,
+    pub message: String,
+}
+
+/// What a lock update changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockDiff {
+    pub input: String,
+    pub old_rev: Option<String>,
+    pub new_rev: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +203,7 @@ pub struct HostState {
     /// Watched units, canonical names, in config order.
     pub services: Vec<String>,
     pub flake: FlakeStatus,
+    pub flake_in_flight: bool,
 }
 
 impl HostState {
@@ -227,6 +260,8 @@ pub struct State {
     pub jobs: BTreeMap<JobId, Job>,
     /// Service actions in flight, by job, to retry after a wrong password.
     pending_actions: HashMap<JobId, PendingAction>,
+    /// Lock updates in flight, by job.
+    pending_locks: HashMap<JobId, LockUpdate>,
     next_id: JobId,
     /// deploytui's own activity: what it did and what went wrong.
     pub log: LogBuf,
@@ -240,6 +275,10 @@ pub struct State {
     pub passwords: HashMap<usize, Secret>,
     /// The latest time from a tick.
     pub now: SystemTime,
+    /// (major, minor) of the nix on this machine, once known.
+    pub nix_version: Option<(u32, u32)>,
+    /// A lock file updated and not yet committed: `c` offers to commit it.
+    pub uncommitted_lock: Option<LockCommit>,
     pub quitting: bool,
 }
 
@@ -280,6 +319,15 @@ pub enum Msg {
         id: JobId,
         reason: String,
     },
+    FlakeChecked {
+        host: usize,
+        result: Result<FlakeReport, String>,
+    },
+    NixVersion((u32, u32)),
+    LockUpdated {
+        id: JobId,
+        result: Result<LockDiff, String>,
+    },
 }
 
 /// Work for the runtime to do outside `update`.
@@ -307,6 +355,22 @@ pub enum Effect {
     },
     StopFollow {
         id: JobId,
+    },
+    /// Compare the host's flake.lock with git (local, no ssh).
+    CheckFlake {
+        host: usize,
+        flake: FlakeRef,
+        running_rev: Option<String>,
+    },
+    /// Run a lock update here and report the input's old and new rev.
+    UpdateLock {
+        id: JobId,
+        update: LockUpdate,
+    },
+    /// `git commit` the lock file alone.
+    CommitLock {
+        id: JobId,
+        commit: LockCommit,
     },
     /// Send this message back after a while.
     Later {
@@ -345,6 +409,7 @@ impl State {
                 } else {
                     FlakeStatus::NoFlake
                 },
+                flake_in_flight: false,
             })
             .collect();
         let mut log = LogBuf::new();
@@ -363,6 +428,7 @@ impl State {
             overlay: None,
             jobs: BTreeMap::new(),
             pending_actions: HashMap::new(),
+            pending_locks: HashMap::new(),
             next_id: 1,
             log,
             journal: None,
@@ -374,6 +440,8 @@ impl State {
             notice: None,
             passwords: HashMap::new(),
             now: SystemTime::UNIX_EPOCH,
+            nix_version: None,
+            uncommitted_lock: None,
             quitting: false,
             config,
         }
@@ -399,6 +467,14 @@ impl State {
         let id = self.next_id;
         self.next_id += 1;
         id
+    }
+
+    /// The flake check of the selected host, if done.
+    pub fn selected_flake(&self) -> Option<&FlakeReport> {
+        match &self.selected()?.flake {
+            FlakeStatus::Checked(report) => Some(report),
+            _ => None,
+        }
     }
 
     /// The buffer the log pane shows: the followed journal, else the activity log.

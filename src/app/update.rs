@@ -8,12 +8,13 @@ use tui_textarea::TextArea;
 use zeroize::Zeroize;
 
 use super::{
-    DelayedMsg, Effect, HostStatus, Job, Journal, Msg, Overlay, Pane, PasswordPrompt,
-    PendingAction, Probed, State, UnitAction,
+    DelayedMsg, Effect, FlakeStatus, HostStatus, Job, Journal, LockCommit, LockDiff, LockUpdate,
+    Msg, Overlay, Pane, PasswordPrompt, PendingAction, Probed, State, UnitAction,
 };
 use crate::config::SudoMode;
 use crate::keymap::{Action, Scope};
 use crate::logbuf::LogBuf;
+use crate::nix::check::{self, FlakeReport, InputStatus};
 use crate::remote::{self, RemoteError};
 use crate::secret::Secret;
 
@@ -32,8 +33,19 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Tick(now) => {
             state.now = now;
-            due_probes(state)
+            let mut effects = due_probes(state);
+            effects.extend(due_flake_checks(state));
+            effects
         }
+        Msg::FlakeChecked { host, result } => {
+            on_flake_checked(state, host, result);
+            Vec::new()
+        }
+        Msg::NixVersion(v) => {
+            state.nix_version = Some(v);
+            Vec::new()
+        }
+        Msg::LockUpdated { id, result } => on_lock_updated(state, id, result),
         Msg::Log(line) => {
             activity(state, line);
             Vec::new()
@@ -452,6 +464,171 @@ fn stop_journal_if_moved_away(state: &mut State) -> Vec<Effect> {
     }
 }
 
+// ---- flake --------------------------------------------------------------------
+
+/// Every host's flake is compared with git each tick (local git only, a few
+/// milliseconds), so a commit shows up within a second.
+fn due_flake_checks(state: &mut State) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    for (i, host) in state.hosts.iter_mut().enumerate() {
+        let Some(flake) = state.config.hosts.get(i).and_then(|h| h.flake.clone()) else {
+            continue;
+        };
+        if host.flake_in_flight {
+            continue;
+        }
+        host.flake_in_flight = true;
+        let running_rev = host
+            .probed()
+            .and_then(|p| p.probe.configuration_revision.clone())
+            .filter(|r| r.len() >= 7 && r.chars().all(|c| c.is_ascii_hexdigit()));
+        effects.push(Effect::CheckFlake {
+            host: i,
+            flake,
+            running_rev,
+        });
+    }
+    effects
+}
+
+fn short(rev: &str) -> &str {
+    rev.get(..7).unwrap_or(rev)
+}
+
+fn on_flake_checked(state: &mut State, host: usize, result: Result<FlakeReport, String>) {
+    let Some(h) = state.hosts.get_mut(host) else {
+        return;
+    };
+    h.flake_in_flight = false;
+    let name = h.name.clone();
+    let before: Vec<(String, InputStatus)> = match &h.flake {
+        FlakeStatus::Checked(r) => r
+            .inputs
+            .iter()
+            .map(|i| (i.locked.path.clone(), i.status))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut lines = Vec::new();
+    match result {
+        Ok(report) => {
+            // Say so when an input turns stale or current, not every second.
+            for input in &report.inputs {
+                let was = before
+                    .iter()
+                    .find(|(p, _)| *p == input.locked.path)
+                    .map(|(_, s)| *s);
+                if was == Some(input.status) || (was.is_none() && !input.status.is_problem()) {
+                    continue;
+                }
+                let line = match input.status {
+                    InputStatus::Stale => format!(
+                        "{name}: input {} is stale: locked {}, HEAD {} ({} commit(s) behind)",
+                        input.locked.path,
+                        input.locked.rev.as_deref().map_or("?", short),
+                        input.head.as_deref().map_or("?", short),
+                        input.behind.unwrap_or(0)
+                    ),
+                    InputStatus::Current => {
+                        format!("{name}: input {} is current", input.locked.path)
+                    }
+                    other => format!("{name}: input {}: {other:?}", input.locked.path),
+                };
+                lines.push(line);
+            }
+            h.flake = FlakeStatus::Checked(Box::new(report));
+        }
+        Err(e) => {
+            if h.flake != FlakeStatus::Failed(e.clone()) {
+                lines.push(format!("{name}: flake.lock: {e}"));
+            }
+            h.flake = FlakeStatus::Failed(e);
+        }
+    }
+    for line in lines {
+        activity(state, line);
+    }
+}
+
+/// `u` on an input: update its lock entry, after a yes.
+fn ask_lock_update(state: &mut State) {
+    let host = state.selected_host;
+    let Some(flake_dir) = state
+        .selected_config()
+        .and_then(|h| h.flake.as_ref())
+        .map(|f| f.path.clone())
+    else {
+        state.notice = Some("this host has no flake".into());
+        return;
+    };
+    let Some(input) = state
+        .selected_flake()
+        .and_then(|r| r.inputs.get(state.flake_cursor))
+    else {
+        state.notice = Some("no input selected (the flake is not checked yet)".into());
+        return;
+    };
+    if input.locked.follows.is_some() || input.locked.path.contains('/') {
+        state.notice = Some(format!(
+            "{} is not a top-level input of this flake; update the one it comes from",
+            input.locked.path
+        ));
+        return;
+    }
+    let name = input.locked.path.clone();
+    let argv = check::update_input_argv(state.nix_version.unwrap_or((2, 8)), &name, &flake_dir);
+    state.overlay = Some(Overlay::UpdateLock(LockUpdate {
+        host,
+        input: name,
+        flake_dir,
+        argv,
+    }));
+}
+
+fn on_lock_updated(state: &mut State, id: u64, result: Result<LockDiff, String>) -> Vec<Effect> {
+    let host = state.jobs.remove(&id).map(|j| j.host).unwrap_or_default();
+    let Some(update) = state.pending_locks.remove(&id) else {
+        return quit_if_waiting(state);
+    };
+    match result {
+        Ok(diff) => {
+            let old = diff.old_rev.as_deref().map_or("(none)", short).to_string();
+            let new = diff
+                .new_rev
+                .as_deref()
+                .map_or("(no rev: dirty tree)", short)
+                .to_string();
+            let line = format!("{host}: flake.lock: {} {old} → {new}", diff.input);
+            activity(state, line.clone());
+            if diff.old_rev == diff.new_rev {
+                state.notice = Some(format!(
+                    "{host}: {} was already locked at {old}",
+                    diff.input
+                ));
+            } else {
+                let commit = state.config.keymap.keys_of(Action::CommitLock);
+                state.notice = Some(format!("{line} ({commit} commits flake.lock)"));
+                let repo = match state.hosts.get(update.host).map(|h| &h.flake) {
+                    Some(FlakeStatus::Checked(r)) => r.repo.clone(),
+                    _ => None,
+                }
+                .unwrap_or_else(|| update.flake_dir.clone());
+                state.uncommitted_lock = Some(LockCommit {
+                    repo,
+                    lock_file: update.flake_dir.join("flake.lock"),
+                    message: format!("flake.lock: update {} {old} -> {new}", diff.input),
+                });
+            }
+        }
+        Err(e) => {
+            let line = format!("{host}: updating flake.lock failed: {e}");
+            state.notice = Some(line.clone());
+            activity(state, line);
+        }
+    }
+    quit_if_waiting(state)
+}
+
 // ---- keys -------------------------------------------------------------------
 
 fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
@@ -483,6 +660,57 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             }
         }
         Some(Overlay::Password(prompt)) => on_password_key(state, prompt, key),
+        Some(Overlay::UpdateLock(update)) => {
+            match state.config.keymap.action_for(&key, Scope::Dialog) {
+                Some(Action::Confirm) => {
+                    let id = state.new_id();
+                    let host = state
+                        .hosts
+                        .get(update.host)
+                        .map(|h| h.name.clone())
+                        .unwrap_or_default();
+                    activity(
+                        state,
+                        format!("{host}: running {}", remote::display_command(&update.argv)),
+                    );
+                    state.jobs.insert(
+                        id,
+                        Job {
+                            host,
+                            what: format!("update {} in flake.lock", update.input),
+                        },
+                    );
+                    state.pending_locks.insert(id, update.clone());
+                    vec![Effect::UpdateLock { id, update }]
+                }
+                Some(Action::Cancel) => Vec::new(),
+                _ => {
+                    state.overlay = Some(Overlay::UpdateLock(update));
+                    Vec::new()
+                }
+            }
+        }
+        Some(Overlay::CommitLock(commit)) => {
+            match state.config.keymap.action_for(&key, Scope::Dialog) {
+                Some(Action::Confirm) => {
+                    let id = state.new_id();
+                    state.uncommitted_lock = None;
+                    state.jobs.insert(
+                        id,
+                        Job {
+                            host: "git".into(),
+                            what: format!("commit {}", commit.lock_file.display()),
+                        },
+                    );
+                    vec![Effect::CommitLock { id, commit }]
+                }
+                Some(Action::Cancel) => Vec::new(),
+                _ => {
+                    state.overlay = Some(Overlay::CommitLock(commit));
+                    Vec::new()
+                }
+            }
+        }
         None => on_pane_key(state, key),
     }
 }
@@ -557,6 +785,14 @@ fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             };
             return effects;
         }
+        Action::UpdateLock => ask_lock_update(state),
+        Action::CommitLock => match state.uncommitted_lock.clone() {
+            Some(commit) => state.overlay = Some(Overlay::CommitLock(commit)),
+            None => {
+                state.notice =
+                    Some("no updated flake.lock to commit (u updates an input first)".into())
+            }
+        },
         Action::Confirm | Action::Cancel => {}
     }
     Vec::new()
@@ -635,8 +871,8 @@ fn move_cursor(state: &mut State, how: Move) -> Vec<Effect> {
             }
         }
         Pane::Flake => {
-            // Rows arrive with the flake check; until then there is one placeholder row.
-            state.flake_cursor = target(state.flake_cursor, 1);
+            let len = state.selected_flake().map_or(1, |r| r.inputs.len());
+            state.flake_cursor = target(state.flake_cursor, len);
         }
         Pane::Log => {
             // The log scrolls from the bottom: "up" shows older lines.

@@ -3,6 +3,7 @@
 //! becomes a `Msg` for `update`, and the screen is redrawn at most once a frame.
 
 mod hosts;
+mod local;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -60,6 +61,7 @@ async fn event_loop(
         .map(|(i, h)| hosts::spawn(i, h.clone(), settings.clone(), probes.clone(), tx.clone()))
         .collect();
     let mut state = State::new(config);
+    local::detect_nix(tx.clone());
     for line in intro {
         update(&mut state, Msg::Log(line));
     }
@@ -172,6 +174,13 @@ fn run_effect(
                 let _ = w.requests.send(hosts::Request::StopFollow { id });
             }
         }
+        Effect::CheckFlake {
+            host,
+            flake,
+            running_rev,
+        } => local::check_flake(host, flake, running_rev, tx.clone()),
+        Effect::UpdateLock { id, update } => local::update_lock(id, update, tx.clone()),
+        Effect::CommitLock { id, commit } => local::commit_lock(id, commit, tx.clone()),
         Effect::Later { after, msg } => {
             let tx = tx.clone();
             tokio::spawn(async move {

@@ -4,7 +4,7 @@ use ratatui::prelude::*;
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 
 use super::{centered, Theme};
-use crate::app::{PasswordPrompt, PendingAction, State};
+use crate::app::{LockCommit, LockUpdate, PasswordPrompt, PendingAction, State};
 use crate::keymap::Action;
 
 fn frame_dialog(
@@ -163,4 +163,67 @@ fn capitalise(word: &str) -> String {
         .next()
         .map(|c| c.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
+}
+
+pub fn confirm_lock_update(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    theme: &Theme,
+    u: &LockUpdate,
+) {
+    let lines = vec![
+        Line::from(vec![
+            Span::raw("Update "),
+            Span::styled(u.input.clone(), theme.title),
+            Span::raw(" in flake.lock? It runs here:"),
+        ]),
+        Line::raw(""),
+        Line::styled(
+            format!("  {}", crate::remote::display_command(&u.argv)),
+            theme.key,
+        ),
+        Line::raw(""),
+        Line::raw("The lock file changes; nothing is committed until you say so."),
+        answer_keys(state, theme, "update", "cancel"),
+    ];
+    frame_dialog(
+        frame,
+        area,
+        theme,
+        " Update flake.lock ".into(),
+        lines,
+        theme.warn,
+    );
+}
+
+pub fn confirm_lock_commit(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    theme: &Theme,
+    c: &LockCommit,
+) {
+    let lines = vec![
+        Line::raw(format!(
+            "Commit {} alone, in {}:",
+            c.lock_file.display(),
+            c.repo.display()
+        )),
+        Line::raw(""),
+        Line::styled(
+            format!("  git commit -m '{}' -- flake.lock", c.message),
+            theme.key,
+        ),
+        Line::raw(""),
+        answer_keys(state, theme, "commit", "cancel"),
+    ];
+    frame_dialog(
+        frame,
+        area,
+        theme,
+        " Commit flake.lock ".into(),
+        lines,
+        theme.warn,
+    );
 }

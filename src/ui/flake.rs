@@ -1,40 +1,292 @@
-//! Flake pane: the selected host's flake and its inputs against git HEAD.
+//! Flake pane: the selected host's flake inputs against git HEAD, what the
+//! host runs, and what a deploy will override.
 
 use ratatui::prelude::*;
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 
-use super::{pane_block, Theme};
+use super::{ago, pane_block, Theme};
 use crate::app::{FlakeStatus, Pane, State};
+use crate::keymap::Action;
+use crate::nix::check::{self, FlakeReport, InputReport, InputStatus};
+
+fn short(rev: &str) -> &str {
+    rev.get(..7).unwrap_or(rev)
+}
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
-    let block = pane_block(Pane::Flake, state, theme, String::new());
     let flake = state.selected_config().and_then(|h| h.flake.as_ref());
-    let mut lines = Vec::new();
-    if let Some(flake) = flake {
-        lines.push(Line::from(vec![
-            Span::styled("flake ", theme.dim),
-            Span::raw(flake.to_string()),
-        ]));
-    }
-    match state.selected().map(|h| &h.flake) {
+    let title = flake.map(|f| format!("#{} ", f.attr)).unwrap_or_default();
+    let block = pane_block(Pane::Flake, state, theme, title);
+    let status = state.selected().map(|h| &h.flake);
+    let report = match status {
+        Some(FlakeStatus::Checked(report)) => report,
+        Some(FlakeStatus::Failed(error)) => {
+            let lines = vec![
+                Line::styled("Cannot read the flake's lock:", theme.error),
+                Line::raw(error.clone()),
+            ];
+            frame.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: false })
+                    .block(block),
+                area,
+            );
+            return;
+        }
         Some(FlakeStatus::NotChecked) => {
-            lines.push(Line::styled("inputs not checked yet", theme.dim));
+            let mut lines = vec![Line::styled("inputs not checked yet", theme.dim)];
+            if let Some(f) = flake {
+                lines.insert(0, Line::styled(f.to_string(), theme.dim));
+            }
+            frame.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: false })
+                    .block(block),
+                area,
+            );
+            return;
         }
         Some(FlakeStatus::NoFlake) | None => {
-            lines.push(Line::styled(
-                "No flake configured for this host.",
-                theme.dim,
-            ));
-            lines.push(Line::styled(
-                "Add flake = \"path#attr\" to its [[hosts]] entry.",
-                theme.dim,
-            ));
+            let lines = vec![
+                Line::styled("No flake configured for this host.", theme.dim),
+                Line::styled(
+                    "Add flake = \"path#attr\" to its [[hosts]] entry.",
+                    theme.dim,
+                ),
+            ];
+            frame.render_widget(
+                Paragraph::new(lines).wrap(Wrap { trim: true }).block(block),
+                area,
+            );
+            return;
+        }
+    };
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let details = details(state, report, theme);
+    // The table keeps a row per input (and one spare); the details get the rest.
+    let table_rows = u16::try_from(report.inputs.len() + 1).unwrap_or(u16::MAX);
+    let detail_rows = inner.height.saturating_sub(table_rows);
+    let [table_area, detail_area] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(detail_rows)]).areas(inner);
+
+    let now = state
+        .now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let rows: Vec<Row> = report
+        .inputs
+        .iter()
+        .map(|i| input_row(i, now, theme))
+        .collect();
+    let wide = inner.width >= 60;
+    let name_width = report
+        .inputs
+        .iter()
+        .map(|i| i.locked.path.len() + if i.self_referential { 7 } else { 0 })
+        .max()
+        .unwrap_or(8);
+    let name = Constraint::Length(u16::try_from(name_width).unwrap_or(20).min(inner.width / 3));
+    let widths: Vec<Constraint> = if wide {
+        vec![
+            name,
+            Constraint::Length(7),
+            Constraint::Length(7),
+            Constraint::Length(4),
+            Constraint::Fill(1),
+        ]
+    } else {
+        vec![
+            name,
+            Constraint::Length(7),
+            Constraint::Length(4),
+            Constraint::Fill(1),
+        ]
+    };
+    let rows: Vec<Row> = if wide {
+        rows
+    } else {
+        report
+            .inputs
+            .iter()
+            .map(|i| narrow_row(i, now, theme))
+            .collect()
+    };
+    let focused = state.focus == Pane::Flake;
+    let mut table_state =
+        TableState::default().with_selected(focused.then_some(state.flake_cursor));
+    frame.render_stateful_widget(
+        Table::new(rows, widths).row_highlight_style(theme.selected),
+        table_area,
+        &mut table_state,
+    );
+    frame.render_widget(
+        Paragraph::new(details).wrap(Wrap { trim: false }),
+        detail_area,
+    );
+}
+
+fn status_span(i: &InputReport, theme: &Theme) -> Span<'static> {
+    match i.status {
+        InputStatus::Current if i.behind.unwrap_or(0) > 0 => {
+            Span::styled("✓ current (lock commits since)", theme.ok)
+        }
+        InputStatus::Current => Span::styled("✓ current", theme.ok),
+        InputStatus::Stale => Span::styled(
+            format!("✗ stale: {} behind", i.behind.unwrap_or(0)),
+            theme.error,
+        ),
+        InputStatus::Diverged => Span::styled("✗ diverged from HEAD", theme.error),
+        InputStatus::UnknownRev => Span::styled("✗ locked rev not in repo", theme.error),
+        InputStatus::NoRev => Span::styled("⚠ locked from a dirty tree", theme.warn),
+        InputStatus::Remote => Span::styled("remote", theme.dim),
+        InputStatus::Follows => Span::styled(
+            format!("→ {}", i.locked.follows.as_deref().unwrap_or("?")),
+            theme.dim,
+        ),
+    }
+}
+
+fn name_cell(i: &InputReport) -> Cell<'static> {
+    let depth = i.locked.path.matches('/').count();
+    let name = i.locked.path.rsplit('/').next().unwrap_or(&i.locked.path);
+    let self_mark = if i.self_referential { " (self)" } else { "" };
+    Cell::from(format!("{}{name}{self_mark}", "  ".repeat(depth)))
+}
+
+fn age(i: &InputReport, now: u64) -> String {
+    i.locked
+        .last_modified
+        .map_or(String::new(), |t| ago(now.saturating_sub(t)))
+}
+
+fn input_row(i: &InputReport, now: u64, theme: &Theme) -> Row<'static> {
+    Row::new(vec![
+        name_cell(i),
+        Cell::from(Span::styled(i.locked.kind.clone(), theme.dim)),
+        Cell::from(i.locked.rev.as_deref().map(short).unwrap_or("").to_string()),
+        Cell::from(age(i, now)),
+        Cell::from(status_span(i, theme)),
+    ])
+}
+
+fn narrow_row(i: &InputReport, now: u64, theme: &Theme) -> Row<'static> {
+    Row::new(vec![
+        name_cell(i),
+        Cell::from(i.locked.rev.as_deref().map(short).unwrap_or("").to_string()),
+        Cell::from(age(i, now)),
+        Cell::from(status_span(i, theme)),
+    ])
+}
+
+/// Below the table, most important first (what does not fit is cut from the
+/// end): a stale input's consequence, the override a deploy adds, what the
+/// host runs, uncommitted work, then the selected input's commits and hash.
+fn details(state: &State, report: &FlakeReport, theme: &Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let selected = report.inputs.get(state.flake_cursor);
+    let now = state
+        .now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    if let Some(i) = report.inputs.iter().find(|i| i.status.is_problem()) {
+        let when = i
+            .oldest_missing_at
+            .map(|t| format!(" (oldest missing: {} ago)", ago(now.saturating_sub(t))))
+            .unwrap_or_default();
+        let u = state.config.keymap.keys_of(Action::UpdateLock);
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!(
+                    "✗ {} is behind HEAD{when}: without an override a deploy builds old code. ",
+                    i.locked.path
+                ),
+                theme.error,
+            ),
+            Span::raw(format!("{u} updates the lock")),
+        ]));
+    }
+    if let Some(host) = state.selected_config() {
+        let overrides = check::overrides(&host.override_inputs, report);
+        if !overrides.is_empty() {
+            let flags: Vec<String> = overrides
+                .iter()
+                .map(|(n, u)| format!("--override-input {n} {u}"))
+                .collect();
+            lines.push(Line::from(vec![
+                Span::styled("deploy adds ", theme.dim),
+                Span::styled(flags.join(" "), theme.key),
+            ]));
         }
     }
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block),
-        area,
-    );
+    if let (Some(running), Some(head)) = (&report.running, &report.head) {
+        let behind = match running.behind {
+            Some(0) => Span::styled("runs HEAD", theme.ok),
+            Some(n) => Span::styled(format!("{n} commit(s) behind"), theme.warn),
+            None => Span::styled("not in this repo", theme.warn),
+        };
+        lines.push(Line::from(vec![
+            Span::styled("host runs ", theme.dim),
+            Span::raw(format!(
+                "{}, HEAD is {}: ",
+                short(&running.rev),
+                short(head)
+            )),
+            behind,
+        ]));
+    }
+    // A lock file alone is covered by the "not committed" line.
+    if report
+        .dirty
+        .iter()
+        .any(|f| !(f == "flake.lock" || f.ends_with("/flake.lock")))
+    {
+        lines.push(Line::styled(
+            format!(
+                "⚠ uncommitted: {} (nix builds it, the system cannot name a commit)",
+                report.dirty.join(", ")
+            ),
+            theme.warn,
+        ));
+    }
+    if state.uncommitted_lock.is_some() {
+        let c = state.config.keymap.keys_of(Action::CommitLock);
+        lines.push(Line::styled(
+            format!("flake.lock updated, not committed: {c} commits it"),
+            theme.warn,
+        ));
+    }
+    if let Some(i) = selected {
+        if let (Some(rev), Some(head)) = (&i.locked.rev, &i.head) {
+            let subject = i.locked_subject.clone().unwrap_or_default();
+            lines.push(Line::from(vec![
+                Span::styled("locked ", theme.dim),
+                Span::raw(format!("{} {subject}", short(rev))),
+            ]));
+            if rev != head {
+                lines.push(Line::from(vec![
+                    Span::styled("HEAD   ", theme.dim),
+                    Span::raw(format!(
+                        "{} {}",
+                        short(head),
+                        i.head_subject.clone().unwrap_or_default()
+                    )),
+                ]));
+            }
+        } else if !i.locked.source.is_empty() {
+            lines.push(Line::from(vec![
+                Span::styled("source ", theme.dim),
+                Span::raw(i.locked.source.clone()),
+            ]));
+        }
+        if let Some(hash) = &i.locked.nar_hash {
+            lines.push(Line::from(vec![
+                Span::styled("narHash ", theme.dim),
+                Span::raw(hash.clone()),
+            ]));
+        }
+    }
+    lines
 }

@@ -81,6 +81,12 @@ pub fn view(state: &State, frame: &mut Frame) {
             dialogs::confirm_action(frame, area, state, &theme, pending)
         }
         Some(Overlay::Password(prompt)) => dialogs::password(frame, area, state, &theme, prompt),
+        Some(Overlay::UpdateLock(update)) => {
+            dialogs::confirm_lock_update(frame, area, state, &theme, update)
+        }
+        Some(Overlay::CommitLock(commit)) => {
+            dialogs::confirm_lock_commit(frame, area, state, &theme, commit)
+        }
         None => {}
     }
 }

@@ -1,0 +1,126 @@
+//! What git says about a local repository, through the `git` binary (fast on
+//! large histories: every question here walks only the commits it needs).
+
+use std::path::{Path, PathBuf};
+
+use tokio::process::Command;
+
+/// Runs git in `repo`; stdout on success, stderr otherwise.
+pub async fn git(repo: &Path, args: &[&str]) -> Result<String, String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .output()
+        .await
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+/// The top folder of the repository holding `dir`, if any.
+pub async fn repo_root(dir: &Path) -> Option<PathBuf> {
+    git(dir, &["rev-parse", "--show-toplevel"])
+        .await
+        .ok()
+        .map(PathBuf::from)
+}
+
+/// HEAD of a repository and what is uncommitted in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoState {
+    pub head: String,
+    pub head_subject: String,
+    /// Tracked files with uncommitted changes (what makes nix call the tree dirty).
+    pub dirty: Vec<String>,
+}
+
+pub async fn repo_state(root: &Path) -> Result<RepoState, String> {
+    let head = git(root, &["rev-parse", "HEAD"]).await?;
+    let head_subject = git(root, &["log", "-1", "--format=%s", "HEAD"])
+        .await
+        .unwrap_or_default();
+    let status = git(root, &["status", "--porcelain", "--untracked-files=no"]).await?;
+    let dirty = status
+        .lines()
+        .filter_map(|l| l.get(3..))
+        .map(str::to_string)
+        .collect();
+    Ok(RepoState {
+        head,
+        head_subject,
+        dirty,
+    })
+}
+
+/// How a locked commit relates to HEAD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Relation {
+    Same,
+    /// HEAD has `count` commits the lock lacks; the oldest was made at `oldest_at`.
+    Behind {
+        count: u64,
+        oldest_at: Option<u64>,
+        only_lock_files: bool,
+    },
+    /// Neither contains the other (a rebase, another branch).
+    Diverged {
+        behind: u64,
+        ahead: u64,
+    },
+    /// The locked commit is not in this repository.
+    Unknown,
+}
+
+pub async fn relation(root: &Path, locked: &str, head: &str) -> Relation {
+    if locked == head {
+        return Relation::Same;
+    }
+    if git(root, &["cat-file", "-e", &format!("{locked}^{{commit}}")])
+        .await
+        .is_err()
+    {
+        return Relation::Unknown;
+    }
+    let range = format!("{locked}..{head}");
+    let behind = git(root, &["rev-list", "--count", &range])
+        .await
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let ahead = git(root, &["rev-list", "--count", &format!("{head}..{locked}")])
+        .await
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    if ahead > 0 {
+        return Relation::Diverged { behind, ahead };
+    }
+    let oldest_at = git(root, &["log", "--reverse", "--format=%ct", &range])
+        .await
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.parse().ok()));
+    // Commits that change nothing but lock files (the commit of the lock
+    // itself) do not change what gets built.
+    let only_lock_files = git(root, &["diff", "--name-only", locked, head])
+        .await
+        .is_ok_and(|names| {
+            names
+                .lines()
+                .all(|n| n == "flake.lock" || n.ends_with("/flake.lock"))
+        });
+    Relation::Behind {
+        count: behind,
+        oldest_at,
+        only_lock_files,
+    }
+}
+
+/// A commit's subject line.
+pub async fn subject(root: &Path, rev: &str) -> Option<String> {
+    git(root, &["log", "-1", "--format=%s", rev]).await.ok()
+}

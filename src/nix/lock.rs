@@ -1,0 +1,367 @@
+//! flake.lock: the versions nix writes (5, 6 and 7), every node reachable
+//! from the root with its `follows` resolved, and a readable summary of each
+//! input's locked source whatever its type.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Lock file versions this parser reads (those nix itself still reads).
+pub const SUPPORTED_VERSIONS: std::ops::RangeInclusive<u64> = 5..=7;
+
+#[derive(Debug, Deserialize)]
+struct RawLock {
+    nodes: BTreeMap<String, RawNode>,
+    root: String,
+    version: u64,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct RawNode {
+    #[serde(default)]
+    inputs: BTreeMap<String, InputRef>,
+    locked: Option<BTreeMap<String, serde_json::Value>>,
+    original: Option<BTreeMap<String, serde_json::Value>>,
+    #[serde(default = "yes")]
+    flake: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// An input is a node name, or a `follows` path from the root.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum InputRef {
+    Node(String),
+    Follows(Vec<String>),
+}
+
+/// One input as the lock pins it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockedInput {
+    /// Path from the root: `nixpkgs`, `home-manager/nixpkgs`.
+    pub path: String,
+    /// Set when this input follows another (`nixpkgs`): it has no lock of its own.
+    pub follows: Option<String>,
+    /// `git`, `github`, `path`, ... as written; `unknown` when absent.
+    pub kind: String,
+    /// owner/repo, a URL or a path: where it comes from.
+    pub source: String,
+    pub rev: Option<String>,
+    pub last_modified: Option<u64>,
+    pub nar_hash: Option<String>,
+    /// A git ref or branch the original asked for.
+    pub reference: Option<String>,
+    /// The folder on this machine, for `git+file`, `file://` git and `path` inputs.
+    pub local_path: Option<PathBuf>,
+    pub is_flake: bool,
+}
+
+/// Why a lock file could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockError {
+    pub file: PathBuf,
+    pub message: String,
+}
+
+impl std::fmt::Display for LockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.file.display(), self.message)
+    }
+}
+
+/// Reads `<flake_dir>/flake.lock`.
+pub fn read(flake_dir: &Path) -> Result<Vec<LockedInput>, LockError> {
+    let file = flake_dir.join("flake.lock");
+    let text = std::fs::read_to_string(&file).map_err(|e| LockError {
+        file: file.clone(),
+        message: if e.kind() == std::io::ErrorKind::NotFound {
+            "no flake.lock: run `nix flake lock` in this folder, or deploy once".into()
+        } else {
+            e.to_string()
+        },
+    })?;
+    parse(&text, flake_dir).map_err(|message| LockError { file, message })
+}
+
+/// Parses lock file text; relative `path` inputs are taken from `flake_dir`.
+pub fn parse(text: &str, flake_dir: &Path) -> Result<Vec<LockedInput>, String> {
+    let raw: RawLock =
+        serde_json::from_str(text).map_err(|e| format!("not a valid flake.lock: {e}"))?;
+    if !SUPPORTED_VERSIONS.contains(&raw.version) {
+        return Err(format!(
+            "lock file version {} is not supported (deploytui reads versions {} to {})",
+            raw.version,
+            SUPPORTED_VERSIONS.start(),
+            SUPPORTED_VERSIONS.end()
+        ));
+    }
+    let root = raw
+        .nodes
+        .get(&raw.root)
+        .ok_or_else(|| format!("the root node `{}` is missing", raw.root))?;
+    let mut out = Vec::new();
+    collect(&raw, "", root, 0, flake_dir, &mut out)?;
+    Ok(out)
+}
+
+fn collect(
+    raw: &RawLock,
+    prefix: &str,
+    node: &RawNode,
+    depth: usize,
+    flake_dir: &Path,
+    out: &mut Vec<LockedInput>,
+) -> Result<(), String> {
+    // Each input, then its own inputs right after it (depth first).
+    for (name, input) in &node.inputs {
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        match input {
+            InputRef::Follows(target) => out_push_follows(out, path, target),
+            InputRef::Node(id) => {
+                let child = raw
+                    .nodes
+                    .get(id)
+                    .ok_or_else(|| format!("input `{path}` names a missing node `{id}`"))?;
+                out.push(describe(&path, child, flake_dir));
+                // Guard against cycles in a hand-edited file.
+                if depth < 16 {
+                    collect(raw, &path, child, depth + 1, flake_dir, out)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn out_push_follows(out: &mut Vec<LockedInput>, path: String, target: &[String]) {
+    out.push(LockedInput {
+        path,
+        follows: Some(target.join("/")),
+        kind: "follows".into(),
+        source: String::new(),
+        rev: None,
+        last_modified: None,
+        nar_hash: None,
+        reference: None,
+        local_path: None,
+        is_flake: true,
+    });
+}
+
+fn text(map: &BTreeMap<String, serde_json::Value>, key: &str) -> Option<String> {
+    map.get(key).and_then(|v| v.as_str()).map(str::to_string)
+}
+
+fn describe(path: &str, node: &RawNode, flake_dir: &Path) -> LockedInput {
+    let empty = BTreeMap::new();
+    let locked = node.locked.as_ref().unwrap_or(&empty);
+    let original = node.original.as_ref().unwrap_or(&empty);
+    let kind = text(locked, "type")
+        .or_else(|| text(original, "type"))
+        .unwrap_or_else(|| "unknown".into());
+    let url = text(locked, "url").or_else(|| text(original, "url"));
+    let owner_repo = match (text(locked, "owner"), text(locked, "repo")) {
+        (Some(o), Some(r)) => Some(format!("{o}/{r}")),
+        _ => None,
+    };
+    let source = match kind.as_str() {
+        "github" | "gitlab" | "sourcehut" => {
+            let host = text(locked, "host")
+                .map(|h| format!("{h}:"))
+                .unwrap_or_default();
+            format!("{host}{}", owner_repo.unwrap_or_default())
+        }
+        "path" => text(locked, "path").unwrap_or_default(),
+        "indirect" => text(locked, "id")
+            .or_else(|| text(original, "id"))
+            .unwrap_or_default(),
+        _ => url.clone().or(owner_repo).unwrap_or_default(),
+    };
+    let local_path = match kind.as_str() {
+        "git" => url
+            .as_deref()
+            .and_then(|u| u.strip_prefix("file://"))
+            .map(|p| PathBuf::from(p.split('?').next().unwrap_or(p))),
+        "path" => text(locked, "path").map(|p| {
+            let p = PathBuf::from(p);
+            if p.is_absolute() {
+                p
+            } else {
+                flake_dir.join(p)
+            }
+        }),
+        _ => None,
+    };
+    LockedInput {
+        path: path.to_string(),
+        follows: None,
+        kind,
+        source,
+        rev: text(locked, "rev"),
+        last_modified: locked
+            .get("lastModified")
+            .and_then(serde_json::Value::as_u64),
+        nar_hash: text(locked, "narHash"),
+        reference: text(original, "ref").or_else(|| text(locked, "ref")),
+        local_path,
+        is_flake: node.flake,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVERY_TYPE: &str = r#"{
+      "nodes": {
+        "root": { "inputs": {
+          "monorepo": "monorepo", "nixpkgs": "nixpkgs", "hm": "hm", "gl": "gl", "srht": "srht",
+          "local": "local", "tar": "tar", "file": "file", "reg": "reg", "hg": "hg", "odd": "odd"
+        } },
+        "monorepo": { "flake": false,
+          "locked": { "type": "git", "url": "file:///srv/monorepo", "rev": "c5f221cb27cb3b2f53a151ac25f4e196c202d1d8",
+                      "revCount": 2, "lastModified": 1795555231, "narHash": "sha256-AAA=", "ref": "main" },
+          "original": { "type": "git", "url": "file:///srv/monorepo" } },
+        "nixpkgs": {
+          "locked": { "type": "github", "owner": "NixOS", "repo": "nixpkgs", "rev": "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432",
+                      "lastModified": 1700000000, "narHash": "sha256-BBB=" },
+          "original": { "type": "github", "owner": "NixOS", "repo": "nixpkgs", "ref": "nixos-24.11" } },
+        "hm": { "inputs": { "nixpkgs": ["nixpkgs"], "utils": "utils" },
+          "locked": { "type": "github", "owner": "nix-community", "repo": "home-manager", "rev": "1111111111111111111111111111111111111111" },
+          "original": { "type": "github", "owner": "nix-community", "repo": "home-manager" } },
+        "utils": { "locked": { "type": "github", "owner": "numtide", "repo": "flake-utils", "rev": "2222222222222222222222222222222222222222" } },
+        "gl": { "locked": { "type": "gitlab", "owner": "me", "repo": "thing", "rev": "3333333333333333333333333333333333333333", "host": "gitlab.example.org" } },
+        "srht": { "locked": { "type": "sourcehut", "owner": "~me", "repo": "proj", "rev": "4444444444444444444444444444444444444444" } },
+        "local": { "locked": { "type": "path", "path": "../shared", "narHash": "sha256-CCC=" } },
+        "tar": { "locked": { "type": "tarball", "url": "https://example.org/x.tar.gz", "narHash": "sha256-DDD=" } },
+        "file": { "locked": { "type": "file", "url": "https://example.org/data.json", "narHash": "sha256-EEE=" } },
+        "reg": { "original": { "type": "indirect", "id": "nixpkgs" } },
+        "hg": { "locked": { "type": "mercurial", "url": "https://hg.example.org/r", "rev": "5555555555555555555555555555555555555555" } },
+        "odd": { "locked": { "type": "brand-new", "url": "new://thing" } }
+      },
+      "root": "root",
+      "version": 7
+    }"#;
+
+    fn by_path<'a>(inputs: &'a [LockedInput], path: &str) -> &'a LockedInput {
+        inputs
+            .iter()
+            .find(|i| i.path == path)
+            .unwrap_or_else(|| panic!("no {path} in {inputs:#?}"))
+    }
+
+    #[test]
+    fn every_input_type() {
+        let inputs = parse(EVERY_TYPE, Path::new("/srv/monorepo/infra")).unwrap();
+        let mono = by_path(&inputs, "monorepo");
+        assert_eq!(
+            (mono.kind.as_str(), mono.source.as_str()),
+            ("git", "file:///srv/monorepo")
+        );
+        assert_eq!(mono.local_path.as_deref(), Some(Path::new("/srv/monorepo")));
+        assert_eq!(
+            mono.rev.as_deref(),
+            Some("c5f221cb27cb3b2f53a151ac25f4e196c202d1d8")
+        );
+        assert_eq!(mono.last_modified, Some(1_795_555_231));
+        assert!(!mono.is_flake);
+        let np = by_path(&inputs, "nixpkgs");
+        assert_eq!(
+            (np.kind.as_str(), np.source.as_str()),
+            ("github", "NixOS/nixpkgs")
+        );
+        assert_eq!(np.reference.as_deref(), Some("nixos-24.11"));
+        assert_eq!(np.nar_hash.as_deref(), Some("sha256-BBB="));
+        assert_eq!(by_path(&inputs, "gl").source, "gitlab.example.org:me/thing");
+        assert_eq!(by_path(&inputs, "srht").source, "~me/proj");
+        let local = by_path(&inputs, "local");
+        assert_eq!(
+            local.local_path.as_deref(),
+            Some(Path::new("/srv/monorepo/infra/../shared"))
+        );
+        assert_eq!(
+            by_path(&inputs, "tar").source,
+            "https://example.org/x.tar.gz"
+        );
+        assert_eq!(by_path(&inputs, "file").kind, "file");
+        let reg = by_path(&inputs, "reg");
+        assert_eq!(
+            (reg.kind.as_str(), reg.source.as_str()),
+            ("indirect", "nixpkgs")
+        );
+        assert_eq!(by_path(&inputs, "hg").kind, "mercurial");
+        let odd = by_path(&inputs, "odd");
+        assert_eq!(
+            (odd.kind.as_str(), odd.source.as_str()),
+            ("brand-new", "new://thing"),
+            "unknown types shown as they are"
+        );
+    }
+
+    #[test]
+    fn follows_and_nested_inputs_keep_their_place() {
+        let inputs = parse(EVERY_TYPE, Path::new("/")).unwrap();
+        let paths: Vec<&str> = inputs.iter().map(|i| i.path.as_str()).collect();
+        let hm = paths.iter().position(|p| *p == "hm").unwrap();
+        assert_eq!(
+            &paths[hm..hm + 3],
+            ["hm", "hm/nixpkgs", "hm/utils"],
+            "{paths:?}"
+        );
+        let follows = by_path(&inputs, "hm/nixpkgs");
+        assert_eq!(follows.follows.as_deref(), Some("nixpkgs"));
+        assert_eq!(follows.rev, None);
+        assert_eq!(by_path(&inputs, "hm/utils").source, "numtide/flake-utils");
+    }
+
+    #[test]
+    fn older_versions_and_bad_files() {
+        let v5 = EVERY_TYPE.replace("\"version\": 7", "\"version\": 5");
+        assert!(parse(&v5, Path::new("/")).is_ok());
+        let v4 = EVERY_TYPE.replace("\"version\": 7", "\"version\": 4");
+        assert_eq!(
+            parse(&v4, Path::new("/")).unwrap_err(),
+            "lock file version 4 is not supported (deploytui reads versions 5 to 7)"
+        );
+        let e = parse("{ \"nodes\": ", Path::new("/")).unwrap_err();
+        assert!(e.starts_with("not a valid flake.lock: EOF"), "{e}");
+        let e = parse(
+            r#"{"nodes": {"root": {"inputs": {"a": "gone"}}}, "root": "root", "version": 7}"#,
+            Path::new("/"),
+        )
+        .unwrap_err();
+        assert_eq!(e, "input `a` names a missing node `gone`");
+        let e = parse(
+            r#"{"nodes": {}, "root": "root", "version": 7}"#,
+            Path::new("/"),
+        )
+        .unwrap_err();
+        assert_eq!(e, "the root node `root` is missing");
+    }
+
+    #[test]
+    fn a_missing_lock_file_says_how_to_make_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = read(dir.path()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("no flake.lock: run `nix flake lock`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn cycles_do_not_hang() {
+        let cyclic = r#"{"nodes": {"root": {"inputs": {"a": "a"}}, "a": {"inputs": {"b": "a"}, "locked": {"type": "github", "owner": "o", "repo": "r"}}}, "root": "root", "version": 7}"#;
+        let inputs = parse(cyclic, Path::new("/")).unwrap();
+        assert!(inputs.len() > 2 && inputs.len() < 40, "{}", inputs.len());
+    }
+}

@@ -1,0 +1,5 @@
+//! Nix facts: flake.lock, how inputs compare with git, and the nix on this machine.
+
+pub mod check;
+pub mod git;
+pub mod lock;
