@@ -235,6 +235,31 @@ pub fn parse_nix_version(text: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
+/// The `--override-input NAME git+file://REPO` pairs a deploy of this host
+/// adds: with `auto`, every top-level input that is the flake's own
+/// repository; with a list, those inputs that resolve to a local repository.
+pub fn overrides(
+    policy: &crate::config::OverrideInputs,
+    report: &FlakeReport,
+) -> Vec<(String, String)> {
+    use crate::config::OverrideInputs;
+    report
+        .inputs
+        .iter()
+        .filter(|i| !i.locked.path.contains('/') && i.locked.follows.is_none())
+        .filter(|i| match policy {
+            OverrideInputs::Auto => i.self_referential,
+            OverrideInputs::List(names) => names.contains(&i.locked.path),
+        })
+        .filter_map(|i| {
+            Some((
+                i.locked.path.clone(),
+                format!("git+file://{}", i.repo.as_ref()?.display()),
+            ))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,27 +295,3 @@ mod tests {
     }
 }
 
-/// The `--override-input NAME git+file://REPO` pairs a deploy of this host
-/// adds: with `auto`, every top-level input that is the flake's own
-/// repository; with a list, those inputs that resolve to a local repository.
-pub fn overrides(
-    policy: &crate::config::OverrideInputs,
-    report: &FlakeReport,
-) -> Vec<(String, String)> {
-    use crate::config::OverrideInputs;
-    report
-        .inputs
-        .iter()
-        .filter(|i| !i.locked.path.contains('/') && i.locked.follows.is_none())
-        .filter(|i| match policy {
-            OverrideInputs::Auto => i.self_referential,
-            OverrideInputs::List(names) => names.contains(&i.locked.path),
-        })
-        .filter_map(|i| {
-            Some((
-                i.locked.path.clone(),
-                format!("git+file://{}", i.repo.as_ref()?.display()),
-            ))
-        })
-        .collect()
-}
