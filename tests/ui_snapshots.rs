@@ -179,6 +179,117 @@ scene!(journal_in_the_log_pane, |s| {
     }
 });
 
+/// A flake check of server1: the monorepo input stale, nixpkgs remote with a
+/// nested input that follows it, and an uncommitted file.
+fn flake_checked(s: &mut State) {
+    use deploytui::nix::check::{FlakeReport, InputReport, InputStatus, RunningReport};
+    use deploytui::nix::lock::LockedInput;
+    use std::path::PathBuf;
+    let locked = |path: &str, kind: &str, rev: Option<&str>| LockedInput {
+        path: path.into(),
+        follows: None,
+        kind: kind.into(),
+        source: String::new(),
+        rev: rev.map(String::from),
+        last_modified: Some(1_795_000_000),
+        nar_hash: Some("sha256-C2qa38l3fi/5ZaJGwE3xC8uPnxMnaVt9BFaCQn5DnJM=".into()),
+        reference: None,
+        local_path: None,
+        is_flake: true,
+    };
+    let plain = |locked: LockedInput, status| InputReport {
+        locked,
+        status,
+        self_referential: false,
+        repo: None,
+        head: None,
+        behind: None,
+        oldest_missing_at: None,
+        locked_subject: None,
+        head_subject: None,
+        dirty: Vec::new(),
+    };
+    let mut mono = plain(
+        locked(
+            "monorepo",
+            "git",
+            Some("6ee8fbfc28c726ae665fc69dc4092c5f66101db2"),
+        ),
+        InputStatus::Stale,
+    );
+    mono.self_referential = true;
+    mono.repo = Some(PathBuf::from("/srv/monorepo"));
+    mono.head = Some("ee2d6c2849215f7e4a8bef22dfa5d0268cc7097e".into());
+    mono.behind = Some(12);
+    mono.oldest_missing_at = Some(1_795_000_000);
+    mono.locked_subject = Some("webapp: pin npmDepsHash".into());
+    mono.head_subject = Some("webapp: New landing page".into());
+    let nixpkgs = plain(
+        locked(
+            "nixpkgs",
+            "github",
+            Some("9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"),
+        ),
+        InputStatus::Remote,
+    );
+    let mut follows = plain(locked("hm/nixpkgs", "follows", None), InputStatus::Follows);
+    follows.locked.follows = Some("nixpkgs".into());
+    let hm = plain(
+        locked(
+            "hm",
+            "github",
+            Some("1111111111111111111111111111111111111111"),
+        ),
+        InputStatus::Remote,
+    );
+    let report = FlakeReport {
+        flake: "/srv/monorepo/infra/hosts/server1#server1".into(),
+        repo: Some(PathBuf::from("/srv/monorepo")),
+        head: Some("ee2d6c2849215f7e4a8bef22dfa5d0268cc7097e".into()),
+        head_subject: Some("webapp: New landing page".into()),
+        dirty: vec!["app/message.txt".into()],
+        inputs: vec![hm, follows, mono, nixpkgs],
+        running: Some(RunningReport {
+            rev: "6ee8fbfc28c726ae665fc69dc4092c5f66101db2".into(),
+            behind: Some(12),
+        }),
+    };
+    update(
+        s,
+        Msg::FlakeChecked {
+            host: 0,
+            result: Ok(report),
+        },
+    );
+}
+
+scene!(flake_pane_with_a_stale_self_referential_input, |s| {
+    probed(s);
+    flake_checked(s);
+    press(s, KeyCode::Tab);
+    press(s, KeyCode::Tab);
+    press(s, KeyCode::Down);
+    press(s, KeyCode::Down);
+});
+scene!(flake_lock_update_dialog, |s| {
+    probed(s);
+    flake_checked(s);
+    press(s, KeyCode::Tab);
+    press(s, KeyCode::Tab);
+    press(s, KeyCode::Down);
+    press(s, KeyCode::Down);
+    press(s, KeyCode::Char('u'));
+});
+scene!(unreadable_flake_lock, |s| {
+    update(
+        s,
+        Msg::FlakeChecked {
+            host: 0,
+            result: Err("/srv/monorepo/infra/hosts/server1/flake.lock: not a valid flake.lock: EOF while parsing an object at line 1 column 10".into()),
+        },
+    );
+});
+
 #[test]
 fn the_password_never_reaches_the_screen() {
     let mut s = state();

@@ -294,4 +294,3 @@ mod tests {
         assert!(!InputStatus::NoRev.is_problem());
     }
 }
-

@@ -87,7 +87,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         .map(|i| i.locked.path.len() + if i.self_referential { 7 } else { 0 })
         .max()
         .unwrap_or(8);
-    let name = Constraint::Length(u16::try_from(name_width).unwrap_or(20).min(inner.width / 3));
+    let name = Constraint::Length(u16::try_from(name_width).unwrap_or(20).min(inner.width / 2));
     let widths: Vec<Constraint> = if wide {
         vec![
             name,
@@ -97,21 +97,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             Constraint::Fill(1),
         ]
     } else {
-        vec![
-            name,
-            Constraint::Length(7),
-            Constraint::Length(4),
-            Constraint::Fill(1),
-        ]
+        vec![name, Constraint::Length(7), Constraint::Fill(1)]
     };
     let rows: Vec<Row> = if wide {
         rows
     } else {
-        report
-            .inputs
-            .iter()
-            .map(|i| narrow_row(i, now, theme))
-            .collect()
+        report.inputs.iter().map(|i| narrow_row(i, theme)).collect()
     };
     let focused = state.focus == Pane::Flake;
     let mut table_state =
@@ -130,7 +121,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
 fn status_span(i: &InputReport, theme: &Theme) -> Span<'static> {
     match i.status {
         InputStatus::Current if i.behind.unwrap_or(0) > 0 => {
-            Span::styled("✓ current (lock commits since)", theme.ok)
+            Span::styled("✓ current (+lock)", theme.ok)
         }
         InputStatus::Current => Span::styled("✓ current", theme.ok),
         InputStatus::Stale => Span::styled(
@@ -171,11 +162,11 @@ fn input_row(i: &InputReport, now: u64, theme: &Theme) -> Row<'static> {
     ])
 }
 
-fn narrow_row(i: &InputReport, now: u64, theme: &Theme) -> Row<'static> {
+/// Narrow panes drop the type and the age: name, rev and status must fit.
+fn narrow_row(i: &InputReport, theme: &Theme) -> Row<'static> {
     Row::new(vec![
         name_cell(i),
         Cell::from(i.locked.rev.as_deref().map(short).unwrap_or("").to_string()),
-        Cell::from(age(i, now)),
         Cell::from(status_span(i, theme)),
     ])
 }

@@ -656,3 +656,214 @@ fn journal_follows_the_selected_unit_and_stops_when_another_is_chosen() {
     ch(&mut s, 'c');
     assert!(s.journal.is_none());
 }
+
+// ---- flake ----
+
+fn flake_state() -> State {
+    let text = "repo = \"/srv/mono\"\n[[hosts]]\nname = \"s1\"\ntarget = \"local\"\nflake = \"infra#s1\"\n[[hosts]]\nname = \"s2\"\ntarget = \"local\"\n";
+    State::new(parse(text, Path::new("/t/deploytui.toml"), FoundBy::Flag).unwrap())
+}
+
+fn report(status: crate::nix::check::InputStatus, path: &str) -> crate::nix::check::FlakeReport {
+    use crate::nix::check::{FlakeReport, InputReport};
+    use crate::nix::lock::LockedInput;
+    FlakeReport {
+        flake: "/srv/mono/infra#s1".into(),
+        repo: Some("/srv/mono".into()),
+        head: Some("b".repeat(40)),
+        head_subject: None,
+        dirty: Vec::new(),
+        inputs: vec![InputReport {
+            locked: LockedInput {
+                path: path.into(),
+                follows: None,
+                kind: "git".into(),
+                source: "file:///srv/mono".into(),
+                rev: Some("a".repeat(40)),
+                last_modified: None,
+                nar_hash: None,
+                reference: None,
+                local_path: Some("/srv/mono".into()),
+                is_flake: false,
+            },
+            status,
+            self_referential: true,
+            repo: Some("/srv/mono".into()),
+            head: Some("b".repeat(40)),
+            behind: Some(3),
+            oldest_missing_at: None,
+            locked_subject: None,
+            head_subject: None,
+            dirty: Vec::new(),
+        }],
+        running: None,
+    }
+}
+
+#[test]
+fn flakes_are_checked_every_tick_one_at_a_time() {
+    use crate::nix::check::InputStatus;
+    let mut s = flake_state();
+    let fx = update(&mut s, Msg::Tick(at(1000)));
+    let checks: Vec<_> = fx
+        .iter()
+        .filter(|e| matches!(e, Effect::CheckFlake { .. }))
+        .collect();
+    assert_eq!(checks.len(), 1, "only s1 has a flake: {fx:?}");
+    let fx = update(&mut s, Msg::Tick(at(1001)));
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::CheckFlake { .. })),
+        "one check in flight per host"
+    );
+    update(
+        &mut s,
+        Msg::FlakeChecked {
+            host: 0,
+            result: Ok(report(InputStatus::Stale, "monorepo")),
+        },
+    );
+    let last = s.log.raw_line(s.log.len() - 1).unwrap().to_string();
+    assert!(
+        last.contains(
+            "s1: input monorepo is stale: locked aaaaaaa, HEAD bbbbbbb (3 commit(s) behind)"
+        ),
+        "{last}"
+    );
+    let lines = s.log.len();
+    update(&mut s, Msg::Tick(at(1002)));
+    update(
+        &mut s,
+        Msg::FlakeChecked {
+            host: 0,
+            result: Ok(report(InputStatus::Stale, "monorepo")),
+        },
+    );
+    assert_eq!(s.log.len(), lines, "no repeat while nothing changes");
+    update(&mut s, Msg::Tick(at(1003)));
+    update(
+        &mut s,
+        Msg::FlakeChecked {
+            host: 0,
+            result: Err("flake.lock: broken".into()),
+        },
+    );
+    assert!(
+        matches!(&s.hosts[0].flake, crate::app::FlakeStatus::Failed(e) if e == "flake.lock: broken")
+    );
+}
+
+#[test]
+fn u_updates_the_selected_input_after_a_yes_and_c_commits_it() {
+    use crate::app::{LockDiff, LockUpdate};
+    use crate::nix::check::InputStatus;
+    let mut s = flake_state();
+    update(&mut s, Msg::NixVersion((2, 8)));
+    update(
+        &mut s,
+        Msg::FlakeChecked {
+            host: 0,
+            result: Ok(report(InputStatus::Stale, "monorepo")),
+        },
+    );
+    s.focus = Pane::Flake;
+    assert!(ch(&mut s, 'c').is_empty());
+    assert!(
+        s.notice
+            .as_deref()
+            .unwrap_or("")
+            .contains("no updated flake.lock"),
+        "{:?}",
+        s.notice
+    );
+    assert!(ch(&mut s, 'u').is_empty(), "asks first");
+    let Some(Overlay::UpdateLock(u)) = &s.overlay else {
+        panic!("{:?}", s.overlay)
+    };
+    assert_eq!(
+        u.argv.join(" "),
+        "nix flake lock --update-input monorepo /srv/mono/infra"
+    );
+    let fx = ch(&mut s, 'y');
+    let [Effect::UpdateLock {
+        id,
+        update: LockUpdate { input, .. },
+    }] = fx.as_slice()
+    else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(input, "monorepo");
+    let id = *id;
+    update(
+        &mut s,
+        Msg::LockUpdated {
+            id,
+            result: Ok(LockDiff {
+                input: "monorepo".into(),
+                old_rev: Some("a".repeat(40)),
+                new_rev: Some("b".repeat(40)),
+            }),
+        },
+    );
+    assert!(s.jobs.is_empty());
+    assert!(s
+        .log
+        .raw_line(s.log.len() - 1)
+        .unwrap()
+        .contains("flake.lock: monorepo aaaaaaa → bbbbbbb"));
+    ch(&mut s, 'c');
+    let Some(Overlay::CommitLock(c)) = &s.overlay else {
+        panic!("{:?}", s.overlay)
+    };
+    assert_eq!(c.message, "flake.lock: update monorepo aaaaaaa -> bbbbbbb");
+    assert_eq!(c.lock_file, Path::new("/srv/mono/infra/flake.lock"));
+    let fx = ch(&mut s, 'y');
+    assert!(
+        matches!(fx.as_slice(), [Effect::CommitLock { .. }]),
+        "{fx:?}"
+    );
+    assert!(s.uncommitted_lock.is_none());
+}
+
+#[test]
+fn nested_or_following_inputs_are_not_updated_directly() {
+    use crate::nix::check::InputStatus;
+    let mut s = flake_state();
+    update(
+        &mut s,
+        Msg::FlakeChecked {
+            host: 0,
+            result: Ok(report(InputStatus::Follows, "hm/nixpkgs")),
+        },
+    );
+    s.focus = Pane::Flake;
+    assert!(ch(&mut s, 'u').is_empty());
+    assert!(s.overlay.is_none());
+    assert!(s
+        .notice
+        .as_deref()
+        .unwrap_or("")
+        .contains("not a top-level input"));
+}
+
+#[test]
+fn newer_nix_uses_flake_update() {
+    use crate::nix::check::InputStatus;
+    let mut s = flake_state();
+    update(&mut s, Msg::NixVersion((2, 24)));
+    update(
+        &mut s,
+        Msg::FlakeChecked {
+            host: 0,
+            result: Ok(report(InputStatus::Stale, "monorepo")),
+        },
+    );
+    s.focus = Pane::Flake;
+    ch(&mut s, 'u');
+    let Some(Overlay::UpdateLock(u)) = &s.overlay else {
+        panic!()
+    };
+    assert_eq!(
+        u.argv.join(" "),
+        "nix flake update monorepo --flake /srv/mono/infra"
+    );
+}

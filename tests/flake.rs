@@ -1,0 +1,212 @@
+//! The flake check against locks made by the real nix in the test fleet:
+//! stale self-referential inputs, dirty trees, `flake --json` and its exit
+//! codes, and the flake pane in tmux turning red on a commit and green
+//! after `u`.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::tmux::Tmux;
+use deploytui::fleet::{self, Fleet, NIX_CONFIG};
+
+fn fleet(hosts: usize) -> Option<Fleet> {
+    if let Err(e) = fleet::check_prerequisites() {
+        let msg = format!("flake tests: {e}");
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg}");
+        }
+        eprintln!("\n!!!!!!!!!! SKIPPED {msg} !!!!!!!!!!\n");
+        return None;
+    }
+    Some(Fleet::start(hosts).unwrap_or_else(|e| panic!("fleet did not start: {e}")))
+}
+
+fn flake_json(f: &Fleet, args: &[&str]) -> (Output, serde_json::Value) {
+    let out = Command::new(common::bin())
+        .arg("--config")
+        .arg(&f.config_path)
+        .arg("flake")
+        .args(args)
+        .arg("--json")
+        .env("NIX_CONFIG", NIX_CONFIG)
+        .output()
+        .expect("run deploytui flake");
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out, v)
+}
+
+fn input(v: &serde_json::Value, host: usize, name: &str) -> serde_json::Value {
+    v["hosts"][host]["report"]["inputs"]
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .find(|i| i["path"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no input {name} in {v}"))
+}
+
+#[test]
+fn a_fresh_lock_is_current_and_each_commit_makes_it_staler() {
+    let Some(f) = fleet(1) else { return };
+    let locked = f.repo.locked_rev("server1").expect("locked");
+    // The only commit after the lock is the lock itself: nothing to build differs.
+    let (out, v) = flake_json(&f, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(v["schema"], "deploytui.flake/1");
+    let m = input(&v, 0, "monorepo");
+    assert_eq!(m["status"], "current");
+    assert_eq!(m["behind"], 1);
+    assert_eq!(m["self_referential"], true);
+    assert_eq!(m["rev"], locked.as_str());
+    assert_eq!(m["kind"], "git");
+
+    for n in 1..=3 {
+        f.repo
+            .commit_app_change(&format!("change {n}"))
+            .expect("commit");
+    }
+    let (out, v) = flake_json(&f, &["server1"]);
+    assert_eq!(out.status.code(), Some(2), "stale exits 2");
+    let m = input(&v, 0, "monorepo");
+    assert_eq!(m["status"], "stale");
+    assert_eq!(m["behind"], 4, "three app commits and the lock commit");
+    assert_eq!(m["head"], f.repo.head().expect("head").as_str());
+    assert_eq!(m["locked_subject"], "webapp: pin npmDepsHash");
+    assert_eq!(m["head_subject"], "webapp: change 3");
+    assert!(m["oldest_missing_at"].as_u64().is_some());
+    let overrides = &v["hosts"][0]["overrides"];
+    assert_eq!(overrides[0][0], "monorepo");
+    assert_eq!(
+        overrides[0][1],
+        format!("git+file://{}", f.repo.path.display())
+    );
+
+    let out = Command::new(common::bin())
+        .arg("--config")
+        .arg(&f.config_path)
+        .args(["flake", "server1"])
+        .output()
+        .expect("flake");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("monorepo (self)") && text.contains("STALE: 4 commit(s) behind HEAD"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_dirty_tree_is_reported_and_a_broken_lock_is_an_error() {
+    let Some(f) = fleet(1) else { return };
+    f.repo
+        .write("app/message.txt", "work in progress\n")
+        .expect("edit");
+    let (_, v) = flake_json(&f, &[]);
+    let dirty = v["hosts"][0]["report"]["dirty"].as_array().expect("dirty");
+    assert_eq!(dirty, &vec![serde_json::Value::from("app/message.txt")]);
+
+    let lock = f.repo.host_flake_dir("server1").join("flake.lock");
+    std::fs::write(&lock, "{ \"nodes\": ").expect("break the lock");
+    let (out, v) = flake_json(&f, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let error = v["hosts"][0]["error"].as_str().expect("error");
+    assert!(
+        error.contains("flake.lock: not a valid flake.lock"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_flake_pane_turns_red_on_a_commit_and_u_then_c_make_it_current() {
+    let Some(f) = fleet(1) else { return };
+    if !common::require_tools("flake e2e", &["tmux"]) {
+        return;
+    }
+    let data = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(
+        120,
+        34,
+        &[
+            ("XDG_DATA_HOME", &data.path().to_string_lossy()),
+            ("NIX_CONFIG", &NIX_CONFIG.replace('\n', "\\n")),
+        ],
+    );
+    // tmux -e cannot carry newlines: let bash turn \n back into them.
+    t.type_line("export NIX_CONFIG=$(printf \"$NIX_CONFIG\")");
+    t.type_line(&format!(
+        "{} --config {}; echo EXIT=$?",
+        common::bin().display(),
+        f.config_path.display()
+    ));
+    t.wait_for("the input current", Duration::from_secs(30), |s| {
+        s.contains("✓ current") && s.contains(" q quit")
+    });
+
+    let old = f.repo.locked_rev("server1").expect("locked");
+    let head = f
+        .repo
+        .commit_app_change("Red within a second")
+        .expect("commit");
+    let screen = t.wait_for("the input stale", Duration::from_secs(5), |s| {
+        s.contains("✗ stale: 2 behind")
+    });
+    assert!(
+        screen.contains("deploy adds --override-input monorepo"),
+        "{screen}"
+    );
+
+    t.keys(&["Tab", "Tab", "u"]);
+    t.wait_for("the update dialog", Duration::from_secs(10), |s| {
+        s.contains("nix flake lock --update-input monorepo")
+    });
+    t.keys(&["y"]);
+    let line = format!("flake.lock: monorepo {} → {}", &old[..7], &head[..7]);
+    t.wait_for("the lock diff", Duration::from_secs(30), |s| {
+        s.contains(&line) && s.contains("✓ current")
+    });
+    assert_eq!(
+        f.repo.locked_rev("server1").expect("locked"),
+        head,
+        "the lock file now pins HEAD"
+    );
+
+    t.keys(&["c"]);
+    t.wait_for("the commit dialog", Duration::from_secs(10), |s| {
+        s.contains("Commit flake.lock")
+    });
+    t.keys(&["y"]);
+    t.wait_for(
+        "current after the lock commit",
+        Duration::from_secs(10),
+        |s| s.contains("✓ current (+lock)"),
+    );
+    let log = Command::new("git")
+        .arg("-C")
+        .arg(&f.repo.path)
+        .args(["log", "-1", "--format=%s", "--name-only"])
+        .output()
+        .expect("git log");
+    let log = String::from_utf8_lossy(&log.stdout);
+    assert!(
+        log.starts_with(&format!(
+            "flake.lock: update monorepo {} -> {}",
+            &old[..7],
+            &head[..7]
+        )),
+        "{log}"
+    );
+    assert!(
+        log.trim_end().ends_with("infra/hosts/server1/flake.lock"),
+        "only the lock is committed: {log}"
+    );
+    t.keys(&["q"]);
+    t.wait_for("the shell back", Duration::from_secs(10), |s| {
+        s.contains("EXIT=0")
+    });
+}
