@@ -434,7 +434,7 @@ pub async fn flake(hosts: &[&Host]) -> FlakeHosts {
     let mut out = Vec::new();
     for host in hosts {
         let Some(flake) = &host.flake else { continue };
-        let (report, error) = match crate::nix::check::check(flake, None).await {
+        let (report, error) = match crate::nix::check::check(flake, None, None).await {
             Ok(r) => (Some(r), None),
             Err(e) => (None, Some(e.to_string())),
         };

@@ -361,6 +361,8 @@ pub enum Effect {
         host: usize,
         flake: FlakeRef,
         running_rev: Option<String>,
+        /// The last report, whose unchanged comparisons can be reused.
+        previous: Option<Box<FlakeReport>>,
     },
     /// Run a lock update here and report the input's old and new rev.
     UpdateLock {

@@ -482,10 +482,15 @@ fn due_flake_checks(state: &mut State) -> Vec<Effect> {
             .probed()
             .and_then(|p| p.probe.configuration_revision.clone())
             .filter(|r| r.len() >= 7 && r.chars().all(|c| c.is_ascii_hexdigit()));
+        let previous = match &host.flake {
+            FlakeStatus::Checked(report) => Some(report.clone()),
+            _ => None,
+        };
         effects.push(Effect::CheckFlake {
             host: i,
             flake,
             running_rev,
+            previous,
         });
     }
     effects

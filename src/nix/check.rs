@@ -88,8 +88,14 @@ impl FlakeReport {
 }
 
 /// Reads the flake's lock and compares each local input with its repository.
-/// `running_rev` is the commit the host's system records, if any.
-pub async fn check(flake: &FlakeRef, running_rev: Option<&str>) -> Result<FlakeReport, LockError> {
+/// `running_rev` is the commit the host's system records, if any. With the
+/// `previous` report, comparisons whose locked rev and HEAD did not change
+/// are reused: this runs every second, and walking a long history is not free.
+pub async fn check(
+    flake: &FlakeRef,
+    running_rev: Option<&str>,
+    previous: Option<&FlakeReport>,
+) -> Result<FlakeReport, LockError> {
     let inputs = lock::read(&flake.path)?;
     let flake_repo = git::repo_root(&flake.path).await;
     let flake_state = match &flake_repo {
@@ -98,9 +104,15 @@ pub async fn check(flake: &FlakeRef, running_rev: Option<&str>) -> Result<FlakeR
     };
     let mut reports = Vec::with_capacity(inputs.len());
     for input in inputs {
-        reports.push(compare_input(input, flake_repo.as_deref()).await);
+        let before = previous.and_then(|p| p.inputs.iter().find(|i| i.locked == input));
+        reports.push(compare_input(input, flake_repo.as_deref(), before).await);
     }
+    let unchanged_running = previous
+        .filter(|p| p.head == flake_state.as_ref().map(|s| s.head.clone()))
+        .and_then(|p| p.running.clone())
+        .filter(|r| Some(r.rev.as_str()) == running_rev);
     let running = match (running_rev, &flake_repo, &flake_state) {
+        _ if unchanged_running.is_some() => unchanged_running,
         (Some(rev), Some(root), Some(state)) => Some(RunningReport {
             rev: rev.to_string(),
             behind: match git::relation(root, rev, &state.head).await {
@@ -127,7 +139,11 @@ pub async fn check(flake: &FlakeRef, running_rev: Option<&str>) -> Result<FlakeR
     })
 }
 
-async fn compare_input(locked: LockedInput, flake_repo: Option<&Path>) -> InputReport {
+async fn compare_input(
+    locked: LockedInput,
+    flake_repo: Option<&Path>,
+    before: Option<&InputReport>,
+) -> InputReport {
     let mut report = InputReport {
         status: InputStatus::Remote,
         self_referential: false,
@@ -154,6 +170,12 @@ async fn compare_input(locked: LockedInput, flake_repo: Option<&Path>) -> InputR
     let Ok(state) = git::repo_state(&root).await else {
         return report;
     };
+    // Same lock entry, same HEAD: the history walk would say the same again.
+    if let Some(b) = before.filter(|b| b.head.as_deref() == Some(state.head.as_str())) {
+        let mut same = b.clone();
+        same.dirty = state.dirty;
+        return same;
+    }
     report.head = Some(state.head.clone());
     report.head_subject = Some(state.head_subject.clone());
     report.dirty = state.dirty;

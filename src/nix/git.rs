@@ -86,24 +86,31 @@ pub async fn relation(root: &Path, locked: &str, head: &str) -> Relation {
     {
         return Relation::Unknown;
     }
-    let range = format!("{locked}..{head}");
-    let behind = git(root, &["rev-list", "--count", &range])
-        .await
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let ahead = git(root, &["rev-list", "--count", &format!("{head}..{locked}")])
-        .await
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    // One walk gives both sides: commits only the lock has, commits only HEAD has.
+    let counts = git(
+        root,
+        &[
+            "rev-list",
+            "--left-right",
+            "--count",
+            &format!("{locked}...{head}"),
+        ],
+    )
+    .await;
+    let mut numbers = counts
+        .as_deref()
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|n| n.parse::<u64>().ok());
+    let (ahead, behind) = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
     if ahead > 0 {
         return Relation::Diverged { behind, ahead };
     }
-    let oldest_at = git(root, &["log", "--reverse", "--format=%ct", &range])
+    let range = format!("{locked}..{head}");
+    let oldest_at = git(root, &["log", "--format=%ct", &range])
         .await
         .ok()
-        .and_then(|s| s.lines().next().and_then(|l| l.parse().ok()));
+        .and_then(|s| s.lines().last().and_then(|l| l.parse().ok()));
     // Commits that change nothing but lock files (the commit of the lock
     // itself) do not change what gets built.
     let only_lock_files = git(root, &["diff", "--name-only", locked, head])

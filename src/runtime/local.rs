@@ -12,10 +12,11 @@ pub fn check_flake(
     host: usize,
     flake: FlakeRef,
     running_rev: Option<String>,
+    previous: Option<Box<check::FlakeReport>>,
     tx: mpsc::UnboundedSender<Msg>,
 ) {
     tokio::spawn(async move {
-        let result = check::check(&flake, running_rev.as_deref())
+        let result = check::check(&flake, running_rev.as_deref(), previous.as_deref())
             .await
             .map_err(|e| e.to_string());
         let _ = tx.send(Msg::FlakeChecked { host, result });

@@ -178,7 +178,8 @@ fn run_effect(
             host,
             flake,
             running_rev,
-        } => local::check_flake(host, flake, running_rev, tx.clone()),
+            previous,
+        } => local::check_flake(host, flake, running_rev, previous, tx.clone()),
         Effect::UpdateLock { id, update } => local::update_lock(id, update, tx.clone()),
         Effect::CommitLock { id, commit } => local::commit_lock(id, commit, tx.clone()),
         Effect::Later { after, msg } => {
