@@ -92,9 +92,15 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         vec![
             name,
             Constraint::Length(7),
+            // The source only where the status keeps room for itself.
+            Constraint::Length(if inner.width >= 90 {
+                inner.width / 4
+            } else {
+                0
+            }),
             Constraint::Length(7),
             Constraint::Length(4),
-            Constraint::Fill(1),
+            Constraint::Min(20),
         ]
     } else {
         vec![name, Constraint::Length(7), Constraint::Fill(1)]
@@ -156,6 +162,7 @@ fn input_row(i: &InputReport, now: u64, theme: &Theme) -> Row<'static> {
     Row::new(vec![
         name_cell(i),
         Cell::from(Span::styled(i.locked.kind.clone(), theme.dim)),
+        Cell::from(Span::styled(i.locked.source.clone(), theme.dim)),
         Cell::from(i.locked.rev.as_deref().map(short).unwrap_or("").to_string()),
         Cell::from(age(i, now)),
         Cell::from(status_span(i, theme)),
