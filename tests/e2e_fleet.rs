@@ -8,23 +8,15 @@ mod common;
 use std::time::Duration;
 
 use common::tmux::Tmux;
-use deploytui::fleet::{self, Fleet, SUDO_PASSWORD};
+use deploytui::fleet::{Fleet, SUDO_PASSWORD};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 fn fleet(hosts: usize) -> Option<Fleet> {
-    if let Err(e) = fleet::check_prerequisites() {
-        let msg = format!("e2e fleet tests: {e}");
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{msg}");
-        }
-        eprintln!("\n!!!!!!!!!! SKIPPED {msg} !!!!!!!!!!\n");
-        return None;
-    }
     if !common::require_tools("e2e fleet tests", &["tmux"]) {
         return None;
     }
-    Some(Fleet::start(hosts).unwrap_or_else(|e| panic!("fleet did not start: {e}")))
+    common::fleet("e2e fleet tests", hosts)
 }
 
 /// Processes whose command line mentions `needle` (ssh masters name their control dir).

@@ -9,18 +9,10 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::tmux::Tmux;
-use deploytui::fleet::{self, Fleet, NIX_CONFIG};
+use deploytui::fleet::{Fleet, NIX_CONFIG};
 
 fn fleet(hosts: usize) -> Option<Fleet> {
-    if let Err(e) = fleet::check_prerequisites() {
-        let msg = format!("flake tests: {e}");
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{msg}");
-        }
-        eprintln!("\n!!!!!!!!!! SKIPPED {msg} !!!!!!!!!!\n");
-        return None;
-    }
-    Some(Fleet::start(hosts).unwrap_or_else(|e| panic!("fleet did not start: {e}")))
+    common::fleet("flake tests", hosts)
 }
 
 fn flake_json(f: &Fleet, args: &[&str]) -> (Output, serde_json::Value) {

@@ -7,18 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use deploytui::fleet::{self, Fleet, SUDO_PASSWORD, SUDO_USER};
+use deploytui::fleet::{Fleet, SUDO_PASSWORD, SUDO_USER};
 
 fn fleet(hosts: usize) -> Option<Fleet> {
-    if let Err(e) = fleet::check_prerequisites() {
-        let msg = format!("fleet tests: {e}");
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{msg}");
-        }
-        eprintln!("\n!!!!!!!!!! SKIPPED {msg} !!!!!!!!!!\n");
-        return None;
-    }
-    Some(Fleet::start(hosts).unwrap_or_else(|e| panic!("fleet did not start: {e}")))
+    common::fleet("fleet tests", hosts)
 }
 
 fn stdout(out: std::process::Output) -> String {

@@ -9,20 +9,12 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use deploytui::config::{self, Config, FoundBy};
-use deploytui::fleet::{self, Fleet, SUDO_PASSWORD};
+use deploytui::fleet::{Fleet, SUDO_PASSWORD};
 use deploytui::headless;
 use deploytui::remote::{SshSettings, Transport};
 
 fn fleet(hosts: usize) -> Option<Fleet> {
-    if let Err(e) = fleet::check_prerequisites() {
-        let msg = format!("remote tests: {e}");
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{msg}");
-        }
-        eprintln!("\n!!!!!!!!!! SKIPPED {msg} !!!!!!!!!!\n");
-        return None;
-    }
-    Some(Fleet::start(hosts).unwrap_or_else(|e| panic!("fleet did not start: {e}")))
+    common::fleet("remote tests", hosts)
 }
 
 fn config_of(f: &Fleet) -> Config {

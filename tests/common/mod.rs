@@ -41,3 +41,20 @@ pub fn bin() -> PathBuf {
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// A running test fleet, or `None` (skipped loudly) when this machine cannot
+/// run one and this is not CI; under `CI=true` a missing prerequisite fails.
+pub fn fleet(test: &str, hosts: usize) -> Option<deploytui::fleet::Fleet> {
+    if let Err(e) = deploytui::fleet::check_prerequisites() {
+        let msg = format!("{test}: {e}");
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg}");
+        }
+        eprintln!("\n!!!!!!!!!! SKIPPED {msg} !!!!!!!!!!\n");
+        return None;
+    }
+    Some(
+        deploytui::fleet::Fleet::start(hosts)
+            .unwrap_or_else(|e| panic!("fleet did not start: {e}")),
+    )
+}
