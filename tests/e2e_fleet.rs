@@ -169,6 +169,14 @@ fn restart_nginx_with_the_sudo_password_and_the_password_leaks_nowhere() {
     let log = std::fs::read_to_string(data.join("deploytui/deploytui.log")).expect("deploytui log");
     assert!(log.contains("starting TUI"), "{log}");
     assert!(
+        log.contains("server1: restart nginx.service: done"),
+        "the activity log is kept in the file:\n{log}"
+    );
+    assert!(
+        log.contains("server1: restart nginx.service: wrong sudo password"),
+        "{log}"
+    );
+    assert!(
         !log.contains(SUDO_PASSWORD) && !log.contains("wrong-one"),
         "password in the log file"
     );

@@ -113,6 +113,8 @@ async fn select_loop(
 
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
+    // Activity lines already copied to the log file.
+    let mut persisted = 0;
     loop {
         if dirty && last_draw.elapsed() >= FRAME {
             terminal.draw(|frame| ui::view(state, frame))?;
@@ -140,6 +142,11 @@ async fn select_loop(
             effects.extend(update(state, msg));
         }
         dirty = true;
+        // The activity log also goes to the log file, so it outlives the session.
+        while let Some(line) = state.log.raw_line(persisted) {
+            tracing::info!(target: "deploytui::activity", "{line}");
+            persisted += 1;
+        }
         for effect in effects {
             if run_effect(effect, workers, tx) {
                 return Ok(());
