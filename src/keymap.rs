@@ -45,6 +45,8 @@ pub enum Action {
     CloseJournal,
     UpdateLock,
     CommitLock,
+    ScrollLeft,
+    ScrollRight,
 }
 
 /// One row of the key table.
@@ -91,6 +93,8 @@ const DEFAULTS: &[Row] = &[
     (Action::UpdateLock, "update_lock", Scope::Flake, Some("update lock"), "Update the selected input in flake.lock (asks first)", &["u"]),
     (Action::CommitLock, "commit_lock", Scope::Flake, Some("commit lock"), "Commit the updated flake.lock (asks first)", &["c"]),
     (Action::Follow, "follow", Scope::Log, Some("follow"), "Log pane: follow new lines (toggle)", &["f"]),
+    (Action::ScrollLeft, "scroll_left", Scope::Log, None, "Log pane: scroll left", &["left"]),
+    (Action::ScrollRight, "scroll_right", Scope::Log, Some("scroll"), "Log pane: scroll right, to read long lines", &["right"]),
     (Action::CloseJournal, "close_journal", Scope::Log, Some("activity"), "Log pane: stop the journal, show the activity log", &["c"]),
     (Action::Confirm, "confirm", Scope::Dialog, Some("yes"), "Dialog: confirm", &["y", "enter"]),
     (Action::Cancel, "cancel", Scope::Dialog, Some("no"), "Dialog: cancel, or close the help", &["esc", "n"]),

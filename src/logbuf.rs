@@ -73,17 +73,49 @@ impl LogBuf {
         Some(&self.text[start..end])
     }
 
-    /// Styled lines `from..from+count` for drawing. Bad escape sequences are shown as text.
-    pub fn styled_lines(&self, from: usize, count: usize) -> Vec<Line<'static>> {
+    /// Styled lines `from..from+count` for drawing, each without its first
+    /// `skip` characters (horizontal scroll). Bad escape sequences are shown as text.
+    pub fn styled_lines(&self, from: usize, count: usize, skip: usize) -> Vec<Line<'static>> {
         (from..self.len().min(from.saturating_add(count)))
             .filter_map(|i| self.raw_line(i))
             .map(|raw| match raw.into_text() {
                 Ok(text) => text.lines.into_iter().next().unwrap_or_default(),
                 Err(_) => Line::raw(raw.to_string()),
             })
+            .map(|line| skip_chars(line, skip))
             .collect()
     }
+
+    /// The longest line's length in characters (escape codes included), to bound scrolling.
+    pub fn widest(&self, from: usize, count: usize) -> usize {
+        (from..self.len().min(from.saturating_add(count)))
+            .filter_map(|i| self.raw_line(i))
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(0)
+    }
 }
+
+/// `line` without its first `n` characters, styles kept.
+fn skip_chars(line: Line<'static>, mut n: usize) -> Line<'static> {
+    if n == 0 {
+        return line;
+    }
+    let mut spans = Vec::new();
+    for span in line.spans {
+        let len = span.content.chars().count();
+        if n >= len {
+            n -= len;
+            continue;
+        }
+        let rest: String = span.content.chars().skip(n).collect();
+        n = 0;
+        spans.push(ratatui::text::Span::styled(rest, span.style));
+    }
+    Line::from(spans)
+}
+
+impl LogBuf {}
 
 #[cfg(test)]
 mod tests {
@@ -115,11 +147,22 @@ mod tests {
         let mut b = LogBuf::new();
         b.push_line("\x1b[31merror:\x1b[0m hash mismatch");
         assert_eq!(b.raw_line(0), Some("\x1b[31merror:\x1b[0m hash mismatch"));
-        let lines = b.styled_lines(0, 10);
+        let lines = b.styled_lines(0, 10, 0);
         assert_eq!(lines.len(), 1);
         let text: String = lines[0].spans.iter().map(|s| s.content.as_ref()).collect();
         assert_eq!(text, "error: hash mismatch");
         assert_eq!(lines[0].spans[0].style.fg, Some(ratatui::style::Color::Red));
+    }
+
+    #[test]
+    fn horizontal_scroll_keeps_styles() {
+        let mut b = LogBuf::new();
+        b.push_line("\x1b[31merror:\x1b[0m hash mismatch");
+        let line = &b.styled_lines(0, 1, 3)[0];
+        let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+        assert_eq!(text, "or: hash mismatch");
+        assert_eq!(line.spans[0].style.fg, Some(ratatui::style::Color::Red));
+        assert!(b.styled_lines(0, 1, 100)[0].spans.is_empty());
     }
 
     #[test]
@@ -128,6 +171,6 @@ mod tests {
         b.push_str("a\n\nb\n");
         assert_eq!(b.len(), 3);
         assert_eq!(b.raw_line(1), Some(""));
-        assert_eq!(b.styled_lines(0, 100).len(), 3);
+        assert_eq!(b.styled_lines(0, 100, 0).len(), 3);
     }
 }

@@ -234,6 +234,8 @@ pub type JobId = u64;
 pub struct LogView {
     pub from_bottom: usize,
     pub follow: bool,
+    /// Characters hidden on the left (horizontal scroll).
+    pub x: usize,
 }
 
 /// A followed journal, shown in the log pane instead of the activity log.
@@ -437,6 +439,7 @@ impl State {
             log_view: LogView {
                 from_bottom: 0,
                 follow: true,
+                x: 0,
             },
             log_page: 10,
             notice: None,

@@ -20,6 +20,8 @@ use crate::secret::Secret;
 
 /// A second look after a service action, for units that take a moment to start.
 const RECHECK_AFTER: Duration = Duration::from_secs(2);
+/// Columns the log pane moves per left/right key.
+const SCROLL_STEP: usize = 8;
 /// Lines of journal shown before following.
 const JOURNAL_BACKLOG: u32 = 50;
 
@@ -433,6 +435,7 @@ fn follow_journal(state: &mut State) -> Vec<Effect> {
     state.log_view = super::LogView {
         from_bottom: 0,
         follow: true,
+        x: 0,
     };
     state.focus = Pane::Log;
     effects.push(Effect::Follow { id, host, argv });
@@ -787,8 +790,18 @@ fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             state.log_view = super::LogView {
                 from_bottom: 0,
                 follow: true,
+                x: 0,
             };
             return effects;
+        }
+        Action::ScrollLeft => state.log_view.x = state.log_view.x.saturating_sub(SCROLL_STEP),
+        Action::ScrollRight => {
+            // Not past the widest line on screen.
+            let log = state.shown_log();
+            let end = log.len().saturating_sub(state.log_view.from_bottom);
+            let widest = log.widest(end.saturating_sub(state.log_page), state.log_page);
+            state.log_view.x =
+                (state.log_view.x + SCROLL_STEP).min(widest.saturating_sub(SCROLL_STEP));
         }
         Action::UpdateLock => ask_lock_update(state),
         Action::CommitLock => match state.uncommitted_lock.clone() {

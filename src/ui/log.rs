@@ -19,17 +19,20 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             }
         }
     };
-    let position = if view.follow {
+    let mut position = if view.follow {
         "following".to_string()
     } else {
         format!("{} newer lines below", view.from_bottom)
     };
+    if view.x > 0 {
+        position.push_str(&format!(" · from column {}", view.x + 1));
+    }
     let block = pane_block(Pane::Log, state, theme, format!("{source} · {position} "));
     let inner = block.inner(area);
     let rows = usize::from(inner.height);
     let log = state.shown_log();
     let end = log.len().saturating_sub(view.from_bottom);
     let start = end.saturating_sub(rows);
-    let lines = log.styled_lines(start, end - start);
+    let lines = log.styled_lines(start, end - start, view.x);
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }

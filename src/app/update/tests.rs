@@ -237,7 +237,8 @@ fn log_scrolls_back_and_follow_resumes() {
         s.log_view,
         LogView {
             from_bottom: 1,
-            follow: false
+            follow: false,
+            x: 0
         }
     );
     update(&mut s, Msg::Log("new".into()));
@@ -251,7 +252,8 @@ fn log_scrolls_back_and_follow_resumes() {
         s.log_view,
         LogView {
             from_bottom: 0,
-            follow: true
+            follow: true,
+            x: 0
         }
     );
     ch(&mut s, 'k');
@@ -866,4 +868,22 @@ fn newer_nix_uses_flake_update() {
         u.argv.join(" "),
         "nix flake update monorepo --flake /srv/mono/infra"
     );
+}
+
+#[test]
+fn the_log_scrolls_sideways_within_its_widest_line() {
+    let mut s = state(1);
+    update(&mut s, Msg::Log("x".repeat(30)));
+    s.focus = Pane::Log;
+    key(&mut s, KeyCode::Right);
+    assert_eq!(s.log_view.x, 8);
+    for _ in 0..10 {
+        key(&mut s, KeyCode::Right);
+    }
+    let widest = s.log.widest(0, s.log.len());
+    assert!(s.log_view.x > 8 && s.log_view.x < widest, "{} of {widest}", s.log_view.x);
+    for _ in 0..10 {
+        key(&mut s, KeyCode::Left);
+    }
+    assert_eq!(s.log_view.x, 0);
 }
