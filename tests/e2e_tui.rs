@@ -36,7 +36,11 @@ fn opens_on_the_example_config_shows_help_and_quits_cleanly() {
         s.contains("server1") && s.contains("server2") && s.contains(" q quit")
     });
     assert!(screen.contains("Hosts"), "{screen}");
-    assert!(screen.contains("not probed yet"), "{screen}");
+    // The example's servers do not exist here: each is being probed or shown unreachable.
+    assert!(
+        ["not probed yet", "connecting", "unreachable"].iter().any(|w| screen.contains(w)),
+        "{screen}"
+    );
     assert!(
         screen.contains("config.example.toml (--config)"),
         "status bar names the config:\n{screen}"

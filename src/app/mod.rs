@@ -273,6 +273,8 @@ pub struct State {
     pub log_page: usize,
     /// One-line message in the status bar.
     pub notice: Option<String>,
+    /// The notice and when a tick first saw it, so it can go after a while.
+    notice_seen: Option<(String, SystemTime)>,
     /// Sudo passwords the user let deploytui keep, per host index.
     pub passwords: HashMap<usize, Secret>,
     /// The latest time from a tick.
@@ -443,6 +445,7 @@ impl State {
             },
             log_page: 10,
             notice: None,
+            notice_seen: None,
             passwords: HashMap::new(),
             now: SystemTime::UNIX_EPOCH,
             nix_version: None,

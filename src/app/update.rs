@@ -35,6 +35,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Tick(now) => {
             state.now = now;
+            expire_notice(state);
             let mut effects = due_probes(state);
             effects.extend(due_flake_checks(state));
             effects
@@ -87,6 +88,23 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             }
             Vec::new()
         }
+    }
+}
+
+/// Notices stay in the status bar this long (they are in the log for good).
+const NOTICE_FOR: Duration = Duration::from_secs(10);
+
+fn expire_notice(state: &mut State) {
+    let now = state.now;
+    match (&state.notice, &state.notice_seen) {
+        (Some(n), Some((seen, at))) if n == seen => {
+            if now.duration_since(*at).unwrap_or_default() >= NOTICE_FOR {
+                state.notice = None;
+                state.notice_seen = None;
+            }
+        }
+        (Some(n), _) => state.notice_seen = Some((n.clone(), now)),
+        (None, _) => state.notice_seen = None,
     }
 }
 

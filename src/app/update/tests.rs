@@ -881,9 +881,32 @@ fn the_log_scrolls_sideways_within_its_widest_line() {
         key(&mut s, KeyCode::Right);
     }
     let widest = s.log.widest(0, s.log.len());
-    assert!(s.log_view.x > 8 && s.log_view.x < widest, "{} of {widest}", s.log_view.x);
+    assert!(
+        s.log_view.x > 8 && s.log_view.x < widest,
+        "{} of {widest}",
+        s.log_view.x
+    );
     for _ in 0..10 {
         key(&mut s, KeyCode::Left);
     }
     assert_eq!(s.log_view.x, 0);
+}
+
+#[test]
+fn notices_leave_the_status_bar_after_a_while() {
+    let mut s = state(1);
+    s.notice = Some("h0: restart nginx.service: done".into());
+    update(&mut s, Msg::Tick(at(100)));
+    update(&mut s, Msg::Tick(at(105)));
+    assert!(s.notice.is_some());
+    s.notice = Some("a newer one".into());
+    update(&mut s, Msg::Tick(at(109)));
+    update(&mut s, Msg::Tick(at(115)));
+    assert_eq!(
+        s.notice.as_deref(),
+        Some("a newer one"),
+        "a new notice gets its own time"
+    );
+    update(&mut s, Msg::Tick(at(119)));
+    assert_eq!(s.notice, None);
 }
