@@ -461,6 +461,16 @@ fn describe_ssh_error(e: &openssh::Error) -> String {
     if text.contains("Permission denied") {
         return "login refused: the key was not accepted (or a passphrase is needed and no agent has it)".into();
     }
+    // openssh's own wording adds nothing to ssh's.
+    for prefix in [
+        "failed to connect to the remote host: ",
+        "failed to connect to the remote host",
+    ] {
+        if let Some(rest) = text.strip_prefix(prefix) {
+            text = rest.trim_start_matches("ssh: ").to_string();
+            break;
+        }
+    }
     // The most specific part is the last; ssh's banners come first.
     text.lines()
         .map(str::trim)

@@ -38,7 +38,9 @@ fn opens_on_the_example_config_shows_help_and_quits_cleanly() {
     assert!(screen.contains("Hosts"), "{screen}");
     // The example's servers do not exist here: each is being probed or shown unreachable.
     assert!(
-        ["not probed yet", "connecting", "unreachable"].iter().any(|w| screen.contains(w)),
+        ["not probed yet", "connecting", "unreachable"]
+            .iter()
+            .any(|w| screen.contains(w)),
         "{screen}"
     );
     assert!(

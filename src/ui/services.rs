@@ -33,9 +33,13 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         .map(|unit| {
             let short = unit.trim_end_matches(".service").to_string();
             let Some(probed) = probed else {
+                let why = match host.status {
+                    crate::app::HostStatus::Unreachable { .. } => "unreachable",
+                    _ => "not probed yet",
+                };
                 return Row::new(vec![
                     Cell::from(short),
-                    Cell::from(Span::styled("not probed yet", theme.dim)),
+                    Cell::from(Span::styled(why, theme.dim)),
                 ]);
             };
             let Some(u) = host.unit(unit) else {
