@@ -321,12 +321,22 @@ fn systemctl_and_journalctl_stand_ins_speak_systemd() {
     );
     assert_eq!(units[1].load_state, "not-found");
 
-    // The journal has nginx's and the app's own output, stamped.
-    let journal = stdout(sh("root", "journalctl -u webapp -n 50 -o cat --no-pager"));
+    // The journal has the app's own output, stamped (its lines reach the
+    // journal a moment after the unit started, so wait for them).
+    let mut journal = String::new();
+    for _ in 0..50 {
+        journal = stdout(sh("root", "journalctl -u webapp -n 50 -o cat --no-pager"));
+        if journal.contains("webapp 1.0.0 alive") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(journal.contains("webapp 1.0.0 alive"), "{journal}");
-    let short = stdout(sh("root", "journalctl -u webapp.service -n 1"));
+    let short = stdout(sh("root", "journalctl -u webapp.service -n 50"));
     assert!(
-        short.contains(" server1 webapp["),
+        short
+            .lines()
+            .any(|l| l.contains(" server1 webapp[") && l.contains("]: webapp 1.0.0")),
         "short format names host and pid: {short}"
     );
 

@@ -316,15 +316,22 @@ impl Fleet {
         self.hosts[i].dir.join(rel).exists()
     }
 
-    /// What host `i`'s nginx serves at `/` (via curl).
+    /// What host `i`'s nginx serves at `/` (via curl). A just-restarted nginx
+    /// may not listen yet: refused connections are retried for a few seconds.
     pub fn fetch_page(&self, i: usize) -> Result<String, FleetError> {
-        let out = run(
-            "curl",
-            Command::new("curl")
-                .args(["-sS", "--max-time", "5"])
-                .arg(format!("http://127.0.0.1:{}/", self.hosts[i].nginx_port)),
-        )?;
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        let url = format!("http://127.0.0.1:{}/", self.hosts[i].nginx_port);
+        let mut last = None;
+        for _ in 0..30 {
+            match run(
+                "curl",
+                Command::new("curl").args(["-sS", "--max-time", "5", &url]),
+            ) {
+                Ok(out) => return Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Err(last.unwrap_or_else(|| FleetError::Step(format!("curl {url}: no answer"))))
     }
 
     /// Pids of every process running for this fleet (each host's unshare and
