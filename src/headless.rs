@@ -69,13 +69,9 @@ pub struct ServiceReport {
     pub stale: bool,
 }
 
+/// One command and done: a master left behind by a kill exits soon.
 fn settings(config: &Config) -> anyhow::Result<SshSettings> {
-    Ok(SshSettings {
-        control_dir: remote::control_dir()?,
-        connect_timeout: config.connect_timeout,
-        keepalive: config.keepalive,
-        idle_exit: Duration::from_secs(30),
-    })
+    Ok(SshSettings::for_config(config, Duration::from_secs(30))?)
 }
 
 /// Picks hosts by name (all when none are named); an unknown name is an error
@@ -138,32 +134,18 @@ async fn probe_host(host: &Host, settings: &SshSettings) -> HostReport {
             return report;
         }
     };
-    let mut argv = vec![
-        "sh".to_string(),
-        "-c".into(),
-        probe::PROBE_SCRIPT.into(),
-        "deploytui-probe".into(),
-    ];
-    argv.extend(host.services.iter().cloned());
     let started = std::time::Instant::now();
-    let result = transport.output(&argv, None).await;
+    let result = transport
+        .output(&probe::command(&host.services), None)
+        .await;
     let latency = started.elapsed();
     transport.close().await;
-    match result {
-        Ok(out) if out.stdout.contains("@@systemctl-show") || out.success() => {
-            let p = probe::parse(&out.stdout, &host.services);
+    match result.and_then(|out| probe::read(&out, &host.services)) {
+        Ok(p) => {
             report.reachable = true;
             report.latency_ms = Some(u64::try_from(latency.as_millis()).unwrap_or(u64::MAX));
             fill_probe(&mut report, p);
         }
-        Ok(out) => fill_error(
-            &mut report,
-            RemoteError::Run(format!(
-                "probe failed (exit {:?}): {}",
-                out.code,
-                out.stderr.trim()
-            )),
-        ),
         Err(e) => fill_error(&mut report, e),
     }
     report
@@ -461,7 +443,7 @@ pub fn print_flake(all: &FlakeHosts, out: &mut impl Write) -> std::io::Result<()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let short = |r: &str| r.get(..7).unwrap_or(r).to_string();
+    let short = |r: &str| crate::nix::check::short_rev(r).to_string();
     for h in &all.hosts {
         writeln!(out, "{}  {}", h.name, h.flake)?;
         let Some(report) = &h.report else {

@@ -18,14 +18,25 @@ pub fn data_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("deploytui"))
 }
 
-/// The real uid of this process (from /proc; no unsafe call needed).
-pub fn uid() -> u32 {
+/// One of the uids in /proc/self/status (`Uid: real effective saved fs`);
+/// no unsafe call needed.
+fn status_uid(field: usize) -> Option<u32> {
     std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("Uid:"))?
+        .split_whitespace()
+        .nth(field)?
+        .parse()
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|u| u.parse().ok()))
-        })
-        .unwrap_or(0)
+}
+
+/// The real uid of this process.
+pub fn uid() -> u32 {
+    status_uid(1).unwrap_or(0)
+}
+
+/// The effective uid, `None` if it cannot be read.
+pub fn euid() -> Option<u32> {
+    status_uid(2)
 }

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::remote::{CommandOutput, RemoteError};
 use crate::systemd::{self, UnitState};
 
 /// Runs as `sh -c PROBE_SCRIPT deploytui-probe UNIT...` on the host.
@@ -31,6 +32,32 @@ if [ $# -gt 0 ]; then
 fi
 echo "@@end"
 "#;
+
+/// The probe as an argv: `sh -c PROBE_SCRIPT deploytui-probe UNIT...`.
+pub fn command(units: &[String]) -> Vec<String> {
+    let mut argv = vec![
+        "sh".to_string(),
+        "-c".into(),
+        PROBE_SCRIPT.into(),
+        "deploytui-probe".into(),
+    ];
+    argv.extend(units.iter().cloned());
+    argv
+}
+
+/// The probe's result from its command output: parsed when it ran (even
+/// partly), an error with the exit status and stderr when it did not.
+pub fn read(out: &CommandOutput, units: &[String]) -> Result<HostProbe, RemoteError> {
+    if out.stdout.contains("@@systemctl-show") || out.success() {
+        Ok(parse(&out.stdout, units))
+    } else {
+        Err(RemoteError::Run(format!(
+            "probe failed ({}): {}",
+            out.code.map_or("signal".into(), |c| format!("exit {c}")),
+            out.stderr.trim()
+        )))
+    }
+}
 
 /// What one probe learned. `None` means the host did not say (see `warnings`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
@@ -233,6 +260,24 @@ mod tests {
             .warnings
             .iter()
             .any(|w| w.contains("no service section")));
+    }
+
+    #[test]
+    fn a_probe_that_did_not_run_is_an_error_with_its_status() {
+        let out = |code, stdout: &str, stderr: &str| CommandOutput {
+            code: Some(code),
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+        };
+        let e = read(&out(127, "", "sh: not found"), &[]).unwrap_err();
+        assert_eq!(
+            e,
+            RemoteError::Run("probe failed (exit 127): sh: not found".into())
+        );
+        // A failing systemctl at the end still leaves a probe worth reading.
+        let p = read(&out(1, GOOD, "systemctl: oops"), &[]).unwrap();
+        assert_eq!(p.generation, Some(7));
+        assert_eq!(command(&["nginx.service".into()])[4], "nginx.service");
     }
 
     #[test]

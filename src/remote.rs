@@ -27,6 +27,21 @@ pub struct SshSettings {
     pub idle_exit: Duration,
 }
 
+impl SshSettings {
+    /// The config's timeouts, this process's control dir, and `idle_exit`.
+    pub fn for_config(
+        config: &crate::config::Config,
+        idle_exit: Duration,
+    ) -> std::io::Result<Self> {
+        Ok(SshSettings {
+            control_dir: control_dir()?,
+            connect_timeout: config.connect_timeout,
+            keepalive: config.keepalive,
+            idle_exit,
+        })
+    }
+}
+
 /// A way to run commands on one host.
 #[derive(Clone)]
 pub enum Transport {

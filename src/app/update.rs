@@ -14,7 +14,7 @@ use super::{
 use crate::config::SudoMode;
 use crate::keymap::{Action, Scope};
 use crate::logbuf::LogBuf;
-use crate::nix::check::{self, FlakeReport, InputStatus};
+use crate::nix::check::{self, short_rev as short, FlakeReport, InputStatus};
 use crate::remote::{self, RemoteError};
 use crate::secret::Secret;
 
@@ -252,13 +252,9 @@ fn confirmed(state: &mut State, pending: PendingAction) -> Vec<Effect> {
 }
 
 fn password_prompt(pending: PendingAction, error: Option<String>) -> Overlay {
-    let mut input = TextArea::default();
-    input.set_mask_char('•');
-    // No undo history: it would keep copies of what was typed.
-    input.set_max_histories(0);
     Overlay::Password(Box::new(PasswordPrompt {
         pending,
-        input,
+        input: fresh_input(),
         remember: true,
         error,
     }))
@@ -411,6 +407,7 @@ fn on_password_key(
     }
 }
 
+/// A masked, empty input with no undo history (it would keep copies of what was typed).
 fn fresh_input() -> TextArea<'static> {
     let mut input = TextArea::default();
     input.set_mask_char('•');
@@ -515,10 +512,6 @@ fn due_flake_checks(state: &mut State) -> Vec<Effect> {
         });
     }
     effects
-}
-
-fn short(rev: &str) -> &str {
-    rev.get(..7).unwrap_or(rev)
 }
 
 fn on_flake_checked(state: &mut State, host: usize, result: Result<FlakeReport, String>) {

@@ -78,16 +78,7 @@ pub fn nix() -> Command {
 /// Checks that this machine can run a fleet, naming exactly what is missing.
 pub fn check_prerequisites() -> Result<(), FleetError> {
     let mut problems = Vec::new();
-    // SAFETY-free root check: the effective uid of this process via /proc.
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(str::to_string))
-        })
-        .unwrap_or_default();
-    if uid != "0" {
+    if crate::paths::euid() != Some(0) {
         problems.push(
             "root: the fleet starts sshd in private mount namespaces (unshare), which needs root; run as root"
                 .to_string(),

@@ -9,6 +9,11 @@ use super::git::{self, Relation};
 use super::lock::{self, LockError, LockedInput};
 use crate::config::FlakeRef;
 
+/// A commit id as people read it: its first seven characters.
+pub fn short_rev(rev: &str) -> &str {
+    rev.get(..7).unwrap_or(rev)
+}
+
 /// JSON schema name and version of `flake --json`.
 pub const FLAKE_SCHEMA: &str = "deploytui.flake/1";
 

@@ -92,25 +92,12 @@ async fn worker(
                 let msgs = msgs.clone();
                 tasks.spawn(async move {
                     let _permit = permit;
-                    let mut argv = vec![
-                        "sh".to_string(),
-                        "-c".into(),
-                        probe::PROBE_SCRIPT.into(),
-                        "deploytui-probe".into(),
-                    ];
-                    argv.extend(units.iter().cloned());
                     let started = Instant::now();
-                    let result = t.output(&argv, None).await.and_then(|out| {
-                        if out.stdout.contains("@@systemctl-show") || out.success() {
-                            Ok((probe::parse(&out.stdout, &units), started.elapsed()))
-                        } else {
-                            Err(RemoteError::Run(format!(
-                                "probe failed ({}): {}",
-                                out.code.map_or("signal".into(), |c| format!("exit {c}")),
-                                out.stderr.trim()
-                            )))
-                        }
-                    });
+                    let result = t
+                        .output(&probe::command(&units), None)
+                        .await
+                        .and_then(|out| probe::read(&out, &units))
+                        .map(|p| (p, started.elapsed()));
                     let _ = msgs.send(Msg::ProbeDone {
                         host: index,
                         result,

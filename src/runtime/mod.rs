@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::app::{update, Effect, Msg, State};
 use crate::config::Config;
-use crate::remote::{self, SshSettings};
+use crate::remote::SshSettings;
 use crate::ui;
 
 /// How long quitting waits for sessions to close before giving up.
@@ -70,13 +70,10 @@ async fn event_loop(
     result
 }
 
+/// Masters are in use every refresh; one left idle for two refreshes belongs to a killed deploytui.
 fn ssh_settings(config: &Config) -> anyhow::Result<SshSettings> {
-    Ok(SshSettings {
-        control_dir: remote::control_dir().context("creating the ssh control directory")?,
-        connect_timeout: config.connect_timeout,
-        keepalive: config.keepalive,
-        idle_exit: (config.refresh * 2).max(Duration::from_secs(60)),
-    })
+    SshSettings::for_config(config, (config.refresh * 2).max(Duration::from_secs(60)))
+        .context("creating the ssh control directory")
 }
 
 /// Closes every host's session (and so its ssh master), within a grace period.

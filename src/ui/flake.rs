@@ -7,11 +7,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 use super::{ago, pane_block, Theme};
 use crate::app::{FlakeStatus, Pane, State};
 use crate::keymap::Action;
-use crate::nix::check::{self, FlakeReport, InputReport, InputStatus};
-
-fn short(rev: &str) -> &str {
-    rev.get(..7).unwrap_or(rev)
-}
+use crate::nix::check::{self, short_rev as short, FlakeReport, InputReport, InputStatus};
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let flake = state.selected_config().and_then(|h| h.flake.as_ref());
