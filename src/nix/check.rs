@@ -120,12 +120,10 @@ pub async fn check(
         _ if unchanged_running.is_some() => unchanged_running,
         (Some(rev), Some(root), Some(state)) => Some(RunningReport {
             rev: rev.to_string(),
-            behind: match git::relation(root, rev, &state.head).await {
-                Relation::Same => Some(0),
-                Relation::Behind { count, .. } => Some(count),
-                Relation::Diverged { behind, .. } => Some(behind),
-                Relation::Unknown => None,
-            },
+            // Only the count: no need for the oldest commit or the diff here.
+            behind: git::ahead_behind(root, rev, &state.head)
+                .await
+                .map(|(_, behind)| behind),
         }),
         (Some(rev), _, _) => Some(RunningReport {
             rev: rev.to_string(),

@@ -76,17 +76,15 @@ pub enum Relation {
     Unknown,
 }
 
-pub async fn relation(root: &Path, locked: &str, head: &str) -> Relation {
+/// Commits only `locked` has and commits only `head` has, in one history
+/// walk; `None` when `locked` is not a commit of this repository.
+pub async fn ahead_behind(root: &Path, locked: &str, head: &str) -> Option<(u64, u64)> {
     if locked == head {
-        return Relation::Same;
+        return Some((0, 0));
     }
-    if git(root, &["cat-file", "-e", &format!("{locked}^{{commit}}")])
+    git(root, &["cat-file", "-e", &format!("{locked}^{{commit}}")])
         .await
-        .is_err()
-    {
-        return Relation::Unknown;
-    }
-    // One walk gives both sides: commits only the lock has, commits only HEAD has.
+        .ok()?;
     let counts = git(
         root,
         &[
@@ -96,13 +94,21 @@ pub async fn relation(root: &Path, locked: &str, head: &str) -> Relation {
             &format!("{locked}...{head}"),
         ],
     )
-    .await;
+    .await
+    .ok()?;
     let mut numbers = counts
-        .as_deref()
-        .unwrap_or("")
         .split_whitespace()
         .filter_map(|n| n.parse::<u64>().ok());
-    let (ahead, behind) = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    Some((numbers.next().unwrap_or(0), numbers.next().unwrap_or(0)))
+}
+
+pub async fn relation(root: &Path, locked: &str, head: &str) -> Relation {
+    if locked == head {
+        return Relation::Same;
+    }
+    let Some((ahead, behind)) = ahead_behind(root, locked, head).await else {
+        return Relation::Unknown;
+    };
     if ahead > 0 {
         return Relation::Diverged { behind, ahead };
     }

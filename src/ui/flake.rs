@@ -59,18 +59,18 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     };
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let details = details(state, report, theme);
+    let now = state
+        .now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let details = details(state, report, now, theme);
     // The table keeps a row per input (and one spare); the details get the rest.
     let table_rows = u16::try_from(report.inputs.len() + 1).unwrap_or(u16::MAX);
     let detail_rows = inner.height.saturating_sub(table_rows);
     let [table_area, detail_area] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(detail_rows)]).areas(inner);
 
-    let now = state
-        .now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
     let rows: Vec<Row> = report
         .inputs
         .iter()
@@ -177,14 +177,9 @@ fn narrow_row(i: &InputReport, theme: &Theme) -> Row<'static> {
 /// Below the table, most important first (what does not fit is cut from the
 /// end): a stale input's consequence, the override a deploy adds, what the
 /// host runs, uncommitted work, then the selected input's commits and hash.
-fn details(state: &State, report: &FlakeReport, theme: &Theme) -> Vec<Line<'static>> {
+fn details(state: &State, report: &FlakeReport, now: u64, theme: &Theme) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     let selected = report.inputs.get(state.flake_cursor);
-    let now = state
-        .now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
     if let Some(i) = report.inputs.iter().find(|i| i.status.is_problem()) {
         let when = i
             .oldest_missing_at
