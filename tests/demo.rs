@@ -3,24 +3,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use common::descendants_except;
 use common::tmux::{alive, Tmux};
 
 fn prerequisites() -> bool {
-    match deploytui::fleet::check_prerequisites() {
-        Ok(()) => common::require_tools("demo", &["tmux"]),
-        Err(e) => {
-            let msg = format!("demo tests: {e}");
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{msg}");
-            }
-            eprintln!("\n!!!!!!!!!! SKIPPED {msg} !!!!!!!!!!\n");
-            false
-        }
-    }
+    common::fleet_prerequisites("demo tests") && common::require_tools("demo tests", &["tmux"])
 }
 
 #[test]
@@ -111,18 +101,19 @@ fn demo_no_tui_serves_headless_commands_until_interrupted() {
     if !prerequisites() {
         return;
     }
-    let mut demo = Command::new(common::bin())
-        .args(["demo", "--no-tui", "--hosts", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start demo");
-    let mut line = String::new();
-    BufReader::new(demo.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("config path");
-    let config = line.trim().to_string();
-    assert!(config.ends_with("deploytui.toml"), "{config}");
+    let mut cmd = Command::new(common::bin());
+    cmd.args(["demo", "--no-tui", "--hosts", "1"]);
+    // Killed on drop and its stderr kept: a failure below shows why the demo died.
+    let mut demo = common::Spawned::start(cmd);
+    let config = demo
+        .line("the config path", Duration::from_secs(180))
+        .trim()
+        .to_string();
+    assert!(
+        config.ends_with("deploytui.toml"),
+        "{config}\nstderr:\n{}",
+        demo.stderr()
+    );
     let out = Command::new(common::bin())
         .args(["--config", &config, "check"])
         .output()
@@ -140,34 +131,13 @@ fn demo_no_tui_serves_headless_commands_until_interrupted() {
         .status()
         .expect("kill");
     assert!(killed.success());
-    let status = demo.wait().expect("wait");
-    assert!(status.success(), "demo exits cleanly on SIGTERM: {status}");
+    let status = demo.wait(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "demo exits cleanly on SIGTERM: {status}\nstderr:\n{}",
+        demo.stderr()
+    );
     assert!(!std::path::Path::new(&config).exists(), "fleet removed");
     let left: Vec<_> = pids.into_iter().filter(|p| alive(*p)).collect();
     assert!(left.is_empty(), "fleet processes left: {left:?}");
-}
-
-/// Every process below `pid` (not `pid` itself).
-fn descendants_except(pid: u32) -> Vec<u32> {
-    let mut found = vec![pid];
-    let mut i = 0;
-    while i < found.len() {
-        let p = found[i];
-        let children = std::fs::read_dir(format!("/proc/{p}/task"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .flat_map(|t| {
-                std::fs::read_to_string(t.path().join("children"))
-                    .unwrap_or_default()
-                    .split_whitespace()
-                    .filter_map(|c| c.parse::<u32>().ok())
-                    .collect::<Vec<_>>()
-            })
-            .collect::<Vec<_>>();
-        found.extend(children);
-        i += 1;
-    }
-    found.remove(0);
-    found
 }

@@ -128,6 +128,61 @@ pub fn check_prerequisites() -> Result<(), FleetError> {
     Err(FleetError::Missing(msg))
 }
 
+/// Lets the first nix on a fresh machine create the store database and
+/// nix's caches (`/nix/var/nix/db`, `~/.cache/nix`) alone, under a lock
+/// shared by every process: on a new machine several fleets (parallel tests)
+/// would otherwise create them at the same time, and the first run failed
+/// where every later one passed.
+fn init_nix_once() -> Result<(), FleetError> {
+    let home_cache = crate::paths::home_dir().map(|h| h.join(".cache/nix"));
+    let ready = || {
+        Path::new("/nix/var/nix/db/db.sqlite").exists()
+            && home_cache
+                .as_ref()
+                .is_some_and(|c| c.join("fetcher-cache-v1.sqlite").exists())
+    };
+    if ready() {
+        return Ok(());
+    }
+    let lock = std::fs::File::create(std::env::temp_dir().join("deploytui-nix-init.lock"))?;
+    lock.lock()?;
+    if ready() {
+        return Ok(());
+    }
+    // A one-file git flake: locking and evaluating it makes the store, its
+    // database and the fetcher and evaluation caches.
+    let dir = tempfile::Builder::new().prefix("dtnixinit-").tempdir()?;
+    std::fs::write(
+        dir.path().join("flake.nix"),
+        "{ outputs = { self }: { ok = true; }; }\n",
+    )?;
+    let git = |args: &[&str]| {
+        run(
+            "git (nix warm-up)",
+            Command::new("git")
+                .arg("-C")
+                .arg(dir.path())
+                .args([
+                    "-c",
+                    "user.name=deploytui",
+                    "-c",
+                    "user.email=fleet@deploytui.invalid",
+                ])
+                .args(args),
+        )
+    };
+    git(&["init", "-q"])?;
+    git(&["add", "flake.nix"])?;
+    git(&["commit", "-q", "-m", "warm-up"])?;
+    run(
+        "nix eval (first use of nix on this machine)",
+        nix()
+            .args(["eval", "--json"])
+            .arg(format!("git+file://{}#ok", dir.path().display())),
+    )?;
+    Ok(())
+}
+
 /// A running fleet. Dropping it stops every host and removes its folder.
 pub struct Fleet {
     dir: tempfile::TempDir,
@@ -147,6 +202,7 @@ impl Fleet {
     /// the web app up. Host names are `server1`, `server2`, ...
     pub fn start(hosts: usize) -> Result<Fleet, FleetError> {
         check_prerequisites()?;
+        init_nix_once()?;
         // Short path: ssh control sockets live below it and are limited to ~108 bytes.
         let dir = tempfile::Builder::new()
             .prefix("dtfleet-")

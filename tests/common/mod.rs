@@ -3,11 +3,34 @@
 
 pub mod tmux;
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
-/// True when every tool is on PATH. Otherwise: under CI (`CI=true`) the test
-/// fails, since CI installs them; run by hand, it is skipped with a loud note.
+/// The one way to skip tests that need root, nix, sshd, nginx or tmux:
+/// set this to `1`. Without it a missing prerequisite fails the test, so a
+/// green run always means the test ran.
+pub const SKIP_ENV: &str = "DEPLOYTUI_SKIP_FLEET";
+
+/// `Ok` runs the test; a problem fails it, unless the person running the
+/// tests opted out with `DEPLOYTUI_SKIP_FLEET=1` (then it is skipped loudly).
+fn prerequisite(test: &str, problem: Option<String>) -> bool {
+    let Some(problem) = problem else {
+        return true;
+    };
+    let msg = format!("{test}: {problem}");
+    if std::env::var(SKIP_ENV).is_ok_and(|v| v == "1") {
+        eprintln!("\n!!!!!!!!!! SKIPPED ({SKIP_ENV}=1) {msg} !!!!!!!!!!\n");
+        return false;
+    }
+    panic!(
+        "{msg}\n(`bash .ci/run` installs what is missing; set {SKIP_ENV}=1 to skip these tests)"
+    );
+}
+
+/// True when every tool is on PATH; a missing one fails the test (see [`SKIP_ENV`]).
 pub fn require_tools(test: &str, tools: &[&str]) -> bool {
     let missing: Vec<&str> = tools
         .iter()
@@ -20,18 +43,21 @@ pub fn require_tools(test: &str, tools: &[&str]) -> bool {
                 .unwrap_or(false)
         })
         .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "{test}: needs {} (missing); `bash .ci/run` installs it",
-        missing.join(", ")
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("\n!!!!!!!!!! SKIPPED {msg} !!!!!!!!!!\n");
-    false
+    prerequisite(
+        test,
+        (!missing.is_empty()).then(|| format!("needs {} (missing)", missing.join(", "))),
+    )
+}
+
+/// True when this machine can run the test fleet; otherwise the test fails
+/// (see [`SKIP_ENV`]).
+pub fn fleet_prerequisites(test: &str) -> bool {
+    prerequisite(
+        test,
+        deploytui::fleet::check_prerequisites()
+            .err()
+            .map(|e| e.to_string()),
+    )
 }
 
 pub fn bin() -> PathBuf {
@@ -42,19 +68,167 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A running test fleet, or `None` (skipped loudly) when this machine cannot
-/// run one and this is not CI; under `CI=true` a missing prerequisite fails.
+/// A running test fleet, or `None` when skipped by [`SKIP_ENV`].
 pub fn fleet(test: &str, hosts: usize) -> Option<deploytui::fleet::Fleet> {
-    if let Err(e) = deploytui::fleet::check_prerequisites() {
-        let msg = format!("{test}: {e}");
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{msg}");
-        }
-        eprintln!("\n!!!!!!!!!! SKIPPED {msg} !!!!!!!!!!\n");
+    if !fleet_prerequisites(test) {
         return None;
     }
     Some(
         deploytui::fleet::Fleet::start(hosts)
             .unwrap_or_else(|e| panic!("fleet did not start: {e}")),
     )
+}
+
+/// A child process a test started: killed (and reaped) when dropped, so a
+/// failing assertion never leaves it running. Its stderr goes to a file that
+/// [`Spawned::stderr`] reads, so a failure can show why the child died.
+pub struct Spawned {
+    pub child: Child,
+    stderr_file: PathBuf,
+    lines: Option<mpsc::Receiver<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Spawned {
+    /// Starts `cmd` with stdout piped (read it with [`Spawned::line`]) and
+    /// stderr kept in a file.
+    pub fn start(mut cmd: Command) -> Spawned {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let stderr_file = dir.path().join("stderr");
+        let err = std::fs::File::create(&stderr_file).expect("stderr file");
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()));
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Spawned {
+            child,
+            stderr_file,
+            lines: Some(rx),
+            _dir: dir,
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the child wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_file).unwrap_or_default()
+    }
+
+    /// The next line of stdout within `limit`; fails the test with the
+    /// child's stderr when none comes (it died, or hangs).
+    pub fn line(&mut self, what: &str, limit: Duration) -> String {
+        let rx = self.lines.as_ref().expect("stdout reader");
+        match rx.recv_timeout(limit) {
+            Ok(line) => line,
+            Err(e) => {
+                let status = self.child.try_wait().ok().flatten();
+                panic!(
+                    "no {what} on stdout within {limit:?} ({e}); exit status {status:?}; stderr:\n{}",
+                    self.stderr()
+                )
+            }
+        }
+    }
+
+    /// Waits for the child to exit within `limit`; fails with its stderr otherwise.
+    pub fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                panic!("still running after {limit:?}; stderr:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Polls `cond` until it holds or `limit` passes; the panic names `what`.
+pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every process below `pid` (not `pid` itself).
+pub fn descendants_except(pid: u32) -> Vec<u32> {
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        let children = std::fs::read_dir(format!("/proc/{p}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|t| {
+                std::fs::read_to_string(t.path().join("children"))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>();
+        found.extend(children);
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// Whether any regular file below `dir` contains `needle` (a leaked secret).
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let path = entry.path();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                if let Ok(bytes) = std::fs::read(&path) {
+                    if bytes.windows(needle.len()).any(|w| w == needle) {
+                        hits.push(path);
+                    }
+                }
+            }
+        }
+    }
+    hits
 }
