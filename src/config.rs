@@ -30,6 +30,10 @@ pub struct Config {
     pub refresh: Duration,
     pub connect_timeout: Duration,
     pub keepalive: Duration,
+    /// Deadline of each short remote command (the probe).
+    pub command_timeout: Duration,
+    /// Deadline of a service action (restart, stop, ...).
+    pub action_timeout: Duration,
     /// How many hosts are probed or deployed at once.
     pub parallel: usize,
     pub theme: ThemeName,
@@ -215,14 +219,16 @@ impl fmt::Display for ConfigError {
                 write!(f, "cannot read config {}: {error}", path.display())
             }
             ConfigError::Invalid(e) => {
+                // The config is outside text too: what it quotes is shown, never obeyed.
+                let clean = |s: &str| crate::text::clean(s).into_owned();
                 write!(
                     f,
                     "{}:{}:{}: {}: {}",
                     e.path.display(),
                     e.line,
                     e.column,
-                    e.field,
-                    e.message
+                    clean(&e.field),
+                    clean(&e.message)
                 )?;
                 if !e.source_line.is_empty() {
                     let gutter = e.line.to_string();
@@ -230,7 +236,7 @@ impl fmt::Display for ConfigError {
                         f,
                         "\n{:w$} |\n{gutter} | {}\n{:w$} | {:>c$}",
                         "",
-                        e.source_line,
+                        clean(&crate::text::cap(&e.source_line, crate::text::QUOTE_MAX)),
                         "",
                         "^",
                         w = gutter.len(),
@@ -287,6 +293,8 @@ struct RawConfig {
     refresh_secs: Option<Spanned<u64>>,
     connect_timeout_secs: Option<Spanned<u64>>,
     keepalive_secs: Option<Spanned<u64>>,
+    command_timeout_secs: Option<Spanned<u64>>,
+    action_timeout_secs: Option<Spanned<u64>>,
     parallel: Option<Spanned<usize>>,
     theme: Option<ThemeName>,
     #[serde(default)]
@@ -455,6 +463,8 @@ pub fn parse(text: &str, path: &Path, found_by: FoundBy) -> Result<Config, Confi
     let refresh = secs(&raw.refresh_secs, "refresh_secs", 30, 1)?;
     let connect_timeout = secs(&raw.connect_timeout_secs, "connect_timeout_secs", 10, 1)?;
     let keepalive = secs(&raw.keepalive_secs, "keepalive_secs", 15, 1)?;
+    let command_timeout = secs(&raw.command_timeout_secs, "command_timeout_secs", 20, 1)?;
+    let action_timeout = secs(&raw.action_timeout_secs, "action_timeout_secs", 120, 1)?;
     let parallel = match &raw.parallel {
         None => 4,
         Some(p) if *p.get_ref() == 0 => {
@@ -531,6 +541,8 @@ pub fn parse(text: &str, path: &Path, found_by: FoundBy) -> Result<Config, Confi
         refresh,
         connect_timeout,
         keepalive,
+        command_timeout,
+        action_timeout,
         parallel,
         theme: raw.theme.unwrap_or(ThemeName::Default),
         keymap,
@@ -575,7 +587,11 @@ fn validate_host(
         return Err(src.error(
             name.span(),
             at("name"),
-            format!("`{name_str}` contains `{bad}`; use letters, digits, `-`, `_` and `.`"),
+            format!(
+                "`{}` contains `{}`; use letters, digits, `-`, `_` and `.`",
+                crate::text::quote(&name_str),
+                crate::text::clean(&bad.to_string())
+            ),
         ));
     }
     let line_of = |offset: usize| src.text[..offset.min(src.text.len())].matches('\n').count() + 1;
@@ -735,26 +751,48 @@ fn parse_target(raw: &str) -> Result<Target, String> {
     if raw == "local" {
         return Ok(Target::Local);
     }
-    if raw.starts_with('-') {
-        return Err(format!(
-            "`{raw}` starts with `-`, which ssh would read as an option"
-        ));
-    }
-    if let Some(bad) = raw
-        .chars()
-        .find(|c| c.is_whitespace() || c.is_control() || "'\"`$;|&<>()\\".contains(*c))
-    {
-        return Err(format!(
-            "`{raw}` contains `{}`; give `user@host` or `local`",
-            bad.escape_default()
-        ));
-    }
-    let (user, host) = match raw.split_once('@') {
+    let shown = crate::text::quote(raw);
+    let (user, host) = match raw.rsplit_once('@') {
         Some((u, h)) => (Some(u), h),
         None => (None, raw),
     };
-    if user == Some("") || host.is_empty() || host.contains('@') {
-        return Err(format!("`{raw}` is not `user@host`"));
+    if user == Some("") || host.is_empty() {
+        return Err(format!("`{shown}` is not `user@host`"));
+    }
+    // Each part reaches ssh as one argument: neither may look like an
+    // option, and only what user and host names are made of is allowed.
+    if let Some(user) = user {
+        if user.starts_with('-') {
+            return Err(format!(
+                "`{shown}`: the user `{}` starts with `-`, which ssh would read as an option",
+                crate::text::quote(user)
+            ));
+        }
+        if let Some(bad) = user
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c)))
+        {
+            return Err(format!(
+                "`{shown}`: `{}` is not allowed in a user name (letters, digits, `.`, `_`, `-`)",
+                crate::text::clean(&bad.to_string())
+            ));
+        }
+    }
+    if host.starts_with('-') {
+        return Err(format!(
+            "`{shown}`: the host `{}` starts with `-`, which ssh would read as an option",
+            crate::text::quote(host)
+        ));
+    }
+    // A DNS name, an IPv4 address, or an IPv6 address (with a zone after `%`).
+    if let Some(bad) = host
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || ".-_:%".contains(*c)))
+    {
+        return Err(format!(
+            "`{shown}`: `{}` is not allowed in a host name; give `user@host` or `local`",
+            crate::text::clean(&bad.to_string())
+        ));
     }
     Ok(Target::Ssh {
         user: user.map(str::to_string),

@@ -136,7 +136,11 @@ async fn probe_host(host: &Host, settings: &SshSettings) -> HostReport {
     };
     let started = std::time::Instant::now();
     let result = transport
-        .output(&probe::command(&host.services), None)
+        .output(
+            &probe::command(&host.services, settings.command_timeout),
+            None,
+            settings.command_timeout,
+        )
         .await;
     let latency = started.elapsed();
     transport.close().await;
@@ -158,6 +162,7 @@ fn fill_error(report: &mut HostReport, e: RemoteError) {
             report.manual = Some(manual);
         }
         RemoteError::Run(reason) => report.error = Some(reason),
+        e @ RemoteError::TimedOut { .. } => report.error = Some(e.to_string()),
     }
 }
 
@@ -275,10 +280,7 @@ pub async fn restart(
 ) -> anyhow::Result<bool> {
     let unit = systemd::normalize_unit_name(unit).map_err(|e| anyhow::anyhow!(e))?;
     let settings = settings(config)?;
-    let argv = remote::privileged(
-        host.sudo,
-        &["systemctl".into(), "restart".into(), unit.clone()],
-    );
+    let argv = remote::privileged(host.sudo, &crate::app::UnitAction::Restart.argv(&unit));
     let transport = Transport::connect(host, &settings)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", host.name))?;
@@ -299,7 +301,9 @@ pub async fn restart(
             SudoMode::Password => Some(read_password(host, &source)?),
             _ => None,
         };
-        let out = transport.output(&argv, password.as_ref()).await;
+        let out = transport
+            .output(&argv, password.as_ref(), settings.action_timeout)
+            .await;
         drop(password);
         match out {
             Ok(out) if remote::is_wrong_password(&out) => {
@@ -317,7 +321,9 @@ pub async fn restart(
             }
             Ok(out) => {
                 if !out.stderr.trim().is_empty() {
-                    let _ = writeln!(stderr, "{}", out.stderr.trim());
+                    // The host's words: shown, never obeyed by the terminal.
+                    let said = crate::text::cap(out.stderr.trim(), 8 * crate::text::QUOTE_MAX);
+                    let _ = writeln!(stderr, "{}", crate::text::clean_lines(&said));
                 }
                 result = Some(out.success());
                 if !out.success() {
@@ -343,9 +349,13 @@ pub async fn restart(
             "--timestamp=unix".into(),
             "-p".into(),
             systemd::SHOW_PROPERTIES.into(),
+            "--".into(),
             unit.clone(),
         ];
-        if let Ok(out) = transport.output(&show, None).await {
+        if let Ok(out) = transport
+            .output(&show, None, settings.command_timeout)
+            .await
+        {
             if let Some(u) = systemd::parse_show(&out.stdout).0.first() {
                 println!(
                     "{}: {} is {} ({}), pid {}, active since {}",

@@ -22,4 +22,5 @@ pub mod remote;
 pub mod runtime;
 pub mod secret;
 pub mod systemd;
+pub mod text;
 pub mod ui;

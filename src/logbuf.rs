@@ -1,9 +1,13 @@
 //! Append-only log store: raw text plus line offsets. Lines keep their ANSI
 //! colours and are turned into styled ratatui lines only when they are visible,
 //! so a long build log costs memory for its bytes and nothing per frame.
+//! What comes in is filtered once, on the way in: colours stay, every other
+//! escape sequence goes, and a line longer than [`LINE_MAX`] is cut.
 
 use ansi_to_tui::IntoText;
 use ratatui::text::Line;
+
+use crate::text::{AnsiFilter, LINE_MAX};
 
 #[derive(Debug, Default, Clone)]
 pub struct LogBuf {
@@ -12,6 +16,9 @@ pub struct LogBuf {
     starts: Vec<usize>,
     /// A line still being written (no newline yet).
     partial_from: Option<usize>,
+    /// Bytes of the current line left out past `LINE_MAX`.
+    cut: usize,
+    filter: AnsiFilter,
 }
 
 impl LogBuf {
@@ -19,20 +26,51 @@ impl LogBuf {
         Self::default()
     }
 
-    /// Appends a chunk of output; it may end mid-line.
+    /// Appends a chunk of output; it may end mid-line, mid-sequence or in
+    /// the middle of a UTF-8 character.
+    pub fn push_bytes(&mut self, chunk: &[u8]) {
+        let mut safe = String::with_capacity(chunk.len());
+        self.filter.feed(chunk, &mut safe);
+        self.append(&safe);
+    }
+
+    /// Appends a chunk of text; it may end mid-line.
     pub fn push_str(&mut self, chunk: &str) {
+        self.push_bytes(chunk.as_bytes());
+    }
+
+    fn append(&mut self, chunk: &str) {
         for piece in chunk.split_inclusive('\n') {
             let start = *self.partial_from.get_or_insert(self.text.len());
             // Carriage returns redraw a line in place (progress bars); keep the last state.
             let piece = piece.replace("\r\n", "\n");
-            if let Some(cr) = piece.trim_end_matches('\n').rfind('\r') {
-                self.text.truncate(start);
-                self.text.push_str(&piece[cr + 1..]);
+            let ends_line = piece.ends_with('\n');
+            let body = piece.trim_end_matches('\n');
+            let body = match body.rfind('\r') {
+                Some(cr) => {
+                    self.text.truncate(start);
+                    self.cut = 0;
+                    &body[cr + 1..]
+                }
+                None => body,
+            };
+            let room = LINE_MAX.saturating_sub(self.text.len() - start);
+            if body.len() <= room {
+                self.text.push_str(body);
             } else {
-                self.text.push_str(&piece);
+                let mut end = room;
+                while !body.is_char_boundary(end) {
+                    end -= 1;
+                }
+                self.text.push_str(&body[..end]);
+                self.cut += body.len() - end;
             }
-            if piece.ends_with('\n') {
-                self.text.pop();
+            if ends_line {
+                if self.cut > 0 {
+                    self.text
+                        .push_str(&format!("… ({} more bytes cut)", self.cut));
+                    self.cut = 0;
+                }
                 self.starts.push(start);
                 self.partial_from = None;
             }
@@ -69,7 +107,6 @@ impl LogBuf {
             .copied()
             .or(self.partial_from.filter(|_| i + 1 == self.starts.len()))
             .unwrap_or(self.text.len());
-        // Complete lines end with a removed newline; the next line starts right after.
         Some(&self.text[start..end])
     }
 
@@ -114,8 +151,6 @@ fn skip_chars(line: Line<'static>, mut n: usize) -> Line<'static> {
     }
     Line::from(spans)
 }
-
-impl LogBuf {}
 
 #[cfg(test)]
 mod tests {
@@ -163,6 +198,30 @@ mod tests {
         assert_eq!(text, "or: hash mismatch");
         assert_eq!(line.spans[0].style.fg, Some(ratatui::style::Color::Red));
         assert!(b.styled_lines(0, 1, 100)[0].spans.is_empty());
+    }
+
+    #[test]
+    fn only_colours_reach_the_screen() {
+        let mut b = LogBuf::new();
+        b.push_bytes(b"\x1b]0;pwned\x07\x1b[2J\x1b[32mok\x1b[0m \xff\n");
+        assert_eq!(b.raw_line(0), Some("\x1b[32mok\x1b[0m \u{fffd}"));
+    }
+
+    #[test]
+    fn a_huge_line_is_cut_and_says_so() {
+        let mut b = LogBuf::new();
+        let big = "y".repeat(LINE_MAX + 5000);
+        b.push_str(&big[..LINE_MAX - 10]);
+        b.push_str(&big[LINE_MAX - 10..]);
+        b.push_str("\nnext\n");
+        let first = b.raw_line(0).unwrap();
+        assert!(
+            first.ends_with("… (5000 more bytes cut)"),
+            "{}",
+            &first[first.len() - 40..]
+        );
+        assert!(first.len() < LINE_MAX + 40);
+        assert_eq!(b.raw_line(1), Some("next"));
     }
 
     #[test]

@@ -7,8 +7,12 @@ use serde::Serialize;
 use crate::remote::{CommandOutput, RemoteError};
 use crate::systemd::{self, UnitState};
 
-/// Runs as `sh -c PROBE_SCRIPT deploytui-probe UNIT...` on the host.
+/// Runs as `sh -c PROBE_SCRIPT deploytui-probe SECONDS UNIT...` on the host.
+/// The calls that can hang (systemctl, on a sick host) run under the host's
+/// own `timeout`, so a probe deploytui gave up on leaves nothing behind.
 pub const PROBE_SCRIPT: &str = r#"
+limit=$1; shift
+t() { if command -v timeout >/dev/null 2>&1; then timeout -k 1 "$limit" "$@"; else "$@"; fi; }
 echo "probe=1"
 echo "now=$(date +%s)"
 if cur=$(readlink /run/current-system 2>/dev/null); then
@@ -25,21 +29,25 @@ if profile=$(readlink /nix/var/nix/profiles/system 2>/dev/null); then
   echo "profile_mtime=$(stat -c %Y "/nix/var/nix/profiles/$profile" 2>/dev/null)"
 fi
 [ -r /proc/uptime ] && echo "uptime=$(cut -d' ' -f1 /proc/uptime)"
-echo "failed_units=$(systemctl list-units --state=failed --no-legend --plain 2>/dev/null | wc -l)"
+echo "failed_units=$(t systemctl list-units --state=failed --no-legend --plain 2>/dev/null | wc -l)"
 echo "@@systemctl-show"
 if [ $# -gt 0 ]; then
-  systemctl show --timestamp=unix -p Id,LoadState,ActiveState,SubState,ActiveEnterTimestamp,MainPID,NRestarts "$@"
+  t systemctl show --timestamp=unix -p Id,LoadState,ActiveState,SubState,ActiveEnterTimestamp,MainPID,NRestarts -- "$@"
 fi
 echo "@@end"
 "#;
 
-/// The probe as an argv: `sh -c PROBE_SCRIPT deploytui-probe UNIT...`.
-pub fn command(units: &[String]) -> Vec<String> {
+/// The probe as an argv: `sh -c PROBE_SCRIPT deploytui-probe SECONDS UNIT...`.
+/// `limit` is deploytui's deadline for the whole probe; the host stops its
+/// own commands a little before it.
+pub fn command(units: &[String], limit: std::time::Duration) -> Vec<String> {
+    let on_host = limit.as_secs().saturating_sub(2).max(1);
     let mut argv = vec![
         "sh".to_string(),
         "-c".into(),
         PROBE_SCRIPT.into(),
         "deploytui-probe".into(),
+        on_host.to_string(),
     ];
     argv.extend(units.iter().cloned());
     argv
@@ -277,7 +285,11 @@ mod tests {
         // A failing systemctl at the end still leaves a probe worth reading.
         let p = read(&out(1, GOOD, "systemctl: oops"), &[]).unwrap();
         assert_eq!(p.generation, Some(7));
-        assert_eq!(command(&["nginx.service".into()])[4], "nginx.service");
+        let argv = command(
+            &["nginx.service".into()],
+            std::time::Duration::from_secs(20),
+        );
+        assert_eq!(argv[4..], ["18", "nginx.service"]);
     }
 
     #[test]

@@ -3,13 +3,12 @@
 //! every word for the remote shell, so nothing from the config or the screen
 //! is pasted into a shell unescaped.
 
-use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
+use openssh::Session;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
@@ -25,6 +24,10 @@ pub struct SshSettings {
     pub keepalive: Duration,
     /// A master left without clients (deploytui killed) exits after this.
     pub idle_exit: Duration,
+    /// Deadline of a short command (the probe, a journal backlog).
+    pub command_timeout: Duration,
+    /// Deadline of a service action (a restart may wait for a slow stop).
+    pub action_timeout: Duration,
 }
 
 impl SshSettings {
@@ -38,7 +41,18 @@ impl SshSettings {
             connect_timeout: config.connect_timeout,
             keepalive: config.keepalive,
             idle_exit,
+            command_timeout: config.command_timeout,
+            action_timeout: config.action_timeout,
         })
+    }
+
+    /// Keep-alive probes of the master: at most every `keepalive`, and
+    /// often enough that three missed answers (ssh's ServerAliveCountMax)
+    /// take no longer than the connect timeout, so a dead host is noticed
+    /// about as fast as an unreachable one.
+    pub fn alive_interval(&self) -> Duration {
+        let third = Duration::from_secs((self.connect_timeout.as_secs() / 3).max(1));
+        self.keepalive.min(third).max(Duration::from_secs(1))
     }
 }
 
@@ -46,7 +60,7 @@ impl SshSettings {
 #[derive(Clone)]
 pub enum Transport {
     Local,
-    Ssh(Arc<Session>),
+    Ssh(Arc<Master>),
 }
 
 /// Why a command did not run to completion.
@@ -56,6 +70,8 @@ pub enum RemoteError {
     Connect { reason: String, manual: String },
     /// The session broke or the command could not be started.
     Run(String),
+    /// The command did not finish within its deadline.
+    TimedOut { what: String, after: Duration },
 }
 
 impl std::fmt::Display for RemoteError {
@@ -63,6 +79,9 @@ impl std::fmt::Display for RemoteError {
         match self {
             RemoteError::Connect { reason, manual } => write!(f, "{reason} (try: {manual})"),
             RemoteError::Run(reason) => f.write_str(reason),
+            RemoteError::TimedOut { what, after } => {
+                write!(f, "{what}: no answer within {}s", after.as_secs())
+            }
         }
     }
 }
@@ -152,15 +171,13 @@ pub fn manual_ssh_command(host: &Host, settings: &SshSettings) -> String {
             format!("UserKnownHostsFile={}", known.display()),
         ]);
     }
-    let policy = match host.host_key_policy {
-        HostKeyPolicy::Strict => "yes",
-        HostKeyPolicy::AcceptNew => "accept-new",
-    };
+    let policy = host_key_option(host.host_key_policy);
     argv.extend([
         "-o".into(),
         format!("StrictHostKeyChecking={policy}"),
         "-o".into(),
         format!("ConnectTimeout={}", settings.connect_timeout.as_secs()),
+        "--".into(),
         host.target.to_string(),
         "true".into(),
     ]);
@@ -171,44 +188,48 @@ impl Transport {
     /// Opens the host's session (ssh master in BatchMode: a passphrase or an
     /// unknown host key fails here with a reason instead of asking).
     pub async fn connect(host: &Host, settings: &SshSettings) -> Result<Transport, RemoteError> {
-        let Target::Ssh {
-            user,
-            host: address,
-        } = &host.target
-        else {
+        let Target::Ssh { host: address, .. } = &host.target else {
             return Ok(Transport::Local);
         };
-        let mut b = SessionBuilder::default();
-        if let Some(user) = user {
-            b.user(user.clone());
-        }
-        if let Some(port) = host.port {
-            b.port(port);
-        }
-        if let Some(key) = &host.identity_file {
-            b.keyfile(key);
-        }
-        if let Some(known) = &host.known_hosts {
-            b.user_known_hosts_file(known);
-        }
-        b.known_hosts_check(match host.host_key_policy {
-            HostKeyPolicy::Strict => KnownHosts::Strict,
-            HostKeyPolicy::AcceptNew => KnownHosts::Accept,
-        });
-        b.connect_timeout(settings.connect_timeout);
-        b.server_alive_interval(settings.keepalive);
-        b.control_directory(&settings.control_dir);
-        let idle = usize::try_from(settings.idle_exit.as_secs()).unwrap_or(60);
-        b.control_persist(ControlPersist::IdleFor(
-            NonZeroUsize::new(idle).unwrap_or(NonZeroUsize::MIN),
-        ));
+        let dir = tempfile::Builder::new()
+            .prefix("s")
+            .tempdir_in(&settings.control_dir)
+            .map_err(|e| RemoteError::Connect {
+                reason: format!("cannot make a control socket folder: {e}"),
+                manual: manual_ssh_command(host, settings),
+            })?;
+        let socket = dir.path().join("m");
+        let log = dir.path().join("log");
+        let mut ssh = tokio::process::Command::new("ssh");
+        ssh.args(master_args(host, settings, &socket, &log))
+            .arg("--")
+            .arg(address)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // A handshake still going when deploytui leaves (or gives up) ends with it.
+            .kill_on_drop(true);
+        let manual = || manual_ssh_command(host, settings);
         // ssh's own timeout covers the TCP connect; this covers a stalled handshake.
         let limit = settings.connect_timeout + Duration::from_secs(5);
-        let manual = || manual_ssh_command(host, settings);
-        match tokio::time::timeout(limit, b.connect_mux(address)).await {
-            Ok(Ok(session)) => Ok(Transport::Ssh(Arc::new(session))),
+        let status = match ssh.spawn() {
+            Ok(mut child) => tokio::time::timeout(limit, child.wait()).await,
+            Err(e) => Ok(Err(e)),
+        };
+        match status {
+            // `-f`: ssh forked into the background once logged in, and exited 0.
+            Ok(Ok(status)) if status.success() => {
+                let dir = dir.keep();
+                let session =
+                    Session::resume_mux(socket.into_boxed_path(), Some(log.into_boxed_path()));
+                Ok(Transport::Ssh(Arc::new(Master { session, dir })))
+            }
+            Ok(Ok(_)) => Err(RemoteError::Connect {
+                reason: describe_ssh_log(&std::fs::read_to_string(&log).unwrap_or_default()),
+                manual: manual(),
+            }),
             Ok(Err(e)) => Err(RemoteError::Connect {
-                reason: describe_ssh_error(&e),
+                reason: format!("cannot run ssh: {e}"),
                 manual: manual(),
             }),
             Err(_) => Err(RemoteError::Connect {
@@ -218,9 +239,29 @@ impl Transport {
         }
     }
 
-    /// Runs `argv` to completion. `stdin`, if given, is written with a newline
-    /// and then closed (how sudo -S reads a password).
+    /// Runs `argv` to completion, or gives up after `limit` (the command is
+    /// then killed here; over ssh its channel is closed). `stdin`, if given,
+    /// is written with a newline and then closed (how sudo -S reads a password).
     pub async fn output(
+        &self,
+        argv: &[String],
+        stdin: Option<&Secret>,
+        limit: Duration,
+    ) -> Result<CommandOutput, RemoteError> {
+        let (program, _) = argv
+            .split_first()
+            .ok_or_else(|| RemoteError::Run("empty command".into()))?;
+        tokio::time::timeout(limit, self.output_unbounded(argv, stdin))
+            .await
+            .unwrap_or_else(|_| {
+                Err(RemoteError::TimedOut {
+                    what: crate::text::quote(program),
+                    after: limit,
+                })
+            })
+    }
+
+    async fn output_unbounded(
         &self,
         argv: &[String],
         stdin: Option<&Secret>,
@@ -228,15 +269,18 @@ impl Transport {
         let (program, args) = argv
             .split_first()
             .ok_or_else(|| RemoteError::Run("empty command".into()))?;
+        let input = || {
+            if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            }
+        };
         match self {
             Transport::Local => {
                 let mut child = tokio::process::Command::new(program)
                     .args(args)
-                    .stdin(if stdin.is_some() {
-                        Stdio::piped()
-                    } else {
-                        Stdio::null()
-                    })
+                    .stdin(input())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
                     .kill_on_drop(true)
@@ -256,8 +300,8 @@ impl Transport {
                     stderr,
                 })
             }
-            Transport::Ssh(session) => {
-                let mut cmd = session.clone().arc_command(program.as_str());
+            Transport::Ssh(master) => {
+                let mut cmd = master.command(program);
                 cmd.args(args)
                     .stdin(if stdin.is_some() {
                         openssh::Stdio::piped()
@@ -296,14 +340,16 @@ impl Transport {
     }
 
     /// Runs `argv` and sends each line of its stdout and stderr to `lines`
-    /// until it ends. The command's stdin stays open while this runs; wrap a
-    /// command with [`until_stdin_closes`] so that dropping this future (when
-    /// the follow is stopped) ends it on the host too.
+    /// until it ends. Lines are bytes as the host sent them (invalid UTF-8
+    /// and escape sequences included): the log pane filters them. The
+    /// command's stdin stays open while this runs; wrap a command with
+    /// [`until_stdin_closes`] so that dropping this future (when the follow
+    /// is stopped) ends it on the host too. The result says why it ended.
     pub async fn stream(
         &self,
         argv: &[String],
-        lines: mpsc::UnboundedSender<String>,
-    ) -> Result<Option<i32>, RemoteError> {
+        lines: mpsc::UnboundedSender<Vec<u8>>,
+    ) -> Result<StreamEnd, RemoteError> {
         let (program, args) = argv
             .split_first()
             .ok_or_else(|| RemoteError::Run("empty command".into()))?;
@@ -318,15 +364,19 @@ impl Transport {
                     .spawn()
                     .map_err(|e| RemoteError::Run(format!("cannot run {program}: {e}")))?;
                 let _stdin = child.stdin.take();
-                forward_lines(child.stdout.take(), child.stderr.take(), &lines).await;
+                let read_error =
+                    forward_lines(child.stdout.take(), child.stderr.take(), &lines).await;
                 let status = child
                     .wait()
                     .await
                     .map_err(|e| RemoteError::Run(e.to_string()))?;
-                Ok(status.code())
+                Ok(StreamEnd {
+                    code: status.code(),
+                    read_error,
+                })
             }
-            Transport::Ssh(session) => {
-                let mut cmd = session.clone().arc_command(program.as_str());
+            Transport::Ssh(master) => {
+                let mut cmd = master.command(program);
                 cmd.args(args)
                     .stdin(openssh::Stdio::piped())
                     .stdout(openssh::Stdio::piped())
@@ -336,39 +386,154 @@ impl Transport {
                     .await
                     .map_err(|e| RemoteError::Run(describe_ssh_error(&e)))?;
                 let _stdin = child.stdin().take();
-                forward_lines(child.stdout().take(), child.stderr().take(), &lines).await;
-                match child.wait().await {
-                    Ok(status) => Ok(status.code()),
+                let read_error =
+                    forward_lines(child.stdout().take(), child.stderr().take(), &lines).await;
+                let code = match child.wait().await {
+                    Ok(status) => status.code(),
                     Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                        Ok(Some(127))
+                        Some(127)
                     }
-                    Err(e) => Err(RemoteError::Run(describe_ssh_error(&e))),
-                }
+                    Err(e) => return Err(RemoteError::Run(describe_ssh_error(&e))),
+                };
+                Ok(StreamEnd { code, read_error })
             }
         }
     }
 
-    /// Ends the session and its master. If a clone is still held somewhere,
-    /// the master is told to exit through its socket.
-    pub async fn close(self) {
-        if let Transport::Ssh(session) = self {
-            match Arc::try_unwrap(session) {
-                Ok(session) => {
-                    let _ = session.close().await;
-                }
-                Err(shared) => {
-                    let _ = tokio::process::Command::new("ssh")
-                        .arg("-S")
-                        .arg(shared.control_socket())
-                        .args(["-O", "exit", "deploytui"])
-                        .stdin(Stdio::null())
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .status()
-                        .await;
-                }
+    /// Whether the session still works (a quick round trip to the master),
+    /// within `limit`.
+    pub async fn check(&self, limit: Duration) -> bool {
+        match self {
+            Transport::Local => true,
+            Transport::Ssh(master) => {
+                matches!(
+                    tokio::time::timeout(limit, master.session.check()).await,
+                    Ok(Ok(()))
+                )
             }
         }
+    }
+
+    /// Ends the session: the master is told to exit through its socket
+    /// (within a few seconds; it also exits by itself when idle).
+    pub async fn close(self) {
+        if let Transport::Ssh(master) = self {
+            let exit = tokio::process::Command::new("ssh")
+                .arg("-S")
+                .arg(master.session.control_socket())
+                .args(["-O", "exit", "deploytui"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .status();
+            let _ = tokio::time::timeout(Duration::from_secs(3), exit).await;
+            let _ = std::fs::remove_dir_all(&master.dir);
+        }
+    }
+}
+
+/// An ssh master deploytui started, and the folder of its socket and log.
+pub struct Master {
+    session: Session,
+    dir: PathBuf,
+}
+
+impl Master {
+    fn command(self: &Arc<Self>, program: &str) -> openssh::OwningCommand<MasterRef> {
+        Session::to_command(MasterRef(self.clone()), program.to_string())
+    }
+}
+
+/// A shared master that commands can own while they run.
+#[derive(Clone)]
+pub struct MasterRef(Arc<Master>);
+
+impl std::ops::Deref for MasterRef {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.0.session
+    }
+}
+
+/// How a followed command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEnd {
+    /// `None` when killed by a signal.
+    pub code: Option<i32>,
+    /// Reading its output failed before it ended.
+    pub read_error: Option<String>,
+}
+
+impl std::fmt::Display for StreamEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.read_error, self.code) {
+            (Some(e), _) => write!(f, "reading its output failed: {e}"),
+            (None, Some(0)) => f.write_str("the command ended"),
+            (None, Some(code)) => write!(f, "the command exited with code {code}"),
+            (None, None) => f.write_str("the command was killed"),
+        }
+    }
+}
+
+/// ssh options of a master: one socket, no prompts, the host-key policy,
+/// timeouts and keep-alives. The destination follows after `--`.
+fn master_args(host: &Host, settings: &SshSettings, socket: &Path, log: &Path) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "-E".into(),
+        log.display().to_string(),
+        "-S".into(),
+        socket.display().to_string(),
+        "-M".into(),
+        "-f".into(),
+        "-N".into(),
+    ];
+    let mut option = |o: String| args.extend(["-o".to_string(), o]);
+    option(format!(
+        "ControlPersist={}s",
+        settings.idle_exit.as_secs().max(1)
+    ));
+    // No prompt can reach the TUI: a passphrase or an unknown key fails with a reason.
+    option("BatchMode=yes".into());
+    option(format!(
+        "StrictHostKeyChecking={}",
+        host_key_option(host.host_key_policy)
+    ));
+    option(format!(
+        "ConnectTimeout={}",
+        settings.connect_timeout.as_secs().max(1)
+    ));
+    option(format!(
+        "ServerAliveInterval={}",
+        settings.alive_interval().as_secs()
+    ));
+    option("ServerAliveCountMax=3".into());
+    if let Some(known) = &host.known_hosts {
+        option(format!("UserKnownHostsFile={}", known.display()));
+    }
+    if let Some(key) = &host.identity_file {
+        option("IdentitiesOnly=yes".into());
+        args.extend(["-i".into(), key.display().to_string()]);
+    }
+    if let Some(port) = host.port {
+        args.extend(["-p".into(), port.to_string()]);
+    }
+    if let Target::Ssh {
+        user: Some(user), ..
+    } = &host.target
+    {
+        args.extend(["-l".into(), user.clone()]);
+    }
+    args
+}
+
+/// ssh's `StrictHostKeyChecking` for a policy. Both refuse a changed key:
+/// `accept-new` only adds keys of hosts never seen (never `no`, which
+/// would accept a changed key and then send the sudo password to it).
+pub fn host_key_option(policy: HostKeyPolicy) -> &'static str {
+    match policy {
+        HostKeyPolicy::Strict => "yes",
+        HostKeyPolicy::AcceptNew => "accept-new",
     }
 }
 
@@ -422,50 +587,102 @@ async fn write_secret<W: tokio::io::AsyncWrite + Unpin>(pipe: &mut W, secret: &S
     let _ = pipe.shutdown().await;
 }
 
+/// The most of one stream of a command's output that is kept; the rest is
+/// read (so the command is not blocked) and counted.
+pub const OUTPUT_MAX: usize = 1 << 20;
+
 async fn drain<O, E>(stdout: Option<O>, stderr: Option<E>) -> (String, String)
 where
     O: AsyncRead + Unpin,
     E: AsyncRead + Unpin,
 {
     async fn read_all<R: AsyncRead + Unpin>(r: Option<R>) -> String {
-        let mut buf = Vec::new();
+        let mut kept = Vec::new();
+        let mut cut = 0usize;
         if let Some(mut r) = r {
-            let _ = r.read_to_end(&mut buf).await;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match r.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let room = OUTPUT_MAX.saturating_sub(kept.len()).min(n);
+                        kept.extend_from_slice(&buf[..room]);
+                        cut += n - room;
+                    }
+                }
+            }
         }
-        String::from_utf8_lossy(&buf).into_owned()
+        let mut text = crate::text::lossy(&kept);
+        if cut > 0 {
+            text.push_str(&format!("\n… ({cut} more bytes cut)\n"));
+        }
+        text
     }
     tokio::join!(read_all(stdout), read_all(stderr))
 }
 
+/// Sends every line of both streams (newline removed, at most
+/// [`crate::text::LINE_MAX`] bytes plus a note of what was cut) until both
+/// end. Returns the read error that ended a stream early, if any.
 async fn forward_lines<O, E>(
     stdout: Option<O>,
     stderr: Option<E>,
-    tx: &mpsc::UnboundedSender<String>,
-) where
+    tx: &mpsc::UnboundedSender<Vec<u8>>,
+) -> Option<String>
+where
     O: AsyncRead + Unpin,
     E: AsyncRead + Unpin,
 {
-    async fn pump<R: AsyncRead + Unpin>(r: Option<R>, tx: &mpsc::UnboundedSender<String>) {
-        let Some(r) = r else { return };
-        let mut lines = BufReader::new(r).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if tx.send(line).is_err() {
-                return;
+    async fn pump<R: AsyncRead + Unpin>(
+        r: Option<R>,
+        tx: &mpsc::UnboundedSender<Vec<u8>>,
+    ) -> Option<String> {
+        let mut reader = BufReader::new(r?);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            // Bytes, not str: invalid UTF-8 must not end the stream.
+            match (&mut reader)
+                .take(crate::text::LINE_MAX as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .await
+            {
+                Ok(0) => return None,
+                Ok(_) => {
+                    if line.last() == Some(&b'\n') {
+                        line.pop();
+                    } else if line.len() > crate::text::LINE_MAX {
+                        // Too long: keep the start, skip to the end of the line.
+                        let mut skipped = Vec::new();
+                        let rest = reader.read_until(b'\n', &mut skipped).await;
+                        line.truncate(crate::text::LINE_MAX);
+                        line.extend_from_slice(
+                            format!("… ({} more bytes cut)", skipped.len() + 1).as_bytes(),
+                        );
+                        if let Err(e) = rest {
+                            let _ = tx.send(std::mem::take(&mut line));
+                            return Some(e.to_string());
+                        }
+                    }
+                    if tx.send(std::mem::take(&mut line)).is_err() {
+                        return None;
+                    }
+                }
+                Err(e) => return Some(e.to_string()),
             }
         }
     }
-    tokio::join!(pump(stdout, tx), pump(stderr, tx));
+    let (a, b) = tokio::join!(pump(stdout, tx), pump(stderr, tx));
+    a.or(b)
 }
 
-/// One line that says what went wrong, from openssh's error and ssh's log.
-fn describe_ssh_error(e: &openssh::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    if text.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+/// What went wrong, from ssh's log (`-E`) of a master that did not start.
+fn describe_ssh_log(log: &str) -> String {
+    // ssh ends its log lines with "\r\n".
+    let text = crate::text::clean_lines(&log.replace('\r', ""));
+    if text.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+        || text.contains("Host key verification failed") && text.contains("Offending")
+    {
         return "host key mismatch: the host's key differs from the one in known_hosts (refusing to connect)".into();
     }
     if text.contains("Host key verification failed")
@@ -476,27 +693,31 @@ fn describe_ssh_error(e: &openssh::Error) -> String {
     if text.contains("Permission denied") {
         return "login refused: the key was not accepted (or a passphrase is needed and no agent has it)".into();
     }
-    // openssh's own wording adds nothing to ssh's.
-    for prefix in [
-        "failed to connect to the remote host: ",
-        "failed to connect to the remote host",
-    ] {
-        if let Some(rest) = text.strip_prefix(prefix) {
-            text = rest.trim_start_matches("ssh: ").to_string();
-            break;
-        }
-    }
     // The most specific part is the last; ssh's banners come first.
-    text.lines()
+    let last = text
+        .lines()
         .map(str::trim)
         .rfind(|l| !l.is_empty())
-        .unwrap_or("ssh failed")
-        .to_string()
+        .unwrap_or("ssh failed without saying why");
+    crate::text::quote(last.trim_start_matches("ssh: "))
+}
+
+/// One line that says what went wrong, from openssh's error.
+fn describe_ssh_error(e: &openssh::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    describe_ssh_log(&text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LIMIT: Duration = Duration::from_secs(20);
 
     fn argv(s: &[&str]) -> Vec<String> {
         s.iter().map(|s| s.to_string()).collect()
@@ -535,7 +756,11 @@ mod tests {
     async fn local_transport_runs_argv_without_a_shell() {
         let t = Transport::Local;
         let out = t
-            .output(&argv(&["printf", "%s|", "a b", "$(id)", ";rm"]), None)
+            .output(
+                &argv(&["printf", "%s|", "a b", "$(id)", ";rm"]),
+                None,
+                LIMIT,
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -546,15 +771,105 @@ mod tests {
             .output(
                 &argv(&["sh", "-c", "read x; echo got-$x"]),
                 Some(&Secret::new("pw".into())),
+                LIMIT,
             )
             .await
             .unwrap();
         assert_eq!(out.stdout.trim(), "got-pw");
         let out = t
-            .output(&argv(&["sh", "-c", "echo err >&2; exit 3"]), None)
+            .output(&argv(&["sh", "-c", "echo err >&2; exit 3"]), None, LIMIT)
             .await
             .unwrap();
         assert_eq!((out.code, out.stderr.as_str()), (Some(3), "err\n"));
+    }
+
+    #[tokio::test]
+    async fn a_command_past_its_deadline_is_killed_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let script = format!("echo $$ > {}; exec sleep 30", pidfile.display());
+        let started = std::time::Instant::now();
+        let e = Transport::Local
+            .output(
+                &argv(&["sh", "-c", &script]),
+                None,
+                Duration::from_millis(300),
+            )
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(e.to_string(), "sh: no answer within 0s");
+        let pid = std::fs::read_to_string(&pidfile).unwrap();
+        wait_gone(pid.trim()).await;
+    }
+
+    #[tokio::test]
+    async fn a_follow_survives_invalid_utf8_and_huge_lines() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let script = format!(
+            "printf 'ok \\377\\376 bytes\\n'; head -c {} /dev/zero | tr '\\0' y; printf '\\nafter\\n'",
+            crate::text::LINE_MAX * 3
+        );
+        let end = Transport::Local
+            .stream(&argv(&["sh", "-c", &script]), tx)
+            .await
+            .unwrap();
+        assert_eq!(end.to_string(), "the command ended");
+        assert_eq!(rx.recv().await.unwrap(), b"ok \xff\xfe bytes");
+        let long = rx.recv().await.unwrap();
+        let cut = format!("… ({} more bytes cut)", crate::text::LINE_MAX * 2 + 1);
+        assert!(
+            long.ends_with(cut.as_bytes()),
+            "{}",
+            String::from_utf8_lossy(&long[long.len() - 40..])
+        );
+        assert_eq!(
+            rx.recv().await.unwrap(),
+            b"after",
+            "the stream goes on after both"
+        );
+    }
+
+    #[test]
+    fn ssh_gets_the_destination_after_the_options_and_never_accepts_a_changed_key() {
+        let config = crate::config::parse(
+            "[[hosts]]\nname = \"a\"\ntarget = \"me@h1\"\nhost_key_policy = \"accept-new\"\n",
+            Path::new("/t.toml"),
+            crate::config::FoundBy::Flag,
+        )
+        .unwrap();
+        let settings = SshSettings::for_config(&config, Duration::from_secs(60)).unwrap();
+        let args = master_args(
+            &config.hosts[0],
+            &settings,
+            Path::new("/s"),
+            Path::new("/l"),
+        );
+        assert!(
+            args.contains(&"StrictHostKeyChecking=accept-new".to_string()),
+            "{args:?}"
+        );
+        assert!(!args.iter().any(|a| a == "StrictHostKeyChecking=no"));
+        assert_eq!(host_key_option(HostKeyPolicy::Strict), "yes");
+        assert!(args.contains(&"BatchMode=yes".to_string()));
+        // Three missed keep-alives fit in the connect timeout (10 s by default).
+        assert!(
+            args.contains(&"ServerAliveInterval=3".to_string()),
+            "{args:?}"
+        );
+        assert!(manual_ssh_command(&config.hosts[0], &settings).ends_with(" -- me@h1 true"));
+    }
+
+    async fn wait_gone(pid: &str) {
+        for _ in 0..100 {
+            let gone = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map_or(true, |s| s.contains(") Z "));
+            if gone {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("process {pid} still runs");
     }
 
     #[tokio::test]
@@ -565,7 +880,7 @@ mod tests {
         let script = format!("echo $$ > {}; echo first; exec sleep 30", pidfile.display());
         let cmd = until_stdin_closes(&argv(&["sh", "-c", &script]));
         let task = tokio::spawn(async move { Transport::Local.stream(&cmd, tx).await });
-        assert_eq!(rx.recv().await.as_deref(), Some("first"));
+        assert_eq!(rx.recv().await.as_deref(), Some(&b"first"[..]));
         let pid = std::fs::read_to_string(&pidfile)
             .unwrap()
             .trim()
@@ -573,14 +888,7 @@ mod tests {
         assert!(Path::new(&format!("/proc/{pid}")).exists());
         task.abort();
         let _ = task.await;
-        for _ in 0..100 {
-            let gone = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map_or(true, |s| s.contains(") Z "));
-            if gone {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("the followed command ({pid}) still runs after the follow was dropped");
+        // Still running after the follow was dropped fails here.
+        wait_gone(&pid).await;
     }
 }

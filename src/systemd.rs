@@ -26,18 +26,20 @@ pub fn normalize_unit_name(name: &str) -> Result<String, String> {
     if name.is_empty() {
         return Err("a unit name cannot be empty".into());
     }
+    // Quoted in errors: made safe to print first.
+    let shown = crate::text::quote(name);
     if let Some(bad) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || ":-_.\\@".contains(*c)))
     {
         return Err(format!(
-            "`{name}` is not a valid systemd unit name: `{}` is not allowed (only ASCII letters, digits and `:-_.\\@`)",
+            "`{shown}` is not a valid systemd unit name: `{}` is not allowed (only ASCII letters, digits and `:-_.\\@`)",
             bad.escape_default()
         ));
     }
     if name.starts_with(['-', '.', '@']) {
         return Err(format!(
-            "`{name}` is not a valid systemd unit name: it must not start with `-`, `.` or `@`"
+            "`{shown}` is not a valid systemd unit name: it must not start with `-`, `.` or `@`"
         ));
     }
     let full = match name.rsplit_once('.') {
@@ -47,17 +49,17 @@ pub fn normalize_unit_name(name: &str) -> Result<String, String> {
     let (prefix, _suffix) = full.rsplit_once('.').unwrap_or((full.as_str(), ""));
     if prefix.is_empty() {
         return Err(format!(
-            "`{name}` is not a valid systemd unit name: nothing before the type suffix"
+            "`{shown}` is not a valid systemd unit name: nothing before the type suffix"
         ));
     }
     if prefix.matches('@').count() > 1 {
         return Err(format!(
-            "`{name}` is not a valid systemd unit name: more than one `@`"
+            "`{shown}` is not a valid systemd unit name: more than one `@`"
         ));
     }
     if full.len() > UNIT_NAME_MAX {
         return Err(format!(
-            "`{name}` is not a valid systemd unit name: longer than {UNIT_NAME_MAX} characters"
+            "`{shown}` is not a valid systemd unit name: longer than {UNIT_NAME_MAX} characters"
         ));
     }
     Ok(full)

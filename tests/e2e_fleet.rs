@@ -88,7 +88,7 @@ fn restart_nginx_with_the_sudo_password_and_the_password_leaks_nowhere() {
     t.keys(&["Tab"]); // services of server1 (logs in as the sudo user)
     t.keys(&["r"]);
     t.wait_for("the confirm dialog", WAIT, |s| {
-        s.contains("sudo -k -S -p '' -- systemctl restart nginx.service")
+        s.contains("sudo -k -S -p '' -- systemctl restart -- nginx.service")
     });
     t.keys(&["y"]);
     t.wait_for("the password prompt", WAIT, |s| {

@@ -368,7 +368,10 @@ fn systemctl_and_journalctl_stand_ins_speak_systemd() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("ssh");
-    std::thread::sleep(Duration::from_millis(800));
+    // Following once the stand-in's `tail -F` runs, not after a guessed pause.
+    common::wait_until("journalctl -f to follow", Duration::from_secs(10), || {
+        sh("root", "pgrep -x tail").status.success()
+    });
     stdout(sh("root", "systemctl start webapp"));
     let out = follow.wait_with_output().expect("follow");
     let text = String::from_utf8_lossy(&out.stdout);

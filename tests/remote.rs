@@ -183,12 +183,7 @@ fn a_changed_host_key_is_refused() {
     std::fs::write(&f.known_hosts, line).expect("write known_hosts");
 
     let config = config_of(&f);
-    let settings = SshSettings {
-        control_dir: deploytui::remote::control_dir().expect("control dir"),
-        connect_timeout: Duration::from_secs(5),
-        keepalive: Duration::from_secs(5),
-        idle_exit: Duration::from_secs(10),
-    };
+    let settings = test_settings();
     let err = rt()
         .block_on(Transport::connect(&config.hosts[0], &settings))
         .err()
@@ -225,9 +220,8 @@ fn restart_with_password_sudo_changes_the_start_time_and_a_wrong_password_does_n
         &format!("{SUDO_PASSWORD}\n"),
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("running sudo -k -S -p '' -- systemctl restart nginx.service")
-    );
+    assert!(text(&out.stderr)
+        .contains("running sudo -k -S -p '' -- systemctl restart -- nginx.service"));
     let after = started_at(&f, 0, "nginx.service").expect("nginx running");
     assert!(after > before, "restarted: {before} -> {after}");
     assert!(
@@ -340,16 +334,22 @@ fn kind_of(v: &serde_json::Value) -> &'static str {
     }
 }
 
-#[test]
-fn a_journal_follow_streams_new_lines_and_ends_on_the_host_when_dropped() {
-    let Some(f) = fleet(1) else { return };
-    let config = config_of(&f);
-    let settings = SshSettings {
+fn test_settings() -> SshSettings {
+    SshSettings {
         control_dir: deploytui::remote::control_dir().expect("control dir"),
         connect_timeout: Duration::from_secs(5),
         keepalive: Duration::from_secs(5),
         idle_exit: Duration::from_secs(10),
-    };
+        command_timeout: Duration::from_secs(20),
+        action_timeout: Duration::from_secs(60),
+    }
+}
+
+#[test]
+fn a_journal_follow_streams_new_lines_and_ends_on_the_host_when_dropped() {
+    let Some(f) = fleet(1) else { return };
+    let config = config_of(&f);
+    let settings = test_settings();
     let count_followers = |f: &Fleet| -> usize {
         let out = f
             .ssh(0, "root", "pgrep -c -x journalctl || true")
@@ -377,15 +377,29 @@ fn a_journal_follow_streams_new_lines_and_ends_on_the_host_when_dropped() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let stream_t = t.clone();
         let follow = tokio::spawn(async move { stream_t.stream(&argv, tx).await });
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        assert!(count_followers(&f) >= 1, "journalctl -f runs on the host");
+        // Following once the stand-in's `tail -F` runs (journalctl itself starts first).
+        let tailing = |f: &Fleet| {
+            let out = f.ssh(0, "root", "pgrep -x tail").output().expect("ssh");
+            out.status.success()
+        };
+        let started = tokio::time::Instant::now();
+        while count_followers(&f) == 0 || !tailing(&f) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "journalctl -f never ran on the host"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         // server1 logs in as the sudo user.
         let restart = deploytui::remote::privileged(
             deploytui::config::SudoMode::Password,
             &["systemctl", "restart", "webapp.service"].map(String::from),
         );
         let password = deploytui::secret::Secret::new(SUDO_PASSWORD.into());
-        let out = t.output(&restart, Some(&password)).await.expect("restart");
+        let out = t
+            .output(&restart, Some(&password), Duration::from_secs(60))
+            .await
+            .expect("restart");
         assert!(out.success(), "{out:?}");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let mut seen = Vec::new();
@@ -394,7 +408,7 @@ fn a_journal_follow_streams_new_lines_and_ends_on_the_host_when_dropped() {
             .any(|l: &String| l.contains("webapp 1.0.0 starting"))
         {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(line)) => seen.push(line),
+                Ok(Some(line)) => seen.push(String::from_utf8_lossy(&line).into_owned()),
                 _ => panic!("no new journal line; saw {seen:?}"),
             }
         }

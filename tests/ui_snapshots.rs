@@ -173,7 +173,7 @@ scene!(journal_in_the_log_pane, |s| {
             s,
             Msg::FollowLine {
                 id: 1,
-                line: format!("Nov 24 21:00:{i:02} server1 nginx[812]: request {i}"),
+                line: format!("Nov 24 21:00:{i:02} server1 nginx[812]: request {i}").into(),
             },
         );
     }

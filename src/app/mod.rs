@@ -73,9 +73,15 @@ impl UnitAction {
         }
     }
 
-    /// The command as root: `systemctl <verb> <unit>`.
+    /// The command as root: `systemctl <verb> -- <unit>` (the unit after
+    /// `--`, so no name can be read as an option).
     pub fn argv(self, unit: &str) -> Vec<String> {
-        vec!["systemctl".into(), self.verb().into(), unit.into()]
+        vec![
+            "systemctl".into(),
+            self.verb().into(),
+            "--".into(),
+            unit.into(),
+        ]
     }
 }
 
@@ -144,9 +150,16 @@ impl Probed {
 pub enum HostStatus {
     NotProbed,
     Up(Box<Probed>),
+    /// The last probe failed: no session, or no answer in time.
     Unreachable {
         reason: String,
         manual: Option<String>,
+        /// The probe ran past its deadline: the host is connected but does not answer.
+        timed_out: bool,
+        /// When it stopped answering (the first failed probe in a row).
+        since: SystemTime,
+        /// What the last good probe found, shown as stale with its age.
+        last_good: Option<Box<Probed>>,
     },
 }
 
@@ -214,9 +227,23 @@ impl HostState {
         }
     }
 
+    /// The newest probe that worked: the current one, or the last good one
+    /// of a host that stopped answering (then stale).
+    pub fn last_known(&self) -> Option<&Probed> {
+        match &self.status {
+            HostStatus::Up(p) => Some(p),
+            HostStatus::Unreachable { last_good, .. } => last_good.as_deref(),
+            HostStatus::NotProbed => None,
+        }
+    }
+
     /// The state of a watched unit from the last probe.
     pub fn unit(&self, unit: &str) -> Option<&UnitState> {
-        self.probed()?.probe.services.iter().find(|u| u.id == unit)
+        self.last_known()?
+            .probe
+            .services
+            .iter()
+            .find(|u| u.id == unit)
     }
 }
 
@@ -315,9 +342,10 @@ pub enum Msg {
         id: JobId,
         result: Result<CommandOutput, RemoteError>,
     },
+    /// One line of a followed command, as the host sent it (the log pane filters it).
     FollowLine {
         id: JobId,
-        line: String,
+        line: Vec<u8>,
     },
     FollowEnded {
         id: JobId,

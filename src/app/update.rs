@@ -73,7 +73,8 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
                 .as_mut()
                 .filter(|j| j.id == id && j.ended.is_none());
             if let Some(journal) = following {
-                journal.lines.push_line(&line);
+                journal.lines.push_bytes(&line);
+                journal.lines.push_str("\n");
                 keep_log_anchor(state, 1);
             }
             Vec::new()
@@ -187,19 +188,39 @@ fn on_probe_done(
             h.status = HostStatus::Up(Box::new(Probed { probe, latency, at }));
         }
         Err(e) => {
+            let timed_out = matches!(e, RemoteError::TimedOut { .. });
             let (reason, manual) = match e {
                 RemoteError::Connect { reason, manual } => (reason, Some(manual)),
                 RemoteError::Run(reason) => (reason, None),
+                e @ RemoteError::TimedOut { .. } => (e.to_string(), None),
             };
-            let changed =
-                !matches!(&h.status, HostStatus::Unreachable { reason: r, .. } if *r == reason);
+            let changed = was_up
+                || !matches!(&h.status, HostStatus::Unreachable { reason: r, .. } if *r == reason);
+            let (since, last_good) = match std::mem::replace(&mut h.status, HostStatus::NotProbed) {
+                HostStatus::Up(p) => (at, Some(p)),
+                HostStatus::Unreachable {
+                    since, last_good, ..
+                } => (since, last_good),
+                HostStatus::NotProbed => (at, None),
+            };
             if changed {
-                lines.push(format!("{name}: unreachable: {reason}"));
+                let what = if timed_out {
+                    "not answering"
+                } else {
+                    "unreachable"
+                };
+                lines.push(format!("{name}: {what}: {reason}"));
                 if let Some(m) = &manual {
                     lines.push(format!("{name}: to see why, run: {m}"));
                 }
             }
-            h.status = HostStatus::Unreachable { reason, manual };
+            h.status = HostStatus::Unreachable {
+                reason,
+                manual,
+                timed_out,
+                since,
+                last_good,
+            };
         }
     }
     let queued = std::mem::take(&mut h.probe.queued);

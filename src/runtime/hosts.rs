@@ -90,11 +90,12 @@ async fn worker(
                     }
                 };
                 let msgs = msgs.clone();
+                let limit = settings.command_timeout;
                 tasks.spawn(async move {
                     let _permit = permit;
                     let started = Instant::now();
                     let result = t
-                        .output(&probe::command(&units), None)
+                        .output(&probe::command(&units, limit), None, limit)
                         .await
                         .and_then(|out| probe::read(&out, &units))
                         .map(|p| (p, started.elapsed()));
@@ -114,8 +115,9 @@ async fn worker(
                     }
                 };
                 let msgs = msgs.clone();
+                let limit = settings.action_timeout;
                 tasks.spawn(async move {
-                    let result = t.output(&argv, password.as_ref()).await;
+                    let result = t.output(&argv, password.as_ref(), limit).await;
                     drop(password);
                     let _ = msgs.send(Msg::UnitActionDone { id, result });
                 });
@@ -146,10 +148,8 @@ async fn worker(
                         };
                         let (result, ()) = tokio::join!(t.stream(&argv, lines_tx), forward);
                         let reason = match result {
-                            Ok(Some(0)) => "ended".to_string(),
-                            Ok(Some(code)) => format!("exit {code}"),
-                            Ok(None) => "killed".to_string(),
-                            Err(e) => e.to_string(),
+                            Ok(end) => end.to_string(),
+                            Err(e) => format!("the connection broke: {e}"),
                         };
                         let _ = msgs.send(Msg::FollowEnded { id, reason });
                     }),
@@ -170,8 +170,8 @@ async fn session(
     host: &Host,
     settings: &SshSettings,
 ) -> Result<Transport, RemoteError> {
-    if let Some(Transport::Ssh(s)) = slot {
-        if s.check().await.is_err() {
+    if let Some(t) = slot {
+        if !t.check(settings.connect_timeout).await {
             if let Some(old) = slot.take() {
                 old.close().await;
             }

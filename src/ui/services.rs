@@ -9,7 +9,16 @@ use crate::app::{Pane, State};
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let host = state.selected();
     let name = host.map(|h| h.name.as_str()).unwrap_or("");
-    let block = pane_block(Pane::Services, state, theme, format!("{name} "));
+    // A host that stopped answering shows what it last said, dimmed, with its age.
+    let stale_since = host
+        .filter(|h| h.probed().is_none())
+        .and_then(|h| h.last_known())
+        .map(|p| ago(state.now.duration_since(p.at).unwrap_or_default().as_secs()));
+    let label = match &stale_since {
+        Some(age) => format!("{name} · no answer, states from {age} ago "),
+        None => format!("{name} "),
+    };
+    let block = pane_block(Pane::Services, state, theme, label);
     let Some(host) = host.filter(|h| !h.services.is_empty()) else {
         let hint = Paragraph::new(vec![
             Line::styled("No services watched on this host.", theme.dim),
@@ -23,7 +32,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         frame.render_widget(hint, area);
         return;
     };
-    let probed = host.probed();
+    let probed = host.last_known();
+    let old = stale_since.is_some();
     // Narrow panes keep the unit, its state and since when; PID and restarts need room.
     let wide = area.width >= 56;
     let mut any_stale = false;
@@ -55,6 +65,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                 ]);
             }
             let style = match u.active_state.as_str() {
+                _ if old => theme.dim,
                 "active" => theme.ok,
                 "failed" => theme.error,
                 "activating" | "deactivating" | "reloading" => theme.warn,

@@ -343,7 +343,7 @@ fn unreachable_host_keeps_the_reason_and_the_manual_command() {
     );
     probe_ok(&mut s, 0, 1001);
     assert!(
-        matches!(&s.hosts[1].status, HostStatus::Unreachable { reason, manual: Some(m) } if reason == "Connection refused" && m == "ssh me@h1 true")
+        matches!(&s.hosts[1].status, HostStatus::Unreachable { reason, manual: Some(m), .. } if reason == "Connection refused" && m == "ssh me@h1 true")
     );
     assert!(
         matches!(s.hosts[0].status, HostStatus::Up(_)),
@@ -376,7 +376,7 @@ fn restart_asks_first_with_the_exact_command() {
     match &s.overlay {
         Some(Overlay::Confirm(p)) => {
             assert_eq!(p.unit, "app.service");
-            assert_eq!(p.command, "sudo -n -- systemctl restart app.service");
+            assert_eq!(p.command, "sudo -n -- systemctl restart -- app.service");
         }
         other => panic!("expected a confirm dialog, got {other:?}"),
     }
@@ -386,10 +386,18 @@ fn restart_asks_first_with_the_exact_command() {
         vec![Effect::UnitAction {
             id: 1,
             host: 0,
-            argv: vec!["sudo", "-n", "--", "systemctl", "restart", "app.service"]
-                .into_iter()
-                .map(String::from)
-                .collect(),
+            argv: vec![
+                "sudo",
+                "-n",
+                "--",
+                "systemctl",
+                "restart",
+                "--",
+                "app.service"
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
             password: None
         }]
     );
