@@ -49,13 +49,12 @@ pub fn run(hosts: usize, tui: bool) -> anyhow::Result<()> {
             FoundBy::Flag,
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let runtime = tokio::runtime::Runtime::new()?;
         let intro = vec![
             format!("demo fleet in {}", fleet.dir().display()),
             format!("server1: login {SUDO_USER}, sudo password {SUDO_PASSWORD}"),
             "HEAD has a commit the hosts' flake.lock lacks".to_string(),
         ];
-        runtime.block_on(crate::runtime::run(config, intro))
+        crate::runtime::run_blocking(config, intro)
     } else {
         println!("{}", fleet.config_path.display());
         let _ = writeln!(

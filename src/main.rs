@@ -108,11 +108,7 @@ fn main() -> ExitCode {
             let (_guard, log_path) = deploytui::logging::init();
             tracing::info!(config = %config.path.display(), "starting TUI");
             deploytui::runtime::install_panic_logging();
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => return fail(&e),
-            };
-            match runtime.block_on(deploytui::runtime::run(config, Vec::new())) {
+            match deploytui::runtime::run_blocking(config, Vec::new()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("deploytui: {e:#}\n(details in {})", log_path.display());

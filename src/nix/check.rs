@@ -1,6 +1,7 @@
 //! The flake check: every input of a host's flake against git HEAD of the
 //! repository it comes from, and what the host runs against HEAD.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -101,16 +102,36 @@ pub async fn check(
     running_rev: Option<&str>,
     previous: Option<&FlakeReport>,
 ) -> Result<FlakeReport, LockError> {
-    let inputs = lock::read(&flake.path)?;
+    // Reading and parsing a big lock is blocking work: off the async threads.
+    let dir = flake.path.clone();
+    let inputs = tokio::task::spawn_blocking(move || lock::read(&dir))
+        .await
+        .map_err(|e| LockError {
+            file: flake.path.join("flake.lock"),
+            message: format!("reading the lock stopped: {e}"),
+        })??;
     let flake_repo = git::repo_root(&flake.path).await;
     let flake_state = match &flake_repo {
         Some(root) => git::repo_state(root).await.ok(),
         None => None,
     };
+    let before: HashMap<&str, &InputReport> = previous
+        .map(|p| {
+            p.inputs
+                .iter()
+                .map(|i| (i.locked.path.as_str(), i))
+                .collect()
+        })
+        .unwrap_or_default();
+    // Many inputs may live in one repository: ask git about each folder once.
+    let mut repos = RepoCache::default();
     let mut reports = Vec::with_capacity(inputs.len());
     for input in inputs {
-        let before = previous.and_then(|p| p.inputs.iter().find(|i| i.locked == input));
-        reports.push(compare_input(input, flake_repo.as_deref(), before).await);
+        let before = before
+            .get(input.path.as_str())
+            .copied()
+            .filter(|b| b.locked == input);
+        reports.push(compare_input(input, flake_repo.as_deref(), before, &mut repos).await);
     }
     let unchanged_running = previous
         .filter(|p| p.head == flake_state.as_ref().map(|s| s.head.clone()))
@@ -121,7 +142,8 @@ pub async fn check(
         (Some(rev), Some(root), Some(state)) => Some(RunningReport {
             rev: rev.to_string(),
             // Only the count: no need for the oldest commit or the diff here.
-            behind: git::ahead_behind(root, rev, &state.head)
+            // A build from a dirty tree records `<rev>-dirty`: compare its commit.
+            behind: git::ahead_behind(root, rev.trim_end_matches("-dirty"), &state.head)
                 .await
                 .map(|(_, behind)| behind),
         }),
@@ -142,10 +164,38 @@ pub async fn check(
     })
 }
 
+/// What git said about each folder during one check.
+#[derive(Default)]
+struct RepoCache {
+    roots: HashMap<PathBuf, Option<PathBuf>>,
+    states: HashMap<PathBuf, Result<git::RepoState, String>>,
+}
+
+impl RepoCache {
+    async fn root(&mut self, dir: &Path) -> Option<PathBuf> {
+        if let Some(root) = self.roots.get(dir) {
+            return root.clone();
+        }
+        let root = git::repo_root(dir).await;
+        self.roots.insert(dir.to_path_buf(), root.clone());
+        root
+    }
+
+    async fn state(&mut self, root: &Path) -> Result<git::RepoState, String> {
+        if let Some(state) = self.states.get(root) {
+            return state.clone();
+        }
+        let state = git::repo_state(root).await;
+        self.states.insert(root.to_path_buf(), state.clone());
+        state
+    }
+}
+
 async fn compare_input(
     locked: LockedInput,
     flake_repo: Option<&Path>,
     before: Option<&InputReport>,
+    repos: &mut RepoCache,
 ) -> InputReport {
     let mut report = InputReport {
         status: InputStatus::Remote,
@@ -166,11 +216,11 @@ async fn compare_input(
     let Some(dir) = report.locked.local_path.clone() else {
         return report;
     };
-    let Some(root) = git::repo_root(&dir).await else {
+    let Some(root) = repos.root(&dir).await else {
         return report;
     };
     report.self_referential = flake_repo.is_some_and(|f| same_dir(f, &root));
-    let Ok(state) = git::repo_state(&root).await else {
+    let Ok(state) = repos.state(&root).await else {
         return report;
     };
     // Same lock entry, same HEAD: the history walk would say the same again.

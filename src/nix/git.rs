@@ -5,21 +5,36 @@ use std::path::{Path, PathBuf};
 
 use tokio::process::Command;
 
-/// Runs git in `repo`; stdout on success, stderr otherwise.
+/// Runs git in `repo`; stdout on success, stderr otherwise, both made safe
+/// to show (a commit subject or a file name may hold escape sequences).
+/// Revisions from outside never reach here unchecked: see [`commit`].
 pub async fn git(repo: &Path, args: &[&str]) -> Result<String, String> {
     let out = Command::new("git")
         .arg("-C")
         .arg(repo)
         .args(args)
         .env("GIT_OPTIONAL_LOCKS", "0")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
         .output()
         .await
         .map_err(|e| format!("cannot run git: {e}"))?;
     if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+        Ok(crate::text::clean_lines(
+            String::from_utf8_lossy(&out.stdout).trim_end(),
+        ))
     } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        Err(crate::text::quote(
+            String::from_utf8_lossy(&out.stderr).trim(),
+        ))
     }
+}
+
+/// `rev` if it is a commit id, the only form of revision that comes from
+/// outside (a lock, a host) and goes into a git argv. Anything else, an
+/// option like `--output=FILE` above all, is refused here.
+pub fn commit(rev: &str) -> Option<&str> {
+    super::lock::is_commit_id(rev).then_some(rev)
 }
 
 /// The top folder of the repository holding `dir`, if any.
@@ -40,7 +55,10 @@ pub struct RepoState {
 }
 
 pub async fn repo_state(root: &Path) -> Result<RepoState, String> {
-    let head = git(root, &["rev-parse", "HEAD"]).await?;
+    let head = git(root, &["rev-parse", "--verify", "HEAD^{commit}"]).await?;
+    if commit(&head).is_none() {
+        return Err(format!("git rev-parse HEAD said {head:?}"));
+    }
     let head_subject = git(root, &["log", "-1", "--format=%s", "HEAD"])
         .await
         .unwrap_or_default();
@@ -79,18 +97,28 @@ pub enum Relation {
 /// Commits only `locked` has and commits only `head` has, in one history
 /// walk; `None` when `locked` is not a commit of this repository.
 pub async fn ahead_behind(root: &Path, locked: &str, head: &str) -> Option<(u64, u64)> {
+    let (locked, head) = (commit(locked)?, commit(head)?);
     if locked == head {
         return Some((0, 0));
     }
-    git(root, &["cat-file", "-e", &format!("{locked}^{{commit}}")])
-        .await
-        .ok()?;
+    git(
+        root,
+        &[
+            "cat-file",
+            "-e",
+            "--end-of-options",
+            &format!("{locked}^{{commit}}"),
+        ],
+    )
+    .await
+    .ok()?;
     let counts = git(
         root,
         &[
             "rev-list",
             "--left-right",
             "--count",
+            "--end-of-options",
             &format!("{locked}...{head}"),
         ],
     )
@@ -103,6 +131,9 @@ pub async fn ahead_behind(root: &Path, locked: &str, head: &str) -> Option<(u64,
 }
 
 pub async fn relation(root: &Path, locked: &str, head: &str) -> Relation {
+    let (Some(locked), Some(head)) = (commit(locked), commit(head)) else {
+        return Relation::Unknown;
+    };
     if locked == head {
         return Relation::Same;
     }
@@ -113,19 +144,22 @@ pub async fn relation(root: &Path, locked: &str, head: &str) -> Relation {
         return Relation::Diverged { behind, ahead };
     }
     let range = format!("{locked}..{head}");
-    let oldest_at = git(root, &["log", "--format=%ct", &range])
+    let oldest_at = git(root, &["log", "--format=%ct", "--end-of-options", &range])
         .await
         .ok()
         .and_then(|s| s.lines().last().and_then(|l| l.parse().ok()));
     // Commits that change nothing but lock files (the commit of the lock
     // itself) do not change what gets built.
-    let only_lock_files = git(root, &["diff", "--name-only", locked, head])
-        .await
-        .is_ok_and(|names| {
-            names
-                .lines()
-                .all(|n| n == "flake.lock" || n.ends_with("/flake.lock"))
-        });
+    let only_lock_files = git(
+        root,
+        &["diff", "--name-only", "--end-of-options", locked, head],
+    )
+    .await
+    .is_ok_and(|names| {
+        names
+            .lines()
+            .all(|n| n == "flake.lock" || n.ends_with("/flake.lock"))
+    });
     Relation::Behind {
         count: behind,
         oldest_at,
@@ -135,5 +169,8 @@ pub async fn relation(root: &Path, locked: &str, head: &str) -> Relation {
 
 /// A commit's subject line.
 pub async fn subject(root: &Path, rev: &str) -> Option<String> {
-    git(root, &["log", "-1", "--format=%s", rev]).await.ok()
+    let rev = commit(rev)?;
+    git(root, &["log", "-1", "--format=%s", "--end-of-options", rev])
+        .await
+        .ok()
 }

@@ -73,24 +73,61 @@ impl std::fmt::Display for LockError {
     }
 }
 
+/// The largest flake.lock read. Real ones are tens of kilobytes; a bigger
+/// one is refused rather than parsed every second.
+pub const MAX_LOCK_BYTES: u64 = 4 << 20;
+/// The most inputs listed from one lock (nested ones included).
+pub const MAX_INPUTS: usize = 5_000;
+
 /// Reads `<flake_dir>/flake.lock`.
 pub fn read(flake_dir: &Path) -> Result<Vec<LockedInput>, LockError> {
     let file = flake_dir.join("flake.lock");
-    let text = std::fs::read_to_string(&file).map_err(|e| LockError {
+    let error = |message: String| LockError {
         file: file.clone(),
-        message: if e.kind() == std::io::ErrorKind::NotFound {
+        message,
+    };
+    let opened = std::fs::File::open(&file).map_err(|e| {
+        error(if e.kind() == std::io::ErrorKind::NotFound {
             "no flake.lock: run `nix flake lock` in this folder, or deploy once".into()
         } else {
             e.to_string()
-        },
+        })
     })?;
-    parse(&text, flake_dir).map_err(|message| LockError { file, message })
+    let size = opened.metadata().map(|m| m.len()).unwrap_or(0);
+    if size > MAX_LOCK_BYTES {
+        return Err(error(too_big(size)));
+    }
+    let mut text = String::new();
+    // Read at most one byte past the limit: the file may grow while read.
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(opened, MAX_LOCK_BYTES + 1),
+        &mut text,
+    )
+    .map_err(|e| error(e.to_string()))?;
+    if text.len() as u64 > MAX_LOCK_BYTES {
+        return Err(error(too_big(text.len() as u64)));
+    }
+    parse(&text, flake_dir).map_err(error)
+}
+
+fn too_big(size: u64) -> String {
+    format!(
+        "flake.lock is {:.1} MiB; deploytui reads locks of up to {} MiB (is this really a lock file?)",
+        size as f64 / f64::from(1 << 20),
+        MAX_LOCK_BYTES >> 20
+    )
 }
 
 /// Parses lock file text; relative `path` inputs are taken from `flake_dir`.
+/// Every string that is shown or passed on is checked here: input names and
+/// revs for what they are, everything else made safe to draw.
 pub fn parse(text: &str, flake_dir: &Path) -> Result<Vec<LockedInput>, String> {
-    let raw: RawLock =
-        serde_json::from_str(text).map_err(|e| format!("not a valid flake.lock: {e}"))?;
+    let raw: RawLock = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "not a valid flake.lock: {}",
+            crate::text::quote(&e.to_string())
+        )
+    })?;
     if !SUPPORTED_VERSIONS.contains(&raw.version) {
         return Err(format!(
             "lock file version {} is not supported (deploytui reads versions {} to {})",
@@ -99,46 +136,117 @@ pub fn parse(text: &str, flake_dir: &Path) -> Result<Vec<LockedInput>, String> {
             SUPPORTED_VERSIONS.end()
         ));
     }
-    let root = raw
-        .nodes
-        .get(&raw.root)
-        .ok_or_else(|| format!("the root node `{}` is missing", raw.root))?;
-    let mut out = Vec::new();
-    collect(&raw, "", root, 0, flake_dir, &mut out)?;
-    Ok(out)
+    let root = raw.nodes.get(&raw.root).ok_or_else(|| {
+        format!(
+            "the root node `{}` is missing",
+            crate::text::quote(&raw.root)
+        )
+    })?;
+    let mut walk = Walk {
+        raw: &raw,
+        flake_dir,
+        out: Vec::new(),
+        first_path: BTreeMap::new(),
+        stack: vec![raw.root.as_str()],
+    };
+    walk.node("", root)?;
+    Ok(walk.out)
 }
 
-fn collect(
-    raw: &RawLock,
-    prefix: &str,
-    node: &RawNode,
-    depth: usize,
-    flake_dir: &Path,
-    out: &mut Vec<LockedInput>,
-) -> Result<(), String> {
-    // Each input, then its own inputs right after it (depth first).
-    for (name, input) in &node.inputs {
-        let path = if prefix.is_empty() {
-            name.clone()
-        } else {
-            format!("{prefix}/{name}")
-        };
-        match input {
-            InputRef::Follows(target) => out_push_follows(out, path, target),
-            InputRef::Node(id) => {
-                let child = raw
-                    .nodes
-                    .get(id)
-                    .ok_or_else(|| format!("input `{path}` names a missing node `{id}`"))?;
-                out.push(describe(&path, child, flake_dir));
-                // Guard against cycles in a hand-edited file.
-                if depth < 16 {
-                    collect(raw, &path, child, depth + 1, flake_dir, out)?;
+/// Whether `name` can be a flake input name: what nix accepts as an
+/// attribute name in `inputs`, and nothing an argv could read as an option.
+pub fn is_input_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with(['-', '\''])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-'".contains(c))
+}
+
+/// Whether `rev` is a git commit id: 40 hex digits (SHA-1), or 64 (SHA-256).
+pub fn is_commit_id(rev: &str) -> bool {
+    matches!(rev.len(), 40 | 64) && rev.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The input graph, walked once per node: a node reached again is listed
+/// as following the path where it was first seen, and a node reached from
+/// itself is an error that names the cycle. So a hostile lock costs time
+/// and memory in proportion to its size, never exponentially.
+struct Walk<'a> {
+    raw: &'a RawLock,
+    flake_dir: &'a Path,
+    out: Vec<LockedInput>,
+    /// Node id -> the input path that first reached it.
+    first_path: BTreeMap<&'a str, String>,
+    /// Node ids from the root to the node being walked.
+    stack: Vec<&'a str>,
+}
+
+impl<'a> Walk<'a> {
+    fn node(&mut self, prefix: &str, node: &'a RawNode) -> Result<(), String> {
+        // Each input, then its own inputs right after it (depth first).
+        for (name, input) in &node.inputs {
+            if !is_input_name(name) {
+                return Err(format!(
+                    "`{}` is not a flake input name (letters, digits, `_`, `-` and `'`)",
+                    crate::text::quote(name)
+                ));
+            }
+            let path = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if self.out.len() >= MAX_INPUTS {
+                return Err(format!(
+                    "more than {MAX_INPUTS} inputs; deploytui does not list locks this large"
+                ));
+            }
+            match input {
+                InputRef::Follows(target) => {
+                    if let Some(bad) = target.iter().find(|t| !is_input_name(t)) {
+                        return Err(format!(
+                            "input `{path}` follows `{}`, which is not a flake input name",
+                            crate::text::quote(bad)
+                        ));
+                    }
+                    out_push_follows(&mut self.out, path, target);
+                }
+                InputRef::Node(id) => {
+                    let (id, child) = self.raw.nodes.get_key_value(id).ok_or_else(|| {
+                        format!(
+                            "input `{path}` names a missing node `{}`",
+                            crate::text::quote(id)
+                        )
+                    })?;
+                    if let Some(at) = self.stack.iter().position(|n| *n == id.as_str()) {
+                        let cycle: Vec<String> = self.stack[at..]
+                            .iter()
+                            .chain(std::iter::once(&id.as_str()))
+                            .map(|n| crate::text::quote(n))
+                            .collect();
+                        return Err(format!(
+                            "the inputs form a cycle: {} (at input `{path}`)",
+                            cycle.join(" → ")
+                        ));
+                    }
+                    if let Some(first) = self.first_path.get(id.as_str()) {
+                        // Already listed with its inputs: the same node again.
+                        let target: Vec<String> = first.split('/').map(str::to_string).collect();
+                        out_push_follows(&mut self.out, path, &target);
+                        continue;
+                    }
+                    self.first_path.insert(id, path.clone());
+                    self.out.push(describe(&path, child, self.flake_dir)?);
+                    self.stack.push(id);
+                    self.node(&path, child)?;
+                    self.stack.pop();
                 }
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 fn out_push_follows(out: &mut Vec<LockedInput>, path: String, target: &[String]) {
@@ -156,11 +264,14 @@ fn out_push_follows(out: &mut Vec<LockedInput>, path: String, target: &[String])
     });
 }
 
+/// A string field of a lock node, made safe to draw.
 fn text(map: &BTreeMap<String, serde_json::Value>, key: &str) -> Option<String> {
-    map.get(key).and_then(|v| v.as_str()).map(str::to_string)
+    map.get(key)
+        .and_then(|v| v.as_str())
+        .map(|s| crate::text::clean(&crate::text::cap(s, 4096)).into_owned())
 }
 
-fn describe(path: &str, node: &RawNode, flake_dir: &Path) -> LockedInput {
+fn describe(path: &str, node: &RawNode, flake_dir: &Path) -> Result<LockedInput, String> {
     let empty = BTreeMap::new();
     let locked = node.locked.as_ref().unwrap_or(&empty);
     let original = node.original.as_ref().unwrap_or(&empty);
@@ -185,12 +296,28 @@ fn describe(path: &str, node: &RawNode, flake_dir: &Path) -> LockedInput {
             .unwrap_or_default(),
         _ => url.clone().or(owner_repo).unwrap_or_default(),
     };
+    let rev = text(locked, "rev");
+    if let Some(rev) = rev.as_deref().filter(|r| !is_commit_id(r)) {
+        return Err(format!(
+            "input `{path}`: rev `{}` is not a commit id (40 hex digits)",
+            crate::text::quote(rev)
+        ));
+    }
+    // Paths as written: one with a control character in it is no folder
+    // deploytui will run git in (it could not be shown as it is).
+    let raw = |map: &BTreeMap<String, serde_json::Value>, key: &str| {
+        map.get(key)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.chars().any(crate::text::is_unsafe))
+            .map(str::to_string)
+    };
+    let local_url = raw(locked, "url").or_else(|| raw(original, "url"));
     let local_path = match kind.as_str() {
-        "git" => url
+        "git" => local_url
             .as_deref()
             .and_then(|u| u.strip_prefix("file://"))
             .map(|p| PathBuf::from(p.split('?').next().unwrap_or(p))),
-        "path" => text(locked, "path").map(|p| {
+        "path" => raw(locked, "path").map(|p| {
             let p = PathBuf::from(p);
             if p.is_absolute() {
                 p
@@ -200,12 +327,12 @@ fn describe(path: &str, node: &RawNode, flake_dir: &Path) -> LockedInput {
         }),
         _ => None,
     };
-    LockedInput {
+    Ok(LockedInput {
         path: path.to_string(),
         follows: None,
         kind,
         source,
-        rev: text(locked, "rev"),
+        rev,
         last_modified: locked
             .get("lastModified")
             .and_then(serde_json::Value::as_u64),
@@ -213,7 +340,7 @@ fn describe(path: &str, node: &RawNode, flake_dir: &Path) -> LockedInput {
         reference: text(original, "ref").or_else(|| text(locked, "ref")),
         local_path,
         is_flake: node.flake,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -359,9 +486,86 @@ mod tests {
     }
 
     #[test]
-    fn cycles_do_not_hang() {
-        let cyclic = r#"{"nodes": {"root": {"inputs": {"a": "a"}}, "a": {"inputs": {"b": "a"}, "locked": {"type": "github", "owner": "o", "repo": "r"}}}, "root": "root", "version": 7}"#;
-        let inputs = parse(cyclic, Path::new("/")).unwrap();
-        assert!(inputs.len() > 2 && inputs.len() < 40, "{}", inputs.len());
+    fn a_cycle_is_an_error_that_names_it() {
+        let cyclic = r#"{"nodes": {"root": {"inputs": {"a": "a"}}, "a": {"inputs": {"b": "b"}, "locked": {"type": "github", "owner": "o", "repo": "r"}}, "b": {"inputs": {"back": "a"}}}, "root": "root", "version": 7}"#;
+        assert_eq!(
+            parse(cyclic, Path::new("/")).unwrap_err(),
+            "the inputs form a cycle: a → b → a (at input `a/b/back`)"
+        );
+    }
+
+    #[test]
+    fn a_node_that_lists_itself_many_times_costs_one_walk() {
+        // Each node lists the next one three times: expanded as a tree this
+        // is 3^40 rows; walked once per node it is 3 rows a node.
+        let mut nodes = vec![r#""root": {"inputs": {"x": "n0"}}"#.to_string()];
+        for i in 0..40 {
+            let next = format!("n{}", i + 1);
+            nodes.push(format!(
+                r#""n{i}": {{"inputs": {{"a": "{next}", "b": "{next}", "c": "{next}"}}, "locked": {{"type": "github", "owner": "o", "repo": "r{i}"}}}}"#
+            ));
+        }
+        nodes.push(r#""n40": {"locked": {"type": "github", "owner": "o", "repo": "end"}}"#.into());
+        let text = format!(
+            r#"{{"nodes": {{{}}}, "root": "root", "version": 7}}"#,
+            nodes.join(",")
+        );
+        let inputs = parse(&text, Path::new("/")).unwrap();
+        assert_eq!(inputs.len(), 1 + 40 * 3);
+        let again = by_path(&inputs, "x/b");
+        assert_eq!(again.follows.as_deref(), Some("x/a"), "the same node again");
+    }
+
+    #[test]
+    fn revs_and_names_are_checked_for_what_they_are() {
+        let with = |name: &str, rev: &str| {
+            format!(
+                r#"{{"nodes": {{"root": {{"inputs": {{"{name}": "m"}}}}, "m": {{"locked": {{"type": "git", "url": "file:///r", "rev": "{rev}"}}}}}}, "root": "root", "version": 7}}"#
+            )
+        };
+        let good = "c5f221cb27cb3b2f53a151ac25f4e196c202d1d8";
+        assert!(parse(&with("mono", good), Path::new("/")).is_ok());
+        assert_eq!(
+            parse(&with("mono", "--output=/tmp/x"), Path::new("/")).unwrap_err(),
+            "input `mono`: rev `--output=/tmp/x` is not a commit id (40 hex digits)"
+        );
+        assert!(parse(&with("mono", "HEAD"), Path::new("/")).is_err());
+        assert!(parse(&with("mono", &"g".repeat(40)), Path::new("/")).is_err());
+        assert_eq!(
+            parse(&with("-x", good), Path::new("/")).unwrap_err(),
+            "`-x` is not a flake input name (letters, digits, `_`, `-` and `'`)"
+        );
+        let e = parse(&with("a\\u001b]0;t\\u0007", good), Path::new("/")).unwrap_err();
+        assert_eq!(
+            e,
+            "`a\\x1b]0;t\\x07` is not a flake input name (letters, digits, `_`, `-` and `'`)"
+        );
+    }
+
+    #[test]
+    fn strings_from_the_lock_are_safe_to_draw() {
+        let text = r#"{"nodes": {"root": {"inputs": {"m": "m"}}, "m": {"locked": {"type": "git", "url": "file:///r\u001b[2J", "ref": "main\u001b]52;c;eA==\u0007"}}}, "root": "root", "version": 7}"#;
+        let inputs = parse(text, Path::new("/")).unwrap();
+        assert_eq!(inputs[0].source, "file:///r\\x1b[2J");
+        assert_eq!(
+            inputs[0].reference.as_deref(),
+            Some("main\\x1b]52;c;eA==\\x07")
+        );
+        assert_eq!(
+            inputs[0].local_path, None,
+            "no git runs in a folder named so"
+        );
+    }
+
+    #[test]
+    fn huge_locks_are_refused_before_they_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::fs::File::create(dir.path().join("flake.lock")).unwrap();
+        file.set_len(MAX_LOCK_BYTES + 1).unwrap();
+        let e = read(dir.path()).unwrap_err();
+        assert!(
+            e.message.contains("deploytui reads locks of up to 4 MiB"),
+            "{e}"
+        );
     }
 }

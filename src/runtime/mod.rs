@@ -38,6 +38,16 @@ pub fn install_panic_logging() {
     }));
 }
 
+/// Runs the TUI on a runtime of its own and returns as soon as the user
+/// quits: work still running in the background (a flake check, a git walk)
+/// is abandoned after a short grace, never waited for.
+pub fn run_blocking(config: Config, intro: Vec<String>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let result = runtime.block_on(run(config, intro));
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    result
+}
+
 /// Runs the TUI until the user quits. `intro` lines open the activity log.
 pub async fn run(config: Config, intro: Vec<String>) -> anyhow::Result<()> {
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
