@@ -67,6 +67,31 @@ pub fn read(out: &CommandOutput, units: &[String]) -> Result<HostProbe, RemoteEr
     }
 }
 
+/// `/nix/store/<32 base-32 characters>-<name>`, as nix makes them: what a
+/// host reports as its system must be one before it is shown or used.
+pub fn is_store_path(path: &str) -> bool {
+    let Some(base) = path.strip_prefix("/nix/store/") else {
+        return false;
+    };
+    let Some((hash, name)) = base.split_once('-') else {
+        return false;
+    };
+    hash.len() == 32
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b.is_ascii_lowercase() && !b"eotu".contains(&b)))
+        && !name.is_empty()
+        && name.len() <= 211
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-._?=".contains(&b))
+}
+
+/// A commit id, or one with nix's `-dirty` suffix (a build from a dirty tree).
+fn is_revision(rev: &str) -> bool {
+    crate::nix::lock::is_commit_id(rev.strip_suffix("-dirty").unwrap_or(rev))
+}
+
 /// What one probe learned. `None` means the host did not say (see `warnings`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct HostProbe {
@@ -139,20 +164,28 @@ pub fn parse(output: &str, units: &[String]) -> HostProbe {
             continue;
         };
         let value = value.trim();
-        let mut number = |what: &str| -> Option<u64> {
+        // Everything the host says is quoted safe (escaped, capped) in warnings.
+        let shown = crate::text::quote(value);
+        let number = |warnings: &mut Vec<String>, what: &str| -> Option<u64> {
             value
                 .parse()
-                .map_err(|_| {
-                    p.warnings
-                        .push(format!("{what}: {value:?} is not a number"))
-                })
+                .map_err(|_| warnings.push(format!("{what}: `{shown}` is not a number")))
                 .ok()
         };
+        let store_path = |warnings: &mut Vec<String>, what: &str| -> Option<String> {
+            if is_store_path(value) {
+                Some(value.to_string())
+            } else {
+                warnings.push(format!("{what} is `{shown}`, not a /nix/store path"));
+                None
+            }
+        };
+        let w = &mut p.warnings;
         match key {
-            "now" => p.now = number("now"),
-            "current" => p.current_system = Some(value.to_string()),
-            "current_mtime" => p.activated_at = number("activation time"),
-            "booted" => p.booted_system = Some(value.to_string()),
+            "now" => p.now = number(w, "now"),
+            "current" => p.current_system = store_path(w, "/run/current-system"),
+            "current_mtime" => p.activated_at = number(w, "activation time"),
+            "booted" => p.booted_system = store_path(w, "/run/booted-system"),
             "profile" => {
                 p.generation = value
                     .strip_prefix("system-")
@@ -160,32 +193,46 @@ pub fn parse(output: &str, units: &[String]) -> HostProbe {
                     .and_then(|n| n.parse().ok());
                 if p.generation.is_none() {
                     p.warnings.push(format!(
-                        "system profile points at {value:?}, not system-N-link"
+                        "system profile points at `{shown}`, not system-N-link"
                     ));
                 }
             }
-            "profile_mtime" => p.generation_at = number("generation time"),
+            "profile_mtime" => p.generation_at = number(w, "generation time"),
             "uptime" => {
                 p.uptime_secs = value.split('.').next().and_then(|s| s.parse().ok());
             }
             "failed_units" => {
-                p.failed_units = number("failed units").and_then(|n| u32::try_from(n).ok())
+                p.failed_units = number(w, "failed units").and_then(|n| u32::try_from(n).ok())
             }
             "nixos_version" if p.nixos_version.is_none() && !value.is_empty() => {
-                p.nixos_version = Some(value.to_string());
+                p.nixos_version = Some(shown);
             }
             "nixos_version_json" => match serde_json::from_str::<serde_json::Value>(value) {
                 Ok(v) => {
                     if let Some(s) = v.get("nixosVersion").and_then(|s| s.as_str()) {
-                        p.nixos_version = Some(s.to_string());
+                        p.nixos_version = Some(crate::text::quote(s));
                     }
-                    p.configuration_revision = v
+                    let rev = v
                         .get("configurationRevision")
                         .and_then(|s| s.as_str())
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string);
+                        .filter(|s| !s.is_empty());
+                    // It goes to git later: only a commit id (maybe `-dirty`) is kept.
+                    p.configuration_revision = match rev {
+                        Some(r) if is_revision(r) => Some(r.to_string()),
+                        Some(r) => {
+                            p.warnings.push(format!(
+                                "configurationRevision `{}` is not a commit id",
+                                crate::text::quote(r)
+                            ));
+                            None
+                        }
+                        None => None,
+                    };
                 }
-                Err(e) => p.warnings.push(format!("nixos-version --json: {e}")),
+                Err(e) => p.warnings.push(format!(
+                    "nixos-version --json: {}",
+                    crate::text::quote(&e.to_string())
+                )),
             },
             _ => {}
         }
@@ -199,8 +246,10 @@ pub fn parse(output: &str, units: &[String]) -> HostProbe {
         p.warnings.extend(warnings);
         for unit in units {
             if !services.iter().any(|s| &s.id == unit) {
-                p.warnings
-                    .push(format!("systemctl said nothing about {unit}"));
+                p.warnings.push(format!(
+                    "systemctl said nothing about {}",
+                    crate::text::quote(unit)
+                ));
             }
         }
         p.services = services;
@@ -212,9 +261,9 @@ pub fn parse(output: &str, units: &[String]) -> HostProbe {
 mod tests {
     use super::*;
 
-    const GOOD: &str = "probe=1\nnow=1795556100\ncurrent=/nix/store/aaa-nixos-system-server1\ncurrent_mtime=1795556000\n\
-        nixos_version_json={\"nixosVersion\":\"24.11.x\",\"configurationRevision\":\"abc123\"}\n\
-        nixos_version=24.11.x\nbooted=/nix/store/bbb-nixos-system-server1\nprofile=system-7-link\nprofile_mtime=1795555990\n\
+    const GOOD: &str = "probe=1\nnow=1795556100\ncurrent=/nix/store/mishfibwd0cvxa49ybd0ra950j38i1i5-nixos-system-server1\ncurrent_mtime=1795556000\n\
+        nixos_version_json={\"nixosVersion\":\"24.11.x\",\"configurationRevision\":\"c5f221cb27cb3b2f53a151ac25f4e196c202d1d8-dirty\"}\n\
+        nixos_version=24.11.x\nbooted=/nix/store/0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a-nixos-system-server1\nprofile=system-7-link\nprofile_mtime=1795555990\n\
         uptime=3600.52\nfailed_units=1\n@@systemctl-show\n\
         Id=nginx.service\nLoadState=loaded\nActiveState=active\nSubState=running\nActiveEnterTimestamp=@1795555000\nMainPID=10\nNRestarts=0\n\n\
         Id=webapp.service\nLoadState=loaded\nActiveState=active\nSubState=running\nActiveEnterTimestamp=@1795556001\nMainPID=11\nNRestarts=2\n\
@@ -227,13 +276,16 @@ mod tests {
         assert!(p.warnings.is_empty(), "{:?}", p.warnings);
         assert_eq!(
             p.current_system.as_deref(),
-            Some("/nix/store/aaa-nixos-system-server1")
+            Some("/nix/store/mishfibwd0cvxa49ybd0ra950j38i1i5-nixos-system-server1")
         );
         assert_eq!(p.activated_at, Some(1_795_556_000));
         assert_eq!(p.generation, Some(7));
         assert_eq!(p.generation_at, Some(1_795_555_990));
         assert_eq!(p.nixos_version.as_deref(), Some("24.11.x"));
-        assert_eq!(p.configuration_revision.as_deref(), Some("abc123"));
+        assert_eq!(
+            p.configuration_revision.as_deref(),
+            Some("c5f221cb27cb3b2f53a151ac25f4e196c202d1d8-dirty")
+        );
         assert_eq!(p.uptime_secs, Some(3600));
         assert_eq!(p.failed_units, Some(1));
         assert_eq!(p.reboot_pending(), Some(true));
@@ -255,7 +307,7 @@ mod tests {
         assert_eq!(p.services.len(), 1);
         let w = p.warnings.join("\n");
         for expected in [
-            "now: \"soon\" is not a number",
+            "now: `soon` is not a number",
             "not system-N-link",
             "no end marker",
             "nothing about db.service",
@@ -290,6 +342,58 @@ mod tests {
             std::time::Duration::from_secs(20),
         );
         assert_eq!(argv[4..], ["18", "nginx.service"]);
+    }
+
+    #[test]
+    fn what_a_host_says_is_checked_and_made_safe() {
+        let hostile = "probe=1\ncurrent=/nix/store/x\x1b]0;pwned\x07-sys\n\
+            nixos_version_json={\"configurationRevision\":\"--output=/tmp/f\"}\n\
+            nixos_version=24.11\x1b[2J\nnow=1\x1b[2J\n@@systemctl-show\n\
+            Id=nginx.service\nActiveState=active\nSubState=running\x1b]52;c;eA==\x07\n@@end\n";
+        let p = parse(hostile, &["nginx.service".into()]);
+        assert_eq!(p.current_system, None, "not a store path");
+        assert_eq!(p.configuration_revision, None, "never reaches git");
+        assert_eq!(p.nixos_version.as_deref(), Some("24.11\\x1b[2J"));
+        assert_eq!(p.services[0].sub_state, "running\\x1b]52;c;eA==\\x07");
+        for w in &p.warnings {
+            assert!(!w.chars().any(crate::text::is_unsafe), "{w:?}");
+        }
+        let w = p.warnings.join("\n");
+        assert!(w.contains("/run/current-system is `/nix/store/x\\x1b]0;pwned\\x07-sys`, not a /nix/store path"), "{w}");
+        assert!(
+            w.contains("configurationRevision `--output=/tmp/f` is not a commit id"),
+            "{w}"
+        );
+        // A huge value is quoted in part, with what was cut.
+        let huge = format!(
+            "probe=1\nnow={}\n@@systemctl-show\n@@end\n",
+            "9".repeat(10_000_000)
+        );
+        let w = parse(&huge, &[]).warnings.join("\n");
+        assert!(
+            w.len() < 2000 && w.contains("more bytes cut"),
+            "{}",
+            w.len()
+        );
+    }
+
+    #[test]
+    fn store_paths_are_what_nix_makes() {
+        assert!(is_store_path(
+            "/nix/store/mishfibwd0cvxa49ybd0ra950j38i1i5-nixos-system-a-24.11"
+        ));
+        assert!(!is_store_path(
+            "/nix/store/mishfibwd0cvxa49ybd0ra950j38i1i5"
+        ));
+        assert!(
+            !is_store_path("/nix/store/eishfibwd0cvxa49ybd0ra950j38i1i5-x"),
+            "e is not base-32"
+        );
+        assert!(!is_store_path("/nix/store/../../etc/passwd-x"));
+        assert!(!is_store_path("/tmp/mishfibwd0cvxa49ybd0ra950j38i1i5-x"));
+        assert!(!is_store_path(
+            "/nix/store/mishfibwd0cvxa49ybd0ra950j38i1i5-a b"
+        ));
     }
 
     #[test]

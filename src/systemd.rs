@@ -153,30 +153,40 @@ pub fn parse_show(text: &str) -> (Vec<UnitState>, Vec<String>) {
         let unit = current.get_or_insert_with(UnitState::default);
         let Some((key, value)) = line.split_once('=') else {
             warnings.push(format!(
-                "systemctl show: ignored line without `=`: {line:?}"
+                "systemctl show: ignored line without `=`: `{}`",
+                crate::text::quote(line)
             ));
             continue;
         };
+        // What the host says is kept safe to draw: escaped and capped.
+        let safe = || crate::text::quote(value);
         let number = |warnings: &mut Vec<String>| -> Option<u64> {
             value
                 .parse()
                 .map_err(|_| {
-                    warnings.push(format!("systemctl show: {key}={value:?} is not a number"))
+                    warnings.push(format!(
+                        "systemctl show: {}=`{}` is not a number",
+                        crate::text::quote(key),
+                        safe()
+                    ))
                 })
                 .ok()
         };
         match key {
-            "Id" => unit.id = value.to_string(),
-            "LoadState" => unit.load_state = value.to_string(),
-            "ActiveState" => unit.active_state = value.to_string(),
-            "SubState" => unit.sub_state = value.to_string(),
+            "Id" => unit.id = safe(),
+            "LoadState" => unit.load_state = safe(),
+            "ActiveState" => unit.active_state = safe(),
+            "SubState" => unit.sub_state = safe(),
             "ActiveEnterTimestamp" => {
                 unit.active_enter = match value {
                     "" | "n/a" | "0" => None,
                     v => match v.strip_prefix('@').and_then(|s| s.parse().ok()) {
                         Some(t) => Some(t),
                         None => {
-                            warnings.push(format!("systemctl show: ActiveEnterTimestamp={v:?} is not `@<unix seconds>`"));
+                            warnings.push(format!(
+                                "systemctl show: ActiveEnterTimestamp=`{}` is not `@<unix seconds>`",
+                                safe()
+                            ));
                             None
                         }
                     },
