@@ -174,3 +174,6 @@ pub async fn subject(root: &Path, rev: &str) -> Option<String> {
         .await
         .ok()
 }
+
+#[cfg(test)]
+mod tests;
