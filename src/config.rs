@@ -708,7 +708,7 @@ fn validate_host(
             ))
         }
         Some((RawOverride::List(names), span)) => {
-            if let Some(bad) = names.iter().find(|n| !is_input_name(n)) {
+            if let Some(bad) = names.iter().find(|n| !is_input_path(n)) {
                 return Err(src.error(
                     span,
                     at("override_inputs"),
@@ -824,11 +824,10 @@ fn parse_flake(raw: &str, host: &str, base: &Path) -> Result<FlakeRef, String> {
     })
 }
 
-fn is_input_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_/".contains(c))
-        && !n.starts_with(['-', '/'])
+/// An input path as `--override-input` takes it: input names joined by `/`
+/// (`nixpkgs`, `home-manager/nixpkgs`), each one as a lock names inputs.
+fn is_input_path(n: &str) -> bool {
+    n.split('/').all(crate::nix::lock::is_input_name)
 }
 
 /// The command line the brief uses, for nixos-rebuild hosts that do not give one.

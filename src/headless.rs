@@ -322,8 +322,7 @@ pub async fn restart(
             Ok(out) => {
                 if !out.stderr.trim().is_empty() {
                     // The host's words: shown, never obeyed by the terminal.
-                    let said = crate::text::cap(out.stderr.trim(), 8 * crate::text::QUOTE_MAX);
-                    let _ = writeln!(stderr, "{}", crate::text::clean_lines(&said));
+                    let _ = writeln!(stderr, "{}", crate::text::quote_lines(out.stderr.trim()));
                 }
                 result = Some(out.success());
                 if !out.success() {

@@ -62,7 +62,7 @@ pub fn read(out: &CommandOutput, units: &[String]) -> Result<HostProbe, RemoteEr
         Err(RemoteError::Run(format!(
             "probe failed ({}): {}",
             out.code.map_or("signal".into(), |c| format!("exit {c}")),
-            out.stderr.trim()
+            crate::text::quote(out.stderr.trim())
         )))
     }
 }

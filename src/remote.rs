@@ -618,7 +618,10 @@ where
         }
         text
     }
-    tokio::join!(read_all(stdout), read_all(stderr))
+    let (stdout, stderr) = tokio::join!(read_all(stdout), read_all(stderr));
+    // stdout goes to parsers, which check and clean what they keep; stderr
+    // is only ever shown, so it is made safe to draw here, where it enters.
+    (stdout, crate::text::clean_lines(&stderr))
 }
 
 /// Sends every line of both streams (newline removed, at most

@@ -83,6 +83,12 @@ pub fn quote(s: &str) -> String {
     clean(&cap(s, QUOTE_MAX)).into_owned()
 }
 
+/// Several lines of outside text as quoted in a message (a command's
+/// stderr): newlines kept, cleaned, capped at eight one-line quotes.
+pub fn quote_lines(s: &str) -> String {
+    clean_lines(&cap(s, 8 * QUOTE_MAX))
+}
+
 /// Bytes from outside as text: invalid UTF-8 shown as `�`, never an error.
 pub fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

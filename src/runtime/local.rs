@@ -67,7 +67,7 @@ pub fn update_lock(id: JobId, update: LockUpdate, tx: mpsc::UnboundedSender<Msg>
                 "{} exited with {}: {}",
                 program,
                 out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
+                crate::text::quote_lines(String::from_utf8_lossy(&out.stderr).trim())
             )),
             Err(e) => Err(format!("cannot run {program}: {e}")),
         };
