@@ -29,12 +29,18 @@ if profile=$(readlink /nix/var/nix/profiles/system 2>/dev/null); then
   echo "profile_mtime=$(stat -c %Y "/nix/var/nix/profiles/$profile" 2>/dev/null)"
 fi
 [ -r /proc/uptime ] && echo "uptime=$(cut -d' ' -f1 /proc/uptime)"
-echo "failed_units=$(t systemctl list-units --state=failed --no-legend --plain 2>/dev/null | wc -l)"
+if failed=$(t systemctl list-units --state=failed --no-legend --plain 2>/dev/null); then
+  echo "failed_units=$(printf '%s\n' "$failed" | grep -c .)"
+else
+  echo "failed_units_rc=$?"
+fi
 echo "@@systemctl-show"
+rc=0
 if [ $# -gt 0 ]; then
-  t systemctl show --timestamp=unix -p Id,LoadState,ActiveState,SubState,ActiveEnterTimestamp,MainPID,NRestarts -- "$@"
+  t systemctl show --timestamp=unix -p Id,LoadState,ActiveState,SubState,ActiveEnterTimestamp,MainPID,NRestarts -- "$@" || rc=$?
 fi
 echo "@@end"
+echo "show_rc=$rc"
 "#;
 
 /// The probe as an argv: `sh -c PROBE_SCRIPT deploytui-probe SECONDS UNIT...`.
@@ -132,6 +138,15 @@ impl HostProbe {
     }
 }
 
+/// Why a command the probe ran on the host gave nothing, from its exit code:
+/// 124 and 137 are the host's `timeout` stopping it.
+fn did_not_work(what: &str, code: &str) -> String {
+    match code.trim() {
+        "124" | "137" => format!("{what} did not answer in time (stopped on the host)"),
+        other => format!("{what} failed (exit {})", crate::text::quote(other)),
+    }
+}
+
 /// Parses the probe's output. `units` are the services asked about, so
 /// missing ones can be named.
 pub fn parse(output: &str, units: &[String]) -> HostProbe {
@@ -139,7 +154,13 @@ pub fn parse(output: &str, units: &[String]) -> HostProbe {
     let (head, show) = match output.split_once("@@systemctl-show\n") {
         Some((head, rest)) => {
             let show = match rest.split_once("@@end") {
-                Some((show, _)) => show,
+                Some((show, after)) => {
+                    let rc = after.lines().find_map(|l| l.strip_prefix("show_rc="));
+                    if let Some(rc) = rc.filter(|rc| rc.trim() != "0") {
+                        p.warnings.push(did_not_work("systemctl show", rc));
+                    }
+                    show
+                }
                 None => {
                     p.warnings
                         .push("probe output ended early (no end marker)".into());
@@ -201,6 +222,9 @@ pub fn parse(output: &str, units: &[String]) -> HostProbe {
             "uptime" => {
                 p.uptime_secs = value.split('.').next().and_then(|s| s.parse().ok());
             }
+            "failed_units_rc" => {
+                p.warnings.push(did_not_work("systemctl list-units", value));
+            }
             "failed_units" => {
                 p.failed_units = number(w, "failed units").and_then(|n| u32::try_from(n).ok())
             }
@@ -237,7 +261,8 @@ pub fn parse(output: &str, units: &[String]) -> HostProbe {
             _ => {}
         }
     }
-    if p.current_system.is_none() {
+    // Said once: either there is no link, or its target was refused above.
+    if p.current_system.is_none() && !head.lines().any(|l| l.starts_with("current=")) {
         p.warnings
             .push("no /run/current-system: not a NixOS host, or not activated yet".into());
     }
@@ -375,6 +400,21 @@ mod tests {
             "{}",
             w.len()
         );
+    }
+
+    #[test]
+    fn a_systemctl_that_hangs_or_fails_is_named_not_counted_as_zero() {
+        let out = "probe=1\nfailed_units_rc=124\n@@systemctl-show\n@@end\nshow_rc=124\n";
+        let p = parse(out, &["nginx.service".into()]);
+        assert_eq!(p.failed_units, None, "unknown, not 0");
+        let w = p.warnings.join("\n");
+        assert!(
+            w.contains("systemctl list-units did not answer in time (stopped on the host)"),
+            "{w}"
+        );
+        assert!(w.contains("systemctl show did not answer in time"), "{w}");
+        let p = parse("probe=1\n@@systemctl-show\n@@end\nshow_rc=1\n", &[]);
+        assert_eq!(p.warnings[0], "systemctl show failed (exit 1)");
     }
 
     #[test]

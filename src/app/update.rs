@@ -179,7 +179,13 @@ fn on_probe_done(
     let mut lines = Vec::new();
     match result {
         Ok((probe, latency)) => {
-            for w in &probe.warnings {
+            // A warning the last probe gave too is on screen already: the
+            // log gets what changed, not the same lines every refresh.
+            let before = match &h.status {
+                HostStatus::Up(p) => p.probe.warnings.as_slice(),
+                _ => &[],
+            };
+            for w in probe.warnings.iter().filter(|w| !before.contains(w)) {
                 lines.push(format!("{name}: probe: {w}"));
             }
             if !was_up {

@@ -361,6 +361,36 @@ fn unreachable_host_keeps_the_reason_and_the_manual_command() {
     );
 }
 
+#[test]
+fn a_probe_warning_is_logged_when_it_appears_not_on_every_refresh() {
+    let mut s = state(1);
+    update(&mut s, Msg::Tick(at(1000)));
+    let warned = |w: &[&str]| HostProbe {
+        now: Some(1000),
+        warnings: w.iter().map(|w| w.to_string()).collect(),
+        ..HostProbe::default()
+    };
+    for probe in [
+        warned(&["odd value"]),
+        warned(&["odd value"]),
+        warned(&["odd value", "new one"]),
+        warned(&["odd value"]),
+    ] {
+        update(
+            &mut s,
+            Msg::ProbeDone {
+                host: 0,
+                result: Ok((probe, Duration::from_millis(5))),
+                at: at(1001),
+            },
+        );
+    }
+    let log: Vec<_> = (0..s.log.len()).filter_map(|i| s.log.raw_line(i)).collect();
+    let count = |w: &str| log.iter().filter(|l| l.ends_with(w)).count();
+    assert_eq!(count("probe: odd value"), 1, "{log:?}");
+    assert_eq!(count("probe: new one"), 1, "{log:?}");
+}
+
 // ---- service actions ----
 
 fn to_services(s: &mut State) {
