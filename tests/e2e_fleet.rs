@@ -67,9 +67,59 @@ fn open(f: &Fleet, t: &Tmux) -> (u32, String) {
     (pid, control)
 }
 
+/// Reads every process's argv and environment on the machine (the hosts'
+/// namespaces included) again and again until stopped: what it found with
+/// the password, and every command line it saw (to prove it saw sudo run).
+struct ProcSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    worker: std::thread::JoinHandle<(Vec<String>, Vec<String>)>,
+}
+
+impl ProcSampler {
+    fn start(needles: &'static [&'static str]) -> ProcSampler {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let worker = std::thread::spawn(move || {
+            let (mut leaks, mut seen) = (Vec::new(), std::collections::BTreeSet::new());
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                    let Some(pid) = entry
+                        .file_name()
+                        .to_str()
+                        .and_then(|p| p.parse::<u32>().ok())
+                    else {
+                        continue;
+                    };
+                    for file in ["cmdline", "environ"] {
+                        let bytes =
+                            std::fs::read(format!("/proc/{pid}/{file}")).unwrap_or_default();
+                        let text = String::from_utf8_lossy(&bytes).replace('\0', " ");
+                        // The test typing as the person would (tmux send-keys) is the keyboard.
+                        let typing = text.starts_with("tmux ") && text.contains(" send-keys -l ");
+                        if !typing && needles.iter().any(|n| text.contains(n)) {
+                            leaks.push(format!("/proc/{pid}/{file}: {text}"));
+                        }
+                        if file == "cmdline" && !text.is_empty() {
+                            seen.insert(text);
+                        }
+                    }
+                }
+            }
+            (leaks, seen.into_iter().collect())
+        });
+        ProcSampler { stop, worker }
+    }
+
+    fn finish(self) -> (Vec<String>, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.worker.join().expect("sampler")
+    }
+}
+
 #[test]
 fn restart_nginx_with_the_sudo_password_and_the_password_leaks_nowhere() {
     let Some(f) = fleet(2) else { return };
+    const WRONG: &str = "wrong-one-Zq81";
     let home = tempfile::tempdir().expect("tempdir");
     let data = home.path().join("data");
     let history = home.path().join("bash_history");
@@ -77,13 +127,14 @@ fn restart_nginx_with_the_sudo_password_and_the_password_leaks_nowhere() {
         110,
         32,
         &[
+            ("HOME", &home.path().to_string_lossy()),
             ("XDG_DATA_HOME", &data.to_string_lossy()),
             ("HISTFILE", &history.to_string_lossy()),
         ],
     );
     let (pid, control) = open(&f, &t);
     let before = nginx_started(&f).expect("nginx runs");
-    std::thread::sleep(Duration::from_millis(1100));
+    std::thread::sleep(Duration::from_millis(1100)); // start times have 1 s resolution
 
     t.keys(&["Tab"]); // services of server1 (logs in as the sudo user)
     t.keys(&["r"]);
@@ -94,17 +145,32 @@ fn restart_nginx_with_the_sudo_password_and_the_password_leaks_nowhere() {
     t.wait_for("the password prompt", WAIT, |s| {
         s.contains("sudo password for deploy@127.0.0.1")
     });
-    t.keys(&["-l", "wrong-one"]);
+    t.keys(&["-l", WRONG]);
+    let mask = "•".repeat(WRONG.chars().count());
+    t.wait_for("the wrong password masked", WAIT, |s| s.contains(&mask));
+    let sampler = ProcSampler::start(&[SUDO_PASSWORD, WRONG]);
     t.keys(&["Enter"]);
     t.wait_for("wrong password", WAIT, |s| {
         s.contains("wrong sudo password, try again")
     });
     t.keys(&["-l", SUDO_PASSWORD]);
-    let masked = t.screen();
+    let mask = "•".repeat(SUDO_PASSWORD.chars().count());
+    let masked = t.wait_for("the password masked", WAIT, |s| s.contains(&mask));
     t.keys(&["Enter"]);
     t.wait_for("the restart", WAIT, |s| {
         s.contains("restart nginx.service: done")
     });
+    let (leaks, seen) = sampler.finish();
+    assert!(
+        seen.iter()
+            .any(|c| c.starts_with("sudo -k -S") && c.contains("restart")),
+        "the sampler never saw sudo run, so it proves nothing; it saw {} command lines",
+        seen.len()
+    );
+    assert!(
+        leaks.is_empty(),
+        "password in argv or environment: {leaks:#?}"
+    );
     let after = nginx_started(&f).expect("nginx runs");
     assert!(after > before, "nginx restarted: {before} -> {after}");
     // The services pane shows the new start time (seconds ago, not the old age).
@@ -118,26 +184,13 @@ fn restart_nginx_with_the_sudo_password_and_the_password_leaks_nowhere() {
                     || l.contains(" 3s"))
         })
     });
-
-    // While it runs: not in any argv or environment of deploytui or its ssh masters.
-    let mut pids = processes_mentioning(&control);
     assert!(
-        !pids.is_empty(),
+        !processes_mentioning(&control).is_empty(),
         "an ssh master per host runs with control dir {control}"
     );
-    pids.push(pid);
-    for p in &pids {
-        for file in ["cmdline", "environ"] {
-            let bytes = std::fs::read(format!("/proc/{p}/{file}")).unwrap_or_default();
-            assert!(
-                !String::from_utf8_lossy(&bytes).contains(SUDO_PASSWORD),
-                "password in /proc/{p}/{file}"
-            );
-        }
-    }
     for s in [&masked, &screen] {
         assert!(
-            !s.contains(SUDO_PASSWORD) && !s.contains("wrong-one"),
+            !s.contains(SUDO_PASSWORD) && !s.contains(WRONG),
             "password on screen:\n{s}"
         );
     }
@@ -145,27 +198,18 @@ fn restart_nginx_with_the_sudo_password_and_the_password_leaks_nowhere() {
     // Ctrl-C quits like q: the shell is back and every master is gone.
     t.keys(&["C-c"]);
     t.wait_for("the shell back", WAIT, |s| s.contains("EXIT=0"));
-    for _ in 0..50 {
-        if processes_mentioning(&control).is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(
-        processes_mentioning(&control),
-        Vec::<u32>::new(),
-        "ssh masters left after exit"
-    );
+    common::wait_until("every ssh master to exit", WAIT, || {
+        processes_mentioning(&control).is_empty()
+    });
+    assert!(!common::tmux::alive(pid));
 
     t.type_line("history -a");
     t.wait_for("history written", WAIT, |_| history.exists());
     let whole_scrollback = t.scrollback();
     assert!(
-        !whole_scrollback.contains(SUDO_PASSWORD),
+        !whole_scrollback.contains(SUDO_PASSWORD) && !whole_scrollback.contains(WRONG),
         "password in the terminal's scrollback"
     );
-    let hist = std::fs::read_to_string(&history).unwrap_or_default();
-    assert!(!hist.contains(SUDO_PASSWORD), "password in shell history");
     let log = std::fs::read_to_string(data.join("deploytui/deploytui.log")).expect("deploytui log");
     assert!(log.contains("starting TUI"), "{log}");
     assert!(
@@ -176,10 +220,14 @@ fn restart_nginx_with_the_sudo_password_and_the_password_leaks_nowhere() {
         log.contains("server1: restart nginx.service: wrong sudo password"),
         "{log}"
     );
-    assert!(
-        !log.contains(SUDO_PASSWORD) && !log.contains("wrong-one"),
-        "password in the log file"
-    );
+    // No file deploytui, the shell or a host wrote holds either password:
+    // the test's HOME (history, data and state dirs) and every host's folder.
+    for needle in [SUDO_PASSWORD, WRONG] {
+        for dir in [home.path(), f.dir()] {
+            let hits = common::files_containing(dir, needle.as_bytes());
+            assert!(hits.is_empty(), "{needle:?} written to {hits:?}");
+        }
+    }
 }
 
 #[test]

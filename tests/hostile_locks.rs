@@ -161,7 +161,10 @@ fn a_node_listed_many_times_is_walked_once_and_a_cycle_is_named() {
         said(&out)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let inputs = v["hosts"][0]["report"]["inputs"].as_array().expect("inputs").len();
+    let inputs = v["hosts"][0]["report"]["inputs"]
+        .as_array()
+        .expect("inputs")
+        .len();
     assert_eq!(inputs, 1 + 60 * 3, "each node once, the rest as follows");
 
     let cyclic = serde_json::json!({
