@@ -1029,7 +1029,16 @@ flake = "/etc/nixos"
             ("hosts[0].target", 3, 10)
         );
         assert!(e.message.contains("is empty"));
-        for bad in ["-oProxyCommand=x", "me@", "a b", "me@host;reboot", "@host"] {
+        for bad in [
+            "-oProxyCommand=x",
+            "root@-oProxyCommand=nc evil 22",
+            "-lroot@host",
+            "me@",
+            "a b",
+            "me@host;reboot",
+            "@host",
+            "me@host\\u001b]0;t\\u0007",
+        ] {
             let e = invalid(&format!("[[hosts]]\nname = \"a\"\ntarget = \"{bad}\"\n"));
             assert_eq!(e.field, "hosts[0].target", "{bad}");
         }
