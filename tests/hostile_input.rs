@@ -88,6 +88,7 @@ fn screen_cells(state: &mut State, width: u16, height: u16) -> Vec<String> {
         state,
         Msg::Resize {
             log_rows: deploytui::ui::log_rows(width, height),
+            too_small: deploytui::ui::too_small_for(width, height),
         },
     );
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");

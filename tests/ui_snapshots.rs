@@ -48,6 +48,7 @@ fn screen(state: &mut State, width: u16, height: u16) -> String {
         state,
         Msg::Resize {
             log_rows: deploytui::ui::log_rows(width, height),
+            too_small: deploytui::ui::too_small_for(width, height),
         },
     );
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");

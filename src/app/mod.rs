@@ -311,6 +311,9 @@ pub struct State {
     /// A lock file updated and not yet committed: `c` offers to commit it.
     pub uncommitted_lock: Option<LockCommit>,
     pub quitting: bool,
+    /// The terminal is below the smallest size: nothing is drawn but a
+    /// note, so no key may act on what cannot be seen (quitting still works).
+    pub too_small: bool,
 }
 
 /// Everything that can change the state: input and task results.
@@ -320,6 +323,8 @@ pub enum Msg {
     /// The terminal was resized; the log pane now shows this many rows.
     Resize {
         log_rows: usize,
+        /// Below the smallest size the screen only says so.
+        too_small: bool,
     },
     /// Time passed (relative times, refresh schedule).
     Tick(SystemTime),
@@ -472,6 +477,7 @@ impl State {
                 x: 0,
             },
             log_page: 10,
+            too_small: false,
             notice: None,
             notice_seen: None,
             passwords: HashMap::new(),

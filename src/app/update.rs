@@ -29,8 +29,12 @@ const JOURNAL_BACKLOG: u32 = 50;
 pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(key) => on_key(state, key),
-        Msg::Resize { log_rows } => {
+        Msg::Resize {
+            log_rows,
+            too_small,
+        } => {
             state.log_page = log_rows.max(1);
+            state.too_small = too_small;
             Vec::new()
         }
         Msg::Tick(now) => {
@@ -282,7 +286,8 @@ fn password_prompt(pending: PendingAction, error: Option<String>) -> Overlay {
     Overlay::Password(Box::new(PasswordPrompt {
         pending,
         input: fresh_input(),
-        remember: true,
+        // Kept in memory only when the user asks for it (Tab).
+        remember: false,
         error,
     }))
 }
@@ -681,6 +686,16 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     // Key releases (kitty protocol) would act twice.
     if key.kind == KeyEventKind::Release {
         return Vec::new();
+    }
+    // Behind "Terminal too small" only quitting works (and answering the
+    // quit question, which that screen shows): nothing else is visible.
+    if state.too_small && !matches!(state.overlay, Some(Overlay::ConfirmQuit)) {
+        let quit = state.config.keymap.action_for(&key, Scope::Global) == Some(Action::Quit);
+        return if quit {
+            request_quit(state)
+        } else {
+            Vec::new()
+        };
     }
     match state.overlay.take() {
         Some(Overlay::ConfirmQuit) => {

@@ -59,11 +59,16 @@ pub fn log_rows(width: u16, height: u16) -> usize {
     usize::from(log.height.saturating_sub(2)).max(1)
 }
 
+/// Whether a terminal of this size is below the smallest that is drawn.
+pub fn too_small_for(width: u16, height: u16) -> bool {
+    width < MIN_WIDTH || height < MIN_HEIGHT
+}
+
 /// Draws the whole screen.
 pub fn view(state: &State, frame: &mut Frame) {
     let theme = Theme::new(state.config.theme);
     let area = frame.area();
-    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+    if too_small_for(area.width, area.height) {
         too_small(frame, area, state, &theme);
         return;
     }
@@ -132,10 +137,22 @@ fn too_small(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             "{}x{}, needs at least {MIN_WIDTH}x{MIN_HEIGHT}",
             area.width, area.height
         )),
-        Line::raw(format!(
-            "{} quits",
-            state.config.keymap.keys_of(crate::keymap::Action::Quit)
-        )),
+        if matches!(state.overlay, Some(crate::app::Overlay::ConfirmQuit)) {
+            Line::styled(
+                format!(
+                    "{} task(s) running: quit anyway? {} yes, {} no",
+                    state.jobs.len(),
+                    state.config.keymap.keys_of(crate::keymap::Action::Confirm),
+                    state.config.keymap.keys_of(crate::keymap::Action::Cancel)
+                ),
+                theme.warn,
+            )
+        } else {
+            Line::raw(format!(
+                "{} quits; nothing else works until the terminal is larger",
+                state.config.keymap.keys_of(crate::keymap::Action::Quit)
+            ))
+        },
     ];
     let rect = centered(area, area.width, 3);
     frame.render_widget(

@@ -398,6 +398,47 @@ fn to_services(s: &mut State) {
 }
 
 #[test]
+fn behind_terminal_too_small_only_quitting_works() {
+    let mut s = state_with("nopasswd", 1);
+    probe_ok(&mut s, 0, 1000);
+    to_services(&mut s);
+    let resize = |s: &mut State, too_small| {
+        update(
+            s,
+            Msg::Resize {
+                log_rows: 5,
+                too_small,
+            },
+        )
+    };
+    resize(&mut s, true);
+    // r then y restarted a service with nothing on screen.
+    for c in ['r', 'y', '?', 'u', 'l'] {
+        assert!(ch(&mut s, c).is_empty(), "{c}");
+        assert!(s.overlay.is_none(), "{c} opened {:?}", s.overlay);
+    }
+    assert!(key(&mut s, KeyCode::Tab).is_empty());
+    assert_eq!(s.focus, Pane::Services, "focus did not move unseen");
+    // Back to a usable size, the same keys act again.
+    resize(&mut s, false);
+    ch(&mut s, 'r');
+    assert!(matches!(s.overlay, Some(Overlay::Confirm(_))));
+    key(&mut s, KeyCode::Esc);
+    // Quitting works, and asks first (on that screen) while a job runs.
+    resize(&mut s, true);
+    s.jobs.insert(
+        7,
+        Job {
+            host: "h0".into(),
+            what: "deploy".into(),
+        },
+    );
+    assert!(ch(&mut s, 'q').is_empty());
+    assert!(matches!(s.overlay, Some(Overlay::ConfirmQuit)));
+    assert_eq!(ch(&mut s, 'y'), vec![Effect::Quit]);
+}
+
+#[test]
 fn restart_asks_first_with_the_exact_command() {
     let mut s = state_with("nopasswd", 1);
     to_services(&mut s);
@@ -454,6 +495,7 @@ fn password_is_asked_once_masked_and_remembered() {
     assert!(matches!(s.overlay, Some(Overlay::Password(_))));
     typed(&mut s, "yes-n0 q"); // y, n and q are text here, not keys
     assert!(!s.quitting);
+    key(&mut s, KeyCode::Tab); // remember it: off unless asked for
     let fx = key(&mut s, KeyCode::Enter);
     let [Effect::UnitAction {
         argv,
@@ -499,7 +541,10 @@ fn not_remembering_asks_every_time() {
     to_services(&mut s);
     ch(&mut s, 'r');
     ch(&mut s, 'y');
-    key(&mut s, KeyCode::Tab);
+    assert!(
+        matches!(&s.overlay, Some(Overlay::Password(p)) if !p.remember),
+        "not remembered unless asked"
+    );
     typed(&mut s, "pw");
     key(&mut s, KeyCode::Enter);
     assert!(s.passwords.is_empty());
@@ -821,7 +866,7 @@ fn u_updates_the_selected_input_after_a_yes_and_c_commits_it() {
     };
     assert_eq!(
         u.argv.join(" "),
-        "nix flake lock --update-input monorepo /srv/mono/infra"
+        "nix --extra-experimental-features nix-command flakes flake lock --update-input monorepo /srv/mono/infra"
     );
     let fx = ch(&mut s, 'y');
     let [Effect::UpdateLock {
@@ -904,7 +949,7 @@ fn newer_nix_uses_flake_update() {
     };
     assert_eq!(
         u.argv.join(" "),
-        "nix flake update monorepo --flake /srv/mono/infra"
+        "nix --extra-experimental-features nix-command flakes flake update monorepo --flake /srv/mono/infra"
     );
 }
 
