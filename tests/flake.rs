@@ -155,7 +155,8 @@ fn the_flake_pane_turns_red_on_a_commit_and_u_then_c_make_it_current() {
 
     t.keys(&["Tab", "Tab", "u"]);
     t.wait_for("the update dialog", Duration::from_secs(10), |s| {
-        s.contains("nix flake lock --update-input monorepo")
+        s.contains("nix --extra-experimental-features 'nix-command flakes'")
+            && s.contains("--update-input monorepo")
     });
     t.keys(&["y"]);
     let line = format!("flake.lock: monorepo {} → {}", &old[..7], &head[..7]);

@@ -276,9 +276,12 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 /// `nix flake update NAME --flake DIR` (later), for the nix on this machine.
 pub fn update_input_argv(nix_version: (u32, u32), input: &str, flake_dir: &Path) -> Vec<String> {
     let dir = flake_dir.display().to_string();
-    if nix_version >= (2, 19) {
+    // As nixos-rebuild does: works on a stock nix whose config lacks them.
+    let mut argv: Vec<String> = ["nix", "--extra-experimental-features", "nix-command flakes"]
+        .map(String::from)
+        .to_vec();
+    argv.extend(if nix_version >= (2, 19) {
         vec![
-            "nix".into(),
             "flake".into(),
             "update".into(),
             input.into(),
@@ -287,14 +290,14 @@ pub fn update_input_argv(nix_version: (u32, u32), input: &str, flake_dir: &Path)
         ]
     } else {
         vec![
-            "nix".into(),
             "flake".into(),
             "lock".into(),
             "--update-input".into(),
             input.into(),
             dir,
         ]
-    }
+    });
+    argv
 }
 
 /// Parses `nix --version` ("nix (Nix) 2.8.0") into (major, minor).
@@ -351,11 +354,11 @@ mod tests {
         let dir = Path::new("/r/infra");
         assert_eq!(
             update_input_argv((2, 8), "monorepo", dir).join(" "),
-            "nix flake lock --update-input monorepo /r/infra"
+            "nix --extra-experimental-features nix-command flakes flake lock --update-input monorepo /r/infra"
         );
         assert_eq!(
             update_input_argv((2, 24), "monorepo", dir).join(" "),
-            "nix flake update monorepo --flake /r/infra"
+            "nix --extra-experimental-features nix-command flakes flake update monorepo --flake /r/infra"
         );
     }
 
