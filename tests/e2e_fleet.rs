@@ -21,11 +21,8 @@ fn fleet(hosts: usize) -> Option<Fleet> {
 
 /// Processes whose command line mentions `needle` (ssh masters name their control dir).
 fn processes_mentioning(needle: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
+    common::all_pids()
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/cmdline"))
                 .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
@@ -50,11 +47,7 @@ fn nginx_started(f: &Fleet) -> Option<u64> {
 
 /// Starts deploytui on the fleet in tmux; returns the window, its pid and its control dir.
 fn open(f: &Fleet, t: &Tmux) -> (u32, String) {
-    t.type_line(&format!(
-        "{} --config {}; echo EXIT=$?",
-        common::bin().display(),
-        f.config_path.display()
-    ));
+    t.run_deploytui(&f.config_path);
     t.wait_for("both hosts up", WAIT, |s| {
         s.matches("● up").count() == 2 && s.contains(" q quit")
     });
@@ -82,14 +75,7 @@ impl ProcSampler {
         let worker = std::thread::spawn(move || {
             let (mut leaks, mut seen) = (Vec::new(), std::collections::BTreeSet::new());
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-                    let Some(pid) = entry
-                        .file_name()
-                        .to_str()
-                        .and_then(|p| p.parse::<u32>().ok())
-                    else {
-                        continue;
-                    };
+                for pid in common::all_pids() {
                     for file in ["cmdline", "environ"] {
                         let bytes =
                             std::fs::read(format!("/proc/{pid}/{file}")).unwrap_or_default();
@@ -239,17 +225,7 @@ fn journal_tail_and_stale_marker_in_the_tui() {
     let toplevel = f.build(0, true).expect("build");
     f.activate(0, &toplevel, "switch").expect("switch");
 
-    let data = tempfile::tempdir().expect("tempdir");
-    let t = Tmux::start(
-        110,
-        32,
-        &[("XDG_DATA_HOME", &data.path().to_string_lossy())],
-    );
-    t.type_line(&format!(
-        "{} --config {}; echo EXIT=$?",
-        common::bin().display(),
-        f.config_path.display()
-    ));
+    let (t, _data) = common::tmux::open_deploytui(&f.config_path, 110, 32);
     let screen = t.wait_for("the stale marker", WAIT, |s| {
         s.contains("⚠ stale: nginx") && s.contains(" q quit")
     });

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::tmux::Tmux;
+use common::tmux::open_deploytui;
 use deploytui::config::{self, Config, FoundBy};
 use deploytui::fleet::{Fleet, SUDO_PASSWORD};
 use deploytui::remote::{SshSettings, Transport};
@@ -71,22 +71,6 @@ fn started_at(f: &Fleet, unit: &str) -> Option<u64> {
         &format!("systemctl show --timestamp=unix -p ActiveEnterTimestamp {unit}"),
     );
     deploytui::systemd::parse_show(&out).0.first()?.active_enter
-}
-
-/// deploytui on `config` in a 160x40 tmux window, with its own data dir.
-fn open_tui(config: &std::path::Path) -> (Tmux, tempfile::TempDir) {
-    let data = tempfile::tempdir().expect("tempdir");
-    let t = Tmux::start(
-        160,
-        40,
-        &[("XDG_DATA_HOME", &data.path().to_string_lossy())],
-    );
-    t.type_line(&format!(
-        "{} --config {}; echo EXIT=$?",
-        common::bin().display(),
-        config.display()
-    ));
-    (t, data)
 }
 
 fn has_raw_escapes(bytes: &[u8]) -> bool {
@@ -255,7 +239,7 @@ fn escapes_a_host_sends_are_shown_never_obeyed() {
     assert!(!has_raw_escapes(&json.stdout));
 
     // On a real terminal: the title stays, the screen is not cleared.
-    let (t, _data) = open_tui(&f.config_path);
+    let (t, _data) = open_deploytui(&f.config_path, 160, 40);
     t.keys(&["Tab"]); // the services pane
     let screen = t.wait_for("the escaped sub-state and path", WAIT, |s| {
         s.contains("running\\x")
@@ -322,7 +306,7 @@ fn a_host_that_stops_answering_is_shown_so_and_quitting_leaves_no_ssh_behind() {
         "command_timeout_secs = 5\nkeepalive_secs = 1",
         "",
     );
-    let (t, _data) = open_tui(&config);
+    let (t, _data) = open_deploytui(&config, 160, 40);
     t.wait_for("both hosts up", WAIT, |s| s.matches("● up").count() == 2);
     let pid = t
         .shell_children()
@@ -350,16 +334,14 @@ fn a_host_that_stops_answering_is_shown_so_and_quitting_leaves_no_ssh_behind() {
     std::thread::sleep(Duration::from_millis(300));
     // Its ssh processes: children (handshakes) and masters (named by its control dir).
     let control = format!("deploytui-{}/{pid}/", deploytui::paths::uid());
-    let ssh_before: Vec<u32> = std::fs::read_dir("/proc")
+    let below = common::descendants_except(pid);
+    let ssh_before: Vec<u32> = common::all_pids()
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|p| {
             std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "ssh")
         })
         .filter(|p| {
-            common::descendants_except(pid).contains(p)
+            below.contains(p)
                 || std::fs::read(format!("/proc/{p}/cmdline"))
                     .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&control))
         })
@@ -382,7 +364,7 @@ fn a_journal_with_invalid_utf8_keeps_following() {
     let Some(f) = fleet("journal bytes", 1) else {
         return;
     };
-    let (t, _data) = open_tui(&f.config_path);
+    let (t, _data) = open_deploytui(&f.config_path, 160, 40);
     t.wait_for("the host up", WAIT, |s| {
         s.contains("● up") && s.contains("webapp")
     });

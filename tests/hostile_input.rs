@@ -4,6 +4,8 @@
 //! nothing it keeps for the screen (or the screen itself) holds a character
 //! the terminal would act on.
 
+mod common;
+
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -16,8 +18,6 @@ use deploytui::remote::CommandOutput;
 use deploytui::systemd;
 use deploytui::text::is_unsafe;
 use proptest::prelude::*;
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
 
 /// Hangs and exponential blow-ups show up as a failure, not a stuck run.
 /// Generous: this catches "never ends", it does not time anything.
@@ -84,19 +84,7 @@ fn nasty() -> impl Strategy<Value = String> {
 }
 
 fn screen_cells(state: &mut State, width: u16, height: u16) -> Vec<String> {
-    update(
-        state,
-        Msg::Resize {
-            log_rows: deploytui::ui::log_rows(width, height),
-            too_small: deploytui::ui::too_small_for(width, height),
-        },
-    );
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
-    terminal
-        .draw(|f| deploytui::ui::view(state, f))
-        .expect("draw");
-    terminal
-        .backend()
+    common::drawn(state, width, height)
         .buffer()
         .content()
         .iter()
@@ -259,6 +247,20 @@ fn lock_json() -> impl Strategy<Value = String> {
         })
 }
 
+fn check_show(text: String) {
+    let (units, warnings) = within("parse_show", move || systemd::parse_show(&text));
+    assert_all_safe("a unit", &units);
+    assert_all_safe("a warning", &warnings);
+}
+
+fn check_probe(text: String) -> probe::HostProbe {
+    let p = within("probe::parse", move || {
+        probe::parse(&text, &["nginx.service".into()])
+    });
+    assert_all_safe("the probe", &p);
+    p
+}
+
 fn check_lock(text: String) {
     let result = within("lock::parse", move || lock::parse(&text, Path::new("/r")));
     match result {
@@ -320,10 +322,7 @@ proptest! {
 
     #[test]
     fn systemctl_show_from_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..4096)) {
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let (units, warnings) = within("parse_show", move || systemd::parse_show(&text));
-        assert_all_safe("a unit", &units);
-        assert_all_safe("a warning", &warnings);
+        check_show(String::from_utf8_lossy(&bytes).into_owned());
     }
 
     #[test]
@@ -334,23 +333,17 @@ proptest! {
         let text: Vec<String> = blocks.into_iter()
             .map(|b| b.into_iter().map(|(k, v)| format!("{k}={v}\n")).collect())
             .collect();
-        let text = text.join("\n");
-        let (units, warnings) = within("parse_show", move || systemd::parse_show(&text));
-        assert_all_safe("a unit", &units);
-        assert_all_safe("a warning", &warnings);
+        check_show(text.join("\n"));
     }
 
     #[test]
     fn probe_from_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..4096)) {
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let p = within("probe::parse", move || probe::parse(&text, &["nginx.service".into()]));
-        assert_all_safe("the probe", &p);
+        check_probe(String::from_utf8_lossy(&bytes).into_owned());
     }
 
     #[test]
     fn probe_in_its_own_shape(text in probe_text()) {
-        let p = within("probe::parse", move || probe::parse(&text, &["nginx.service".into()]));
-        assert_all_safe("the probe", &p);
+        let p = check_probe(text);
         if let Some(path) = &p.current_system {
             prop_assert!(probe::is_store_path(path));
         }

@@ -68,6 +68,16 @@ fn assert_printable(out: &Output) {
     }
 }
 
+/// `flake ARGS` on `config` must fail with exit 1, saying `expected`, and
+/// print nothing the terminal would obey.
+fn assert_refused(config: &Path, args: &[&str], expected: &str) {
+    let out = flake(config, args);
+    let said = said(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains(expected), "{said}");
+    assert_printable(&out);
+}
+
 #[test]
 fn an_option_like_rev_is_refused_before_git_sees_it() {
     let out_dir = tempfile::tempdir().expect("tempdir");
@@ -77,50 +87,28 @@ fn an_option_like_rev_is_refused_before_git_sees_it() {
         &format!("--output={}", target.display()),
     ));
     for args in [&[][..], &["--json"][..]] {
-        let out = flake(&config, args);
-        assert_eq!(out.status.code(), Some(1), "{}", said(&out));
-        assert!(said(&out).contains("is not a commit id"), "{}", said(&out));
-        assert_printable(&out);
+        assert_refused(&config, args, "is not a commit id");
     }
     assert!(!target.exists(), "git wrote {}", target.display());
 
     let (_dir, config) = setup(&lock_with("mono", "HEAD"));
-    let out = flake(&config, &[]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        said(&out).contains("rev `HEAD` is not a commit id"),
-        "{}",
-        said(&out)
-    );
+    assert_refused(&config, &[], "rev `HEAD` is not a commit id");
 }
 
 #[test]
 fn escapes_in_an_input_name_are_shown_escaped_in_text_json_and_the_tui() {
     let (_dir, config) = setup(&lock_with("mono\u{1b}]0;pwned\u{7}\u{1b}[2J", GOOD_REV));
-    let out = flake(&config, &[]);
-    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
-    assert_printable(&out);
-    assert!(
-        said(&out).contains("`mono\\x1b]0;pwned\\x07\\x1b[2J` is not a flake input name"),
-        "{}",
-        said(&out)
+    assert_refused(
+        &config,
+        &[],
+        "`mono\\x1b]0;pwned\\x07\\x1b[2J` is not a flake input name",
     );
     assert_printable(&flake(&config, &["--json"]));
 
     if !common::require_tools("hostile lock in the TUI", &["tmux"]) {
         return;
     }
-    let data = tempfile::tempdir().expect("tempdir");
-    let t = common::tmux::Tmux::start(
-        160,
-        40,
-        &[("XDG_DATA_HOME", &data.path().to_string_lossy())],
-    );
-    t.type_line(&format!(
-        "{} --config {}; echo EXIT=$?",
-        common::bin().display(),
-        config.display()
-    ));
+    let (t, _data) = common::tmux::open_deploytui(&config, 160, 40);
     let screen = t.wait_for("the lock error", LIMIT, |s| {
         s.contains("is not a flake input") && s.contains(" q quit")
     });
@@ -178,13 +166,7 @@ fn a_node_listed_many_times_is_walked_once_and_a_cycle_is_named() {
     })
     .to_string();
     let (_dir, config) = setup(&cyclic);
-    let out = flake(&config, &[]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        said(&out).contains("the inputs form a cycle: a → b → a"),
-        "{}",
-        said(&out)
-    );
+    assert_refused(&config, &[], "the inputs form a cycle: a → b → a");
 }
 
 #[test]
@@ -192,11 +174,5 @@ fn a_huge_lock_is_refused_without_reading_it() {
     let (dir, config) = setup("{}");
     let file = std::fs::File::create(dir.path().join("flake/flake.lock")).expect("lock");
     file.set_len(50 << 20).expect("50 MB");
-    let out = flake(&config, &[]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        said(&out).contains("deploytui reads locks of up to 4 MiB"),
-        "{}",
-        said(&out)
-    );
+    assert_refused(&config, &[], "deploytui reads locks of up to 4 MiB");
 }

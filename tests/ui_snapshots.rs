@@ -1,6 +1,8 @@
 //! Screen snapshots: the whole app drawn on ratatui's TestBackend, driven by
 //! the same messages the runtime sends, at the smallest supported size and a large one.
 
+mod common;
+
 use std::path::Path;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -10,8 +12,6 @@ use deploytui::app::{update, Job, Msg, State};
 use deploytui::config::{parse, FoundBy};
 use deploytui::probe;
 use deploytui::remote::RemoteError;
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
 
 const CONFIG: &str = r#"
 repo = "/srv/monorepo"
@@ -44,18 +44,7 @@ fn press(state: &mut State, code: KeyCode) {
 }
 
 fn screen(state: &mut State, width: u16, height: u16) -> String {
-    update(
-        state,
-        Msg::Resize {
-            log_rows: deploytui::ui::log_rows(width, height),
-            too_small: deploytui::ui::too_small_for(width, height),
-        },
-    );
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    terminal
-        .draw(|f| deploytui::ui::view(state, f))
-        .expect("draw");
-    terminal.backend().to_string()
+    common::drawn(state, width, height).to_string()
 }
 
 /// Snapshots one scene at 80x24 and 160x48.

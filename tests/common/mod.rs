@@ -181,6 +181,16 @@ pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Every process on the machine (the fleet hosts' namespaces included).
+pub fn all_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .collect()
+}
+
 /// Every process below `pid` (not `pid` itself).
 pub fn descendants_except(pid: u32) -> Vec<u32> {
     let mut found = vec![pid];
@@ -289,4 +299,26 @@ pub fn output_within(mut cmd: Command, stdin: &[u8], limit: Duration) -> std::pr
         stdout: out.join().unwrap_or_default(),
         stderr: err.join().unwrap_or_default(),
     }
+}
+
+/// The whole app drawn on a `width`x`height` test terminal, after the
+/// resize message the runtime sends for that size.
+pub fn drawn(
+    state: &mut deploytui::app::State,
+    width: u16,
+    height: u16,
+) -> ratatui::backend::TestBackend {
+    deploytui::app::update(
+        state,
+        deploytui::app::Msg::Resize {
+            log_rows: deploytui::ui::log_rows(width, height),
+            too_small: deploytui::ui::too_small_for(width, height),
+        },
+    );
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height))
+        .expect("test terminal");
+    terminal
+        .draw(|f| deploytui::ui::view(state, f))
+        .expect("draw");
+    terminal.backend().clone()
 }

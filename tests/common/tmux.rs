@@ -1,7 +1,7 @@
 //! A private tmux server to drive the real binary as a person would:
 //! type keys, read the screen.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,30 @@ pub struct Tmux {
     _dir: tempfile::TempDir,
 }
 
+/// deploytui on `config` in a fresh `width`x`height` window whose
+/// `XDG_DATA_HOME` is the returned folder (keep it for as long as the window).
+pub fn open_deploytui(config: &Path, width: u16, height: u16) -> (Tmux, tempfile::TempDir) {
+    let data = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(
+        width,
+        height,
+        &[("XDG_DATA_HOME", &data.path().to_string_lossy())],
+    );
+    t.run_deploytui(config);
+    (t, data)
+}
+
 impl Tmux {
+    /// Types the command that runs deploytui on `config`; the shell prints
+    /// `EXIT=<code>` when it ends.
+    pub fn run_deploytui(&self, config: &Path) {
+        self.type_line(&format!(
+            "{} --config {}; echo EXIT=$?",
+            super::bin().display(),
+            config.display()
+        ));
+    }
+
     /// Starts a tmux server with one `width`x`height` window running a plain bash.
     pub fn start(width: u16, height: u16, env: &[(&str, &str)]) -> Tmux {
         let dir = tempfile::tempdir().expect("tempdir");

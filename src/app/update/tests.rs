@@ -80,9 +80,8 @@ fn ctrl_c_quits() {
     assert_eq!(fx, vec![Effect::Quit]);
 }
 
-#[test]
-fn quit_while_a_job_runs_asks_first() {
-    let mut s = state(1);
+/// A task in flight, so quitting asks first.
+fn with_running_job(s: &mut State) {
     s.jobs.insert(
         7,
         Job {
@@ -90,6 +89,12 @@ fn quit_while_a_job_runs_asks_first() {
             what: "deploy".into(),
         },
     );
+}
+
+#[test]
+fn quit_while_a_job_runs_asks_first() {
+    let mut s = state(1);
+    with_running_job(&mut s);
     assert!(ch(&mut s, 'q').is_empty());
     assert!(matches!(s.overlay, Some(Overlay::ConfirmQuit)));
     assert!(!s.quitting);
@@ -426,13 +431,7 @@ fn behind_terminal_too_small_only_quitting_works() {
     key(&mut s, KeyCode::Esc);
     // Quitting works, and asks first (on that screen) while a job runs.
     resize(&mut s, true);
-    s.jobs.insert(
-        7,
-        Job {
-            host: "h0".into(),
-            what: "deploy".into(),
-        },
-    );
+    with_running_job(&mut s);
     assert!(ch(&mut s, 'q').is_empty());
     assert!(matches!(s.overlay, Some(Overlay::ConfirmQuit)));
     assert_eq!(ch(&mut s, 'y'), vec![Effect::Quit]);
