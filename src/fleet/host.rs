@@ -223,14 +223,36 @@ fn sshd_config(dir: &Path, port: u16) -> String {
     )
 }
 
+/// The password's `$6$` hash for a shadow file. The password goes to
+/// openssl on stdin, never in argv, where every process on the machine could
+/// read it (the password-leak test samples them all while fleets start).
+fn sha512_crypt(password: &str) -> Result<String, FleetError> {
+    let mut child = Command::new("openssl")
+        .args(["passwd", "-6", "-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| FleetError::Step(format!("openssl passwd: cannot run openssl: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        std::io::Write::write_all(&mut stdin, format!("{password}\n").as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || !hash.starts_with("$6$") {
+        return Err(FleetError::Step(format!(
+            "openssl passwd failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(hash)
+}
+
 /// Private passwd, shadow, group and sudoers: the machine's accounts plus the
 /// sudo user, whose sudo asks for its password.
 fn write_accounts(dir: &Path, home: &Path) -> Result<(), FleetError> {
-    let hash = run(
-        "openssl passwd",
-        Command::new("openssl").args(["passwd", "-6", SUDO_PASSWORD]),
-    )?;
-    let hash = String::from_utf8_lossy(&hash.stdout).trim().to_string();
+    let hash = sha512_crypt(SUDO_PASSWORD)?;
     let mut passwd = std::fs::read_to_string("/etc/passwd")?;
     let mut shadow = std::fs::read_to_string("/etc/shadow")?;
     let mut group = std::fs::read_to_string("/etc/group")?;
