@@ -447,7 +447,6 @@ pub async fn flake(hosts: &[&Host]) -> FlakeHosts {
 }
 
 pub fn print_flake(all: &FlakeHosts, out: &mut impl Write) -> std::io::Result<()> {
-    use crate::nix::check::InputStatus;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -472,24 +471,18 @@ pub fn print_flake(all: &FlakeHosts, out: &mut impl Write) -> std::io::Result<()
                 .locked
                 .last_modified
                 .map_or(String::new(), |t| crate::ui::ago(now.saturating_sub(t)));
-            let status = match i.status {
-                InputStatus::Stale => format!(
-                    "STALE: {} commit(s) behind HEAD {}{}",
-                    i.behind.unwrap_or(0),
-                    i.head.as_deref().map(short).unwrap_or_default(),
-                    i.oldest_missing_at
-                        .map(|t| format!(" (oldest {} ago)", crate::ui::ago(now.saturating_sub(t))))
-                        .unwrap_or_default()
-                ),
-                InputStatus::Current => "current".into(),
-                InputStatus::Diverged => "DIVERGED from HEAD".into(),
-                InputStatus::UnknownRev => "locked rev not in the repository".into(),
-                InputStatus::NoRev => "locked from a dirty tree (no rev)".into(),
-                InputStatus::Remote => "remote".into(),
-                InputStatus::Follows => {
-                    format!("follows {}", i.locked.follows.as_deref().unwrap_or("?"))
+            let mut status = crate::nix::check::summary(i, false);
+            if i.status.is_problem() {
+                // Upper case: what a script's reader must not miss.
+                let end = status.find([':', ' ']).unwrap_or(status.len());
+                status = format!("{}{}", status[..end].to_uppercase(), &status[end..]);
+                if let Some(t) = i.oldest_missing_at {
+                    status.push_str(&format!(
+                        " (oldest {} ago)",
+                        crate::ui::ago(now.saturating_sub(t))
+                    ));
                 }
-            };
+            }
             let name = format!(
                 "{}{}",
                 i.locked.path,

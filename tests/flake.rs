@@ -54,7 +54,11 @@ fn a_fresh_lock_is_current_and_each_commit_makes_it_staler() {
     assert_eq!(v["schema"], "deploytui.flake/1");
     let m = input(&v, 0, "monorepo");
     assert_eq!(m["status"], "current");
-    assert_eq!(m["behind"], 1);
+    assert_eq!(
+        (m["behind"].as_u64(), m["lock_only"].as_u64()),
+        (Some(0), Some(1)),
+        "the lock's own commit is counted apart"
+    );
     assert_eq!(m["self_referential"], true);
     assert_eq!(m["rev"], locked.as_str());
     assert_eq!(m["kind"], "git");
@@ -68,7 +72,11 @@ fn a_fresh_lock_is_current_and_each_commit_makes_it_staler() {
     assert_eq!(out.status.code(), Some(2), "stale exits 2");
     let m = input(&v, 0, "monorepo");
     assert_eq!(m["status"], "stale");
-    assert_eq!(m["behind"], 4, "three app commits and the lock commit");
+    assert_eq!(
+        (m["behind"].as_u64(), m["lock_only"].as_u64()),
+        (Some(3), Some(1)),
+        "three app commits behind, and the lock commit apart"
+    );
     assert_eq!(m["head"], f.repo.head().expect("head").as_str());
     assert_eq!(m["locked_subject"], "webapp: pin npmDepsHash");
     assert_eq!(m["head_subject"], "webapp: change 3");
@@ -88,7 +96,9 @@ fn a_fresh_lock_is_current_and_each_commit_makes_it_staler() {
         .expect("flake");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("monorepo (self)") && text.contains("STALE: 4 commit(s) behind HEAD"),
+        text.contains("monorepo (self)")
+            && text
+                .contains("STALE: 3 commits behind HEAD (+1 commit that only changes flake.lock)"),
         "{text}"
     );
 }
@@ -146,7 +156,7 @@ fn the_flake_pane_turns_red_on_a_commit_and_u_then_c_make_it_current() {
         .commit_app_change("Red within a second")
         .expect("commit");
     let screen = t.wait_for("the input stale", Duration::from_secs(5), |s| {
-        s.contains("✗ stale: 2 behind")
+        s.contains("✗ stale: 1 behind")
     });
     assert!(
         screen.contains("deploy adds --override-input monorepo"),
@@ -177,7 +187,7 @@ fn the_flake_pane_turns_red_on_a_commit_and_u_then_c_make_it_current() {
     t.wait_for(
         "current after the lock commit",
         Duration::from_secs(10),
-        |s| s.contains("✓ current (+lock)"),
+        |s| s.contains("✓ current (+1 lock)"),
     );
     let log = Command::new("git")
         .arg("-C")

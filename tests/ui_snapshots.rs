@@ -185,20 +185,10 @@ fn flake_checked(s: &mut State) {
         nar_hash: Some("sha256-C2qa38l3fi/5ZaJGwE3xC8uPnxMnaVt9BFaCQn5DnJM=".into()),
         reference: None,
         local_path: None,
+        dir: None,
         is_flake: true,
     };
-    let plain = |locked: LockedInput, status| InputReport {
-        locked,
-        status,
-        self_referential: false,
-        repo: None,
-        head: None,
-        behind: None,
-        oldest_missing_at: None,
-        locked_subject: None,
-        head_subject: None,
-        dirty: Vec::new(),
-    };
+    let plain = InputReport::new;
     let mut mono = plain(
         locked(
             "monorepo",
@@ -242,6 +232,7 @@ fn flake_checked(s: &mut State) {
         running: Some(RunningReport {
             rev: "6ee8fbfc28c726ae665fc69dc4092c5f66101db2".into(),
             behind: Some(12),
+            lock_only: Some(1),
         }),
     };
     update(

@@ -203,8 +203,12 @@ pub struct LockCommit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockDiff {
     pub input: String,
-    pub old_rev: Option<String>,
-    pub new_rev: Option<String>,
+    /// What the lock pinned before and after, as people read it: a short rev,
+    /// or the start of the narHash for inputs without one (`path:`).
+    pub old: String,
+    pub new: String,
+    /// Whether flake.lock itself changed: the truth, whatever the labels say.
+    pub changed: bool,
 }
 
 #[derive(Debug, Clone)]

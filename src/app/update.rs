@@ -14,7 +14,7 @@ use super::{
 use crate::config::SudoMode;
 use crate::keymap::{Action, Scope};
 use crate::logbuf::LogBuf;
-use crate::nix::check::{self, short_rev as short, FlakeReport, InputStatus};
+use crate::nix::check::{self, FlakeReport, InputStatus};
 use crate::remote::{self, RemoteError};
 use crate::secret::Secret;
 
@@ -572,19 +572,19 @@ fn on_flake_checked(state: &mut State, host: usize, result: Result<FlakeReport, 
                 if was == Some(input.status) || (was.is_none() && !input.status.is_problem()) {
                     continue;
                 }
-                let line = match input.status {
-                    InputStatus::Stale => format!(
-                        "{name}: input {} is stale: locked {}, HEAD {} ({} commit(s) behind)",
-                        input.locked.path,
-                        input.locked.rev.as_deref().map_or("?", short),
-                        input.head.as_deref().map_or("?", short),
-                        input.behind.unwrap_or(0)
+                let revs = match (&input.locked.rev, &input.head) {
+                    (Some(locked), Some(head)) if input.status.is_problem() => format!(
+                        " (locked {}, HEAD {})",
+                        check::short_rev(locked),
+                        check::short_rev(head)
                     ),
-                    InputStatus::Current => {
-                        format!("{name}: input {} is current", input.locked.path)
-                    }
-                    other => format!("{name}: input {}: {other:?}", input.locked.path),
+                    _ => String::new(),
                 };
+                let line = format!(
+                    "{name}: input {}: {}{revs}",
+                    input.locked.path,
+                    check::summary(input, false)
+                );
                 lines.push(line);
             }
             h.flake = FlakeStatus::Checked(Box::new(report));
@@ -643,20 +643,14 @@ fn on_lock_updated(state: &mut State, id: u64, result: Result<LockDiff, String>)
     };
     match result {
         Ok(diff) => {
-            let old = diff.old_rev.as_deref().map_or("(none)", short).to_string();
-            let new = diff
-                .new_rev
-                .as_deref()
-                .map_or("(no rev: dirty tree)", short)
-                .to_string();
-            let line = format!("{host}: flake.lock: {} {old} → {new}", diff.input);
-            activity(state, line.clone());
-            if diff.old_rev == diff.new_rev {
-                state.notice = Some(format!(
-                    "{host}: {} was already locked at {old}",
-                    diff.input
-                ));
+            let (old, new) = (&diff.old, &diff.new);
+            if !diff.changed {
+                let line = format!("{host}: {} was already locked at {old}", diff.input);
+                state.notice = Some(line.clone());
+                activity(state, line);
             } else {
+                let line = format!("{host}: flake.lock: {} {old} → {new}", diff.input);
+                activity(state, line.clone());
                 let commit = state.config.keymap.keys_of(Action::CommitLock);
                 state.notice = Some(format!("{line} ({commit} commits flake.lock)"));
                 let repo = match state.hosts.get(update.host).map(|h| &h.flake) {

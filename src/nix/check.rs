@@ -35,6 +35,8 @@ pub enum InputStatus {
     Remote,
     /// Follows another input.
     Follows,
+    /// A local input that could not be compared (see `note`).
+    Unchecked,
 }
 
 impl InputStatus {
@@ -44,6 +46,48 @@ impl InputStatus {
             self,
             InputStatus::Stale | InputStatus::Diverged | InputStatus::UnknownRev
         )
+    }
+}
+
+/// The status in words, the same numbers everywhere (pane, text, log):
+/// `short` for the pane's column, long for the text output and the log.
+pub fn summary(i: &InputReport, short: bool) -> String {
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let lock_only = match i.lock_only.unwrap_or(0) {
+        0 => String::new(),
+        n if short => format!(" (+{n} lock)"),
+        n => format!(
+            " (+{})",
+            plural(
+                n,
+                "commit that only changes flake.lock",
+                "commits that only change flake.lock"
+            )
+        ),
+    };
+    match i.status {
+        InputStatus::Current => format!("current{lock_only}"),
+        InputStatus::Stale => match i.behind.unwrap_or(0) {
+            0 if short => "stale: changed, uncommitted".into(),
+            0 => "stale: the folder changed since the lock (not committed)".into(),
+            n if short => format!("stale: {n} behind{lock_only}"),
+            n => format!(
+                "stale: {} behind HEAD{lock_only}",
+                plural(n, "commit", "commits")
+            ),
+        },
+        InputStatus::Diverged => "diverged from HEAD".into(),
+        InputStatus::UnknownRev if short => "locked rev not in repo".into(),
+        InputStatus::UnknownRev => "locked rev not in the repository".into(),
+        InputStatus::NoRev if short => "locked from a dirty tree".into(),
+        InputStatus::NoRev => "locked from a dirty tree (no rev)".into(),
+        InputStatus::Remote => "remote".into(),
+        InputStatus::Follows => format!("follows {}", i.locked.follows.as_deref().unwrap_or("?")),
+        InputStatus::Unchecked if short => "cannot compare".into(),
+        InputStatus::Unchecked => format!(
+            "cannot compare: {}",
+            i.note.as_deref().unwrap_or("no reason given")
+        ),
     }
 }
 
@@ -57,22 +101,57 @@ pub struct InputReport {
     /// The local repository the input resolves to.
     pub repo: Option<PathBuf>,
     pub head: Option<String>,
-    /// Commits on HEAD that the lock lacks.
+    /// Commits on HEAD that the lock lacks and that change what is built
+    /// (lock-only commits are not counted here, see `lock_only`).
     pub behind: Option<u64>,
-    /// When the oldest of those was made (unix seconds).
+    /// Commits on HEAD that the lock lacks and that touch only flake.lock files.
+    pub lock_only: Option<u64>,
+    /// When the oldest of the `behind` commits was made (unix seconds).
     pub oldest_missing_at: Option<u64>,
     pub locked_subject: Option<String>,
     pub head_subject: Option<String>,
     /// Uncommitted tracked files in that repository.
     pub dirty: Vec<String>,
+    /// For a `path:` input: the folder's NAR hash now, as nix would lock it.
+    pub nar_hash_now: Option<String>,
+    /// Why the input could not be compared (status `unchecked`).
+    pub note: Option<String>,
+    /// What git said about a `path:` input's folder (HEAD and its changes)
+    /// when it was hashed: the hash is taken again only when this changes.
+    #[serde(skip)]
+    pub folder_state: Option<String>,
+}
+
+impl InputReport {
+    /// An input not compared yet: what the lock says, nothing more.
+    pub fn new(locked: LockedInput, status: InputStatus) -> InputReport {
+        InputReport {
+            locked,
+            status,
+            self_referential: false,
+            repo: None,
+            head: None,
+            behind: None,
+            lock_only: None,
+            oldest_missing_at: None,
+            locked_subject: None,
+            head_subject: None,
+            dirty: Vec::new(),
+            nar_hash_now: None,
+            note: None,
+            folder_state: None,
+        }
+    }
 }
 
 /// The running system's commit against HEAD.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunningReport {
     pub rev: String,
-    /// Commits on HEAD the host does not run; `None` when unknown.
+    /// Commits on HEAD the host does not run, counted as an input's
+    /// `behind` (lock-only commits apart); `None` when unknown.
     pub behind: Option<u64>,
+    pub lock_only: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -123,6 +202,7 @@ pub async fn check(
                 .collect()
         })
         .unwrap_or_default();
+    let locked_at = lock_time(&flake.path, flake_repo.as_deref(), flake_state.as_ref()).await;
     // Many inputs may live in one repository: ask git about each folder once.
     let mut repos = RepoCache::default();
     let mut reports = Vec::with_capacity(inputs.len());
@@ -131,7 +211,11 @@ pub async fn check(
             .get(input.path.as_str())
             .copied()
             .filter(|b| b.locked == input);
-        reports.push(compare_input(input, flake_repo.as_deref(), before, &mut repos).await);
+        let context = Context {
+            flake_repo: flake_repo.as_deref(),
+            locked_at,
+        };
+        reports.push(compare_input(input, context, before, &mut repos).await);
     }
     let unchanged_running = previous
         .filter(|p| p.head == flake_state.as_ref().map(|s| s.head.clone()))
@@ -139,17 +223,23 @@ pub async fn check(
         .filter(|r| Some(r.rev.as_str()) == running_rev);
     let running = match (running_rev, &flake_repo, &flake_state) {
         _ if unchanged_running.is_some() => unchanged_running,
-        (Some(rev), Some(root), Some(state)) => Some(RunningReport {
-            rev: rev.to_string(),
-            // Only the count: no need for the oldest commit or the diff here.
+        (Some(rev), Some(root), Some(state)) => {
             // A build from a dirty tree records `<rev>-dirty`: compare its commit.
-            behind: git::ahead_behind(root, rev.trim_end_matches("-dirty"), &state.head)
-                .await
-                .map(|(_, behind)| behind),
-        }),
+            let commit = rev.trim_end_matches("-dirty");
+            let missing = match git::ahead_behind(root, commit, &state.head).await {
+                Some((_, total)) => Some(git::missing(root, commit, &state.head, total).await),
+                None => None,
+            };
+            Some(RunningReport {
+                rev: rev.to_string(),
+                behind: missing.map(|m| m.behind),
+                lock_only: missing.map(|m| m.lock_only),
+            })
+        }
         (Some(rev), _, _) => Some(RunningReport {
             rev: rev.to_string(),
             behind: None,
+            lock_only: None,
         }),
         _ => None,
     };
@@ -162,6 +252,42 @@ pub async fn check(
         inputs: reports,
         running,
     })
+}
+
+/// About the flake, for comparing each of its inputs.
+#[derive(Clone, Copy)]
+struct Context<'a> {
+    /// The repository that holds the flake.
+    flake_repo: Option<&'a Path>,
+    /// When the lock was taken, as well as can be told: the time of the
+    /// commit that last changed flake.lock, or the file's own time when it
+    /// has uncommitted changes.
+    locked_at: Option<u64>,
+}
+
+async fn lock_time(
+    flake_dir: &Path,
+    repo: Option<&Path>,
+    state: Option<&git::RepoState>,
+) -> Option<u64> {
+    let file = flake_dir.join("flake.lock");
+    let mtime = || {
+        let modified = std::fs::metadata(&file).ok()?.modified().ok()?;
+        Some(
+            modified
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_secs(),
+        )
+    };
+    let (Some(repo), Some(state)) = (repo, state) else {
+        return mtime();
+    };
+    let rel = file.strip_prefix(repo).ok()?.to_string_lossy().into_owned();
+    if state.dirty.contains(&rel) {
+        return mtime();
+    }
+    git::last_change(repo, &rel).await.or_else(mtime)
 }
 
 /// What git said about each folder during one check.
@@ -193,22 +319,11 @@ impl RepoCache {
 
 async fn compare_input(
     locked: LockedInput,
-    flake_repo: Option<&Path>,
+    context: Context<'_>,
     before: Option<&InputReport>,
     repos: &mut RepoCache,
 ) -> InputReport {
-    let mut report = InputReport {
-        status: InputStatus::Remote,
-        self_referential: false,
-        repo: None,
-        head: None,
-        behind: None,
-        oldest_missing_at: None,
-        locked_subject: None,
-        head_subject: None,
-        dirty: Vec::new(),
-        locked,
-    };
+    let mut report = InputReport::new(locked, InputStatus::Remote);
     if report.locked.follows.is_some() {
         report.status = InputStatus::Follows;
         return report;
@@ -216,10 +331,14 @@ async fn compare_input(
     let Some(dir) = report.locked.local_path.clone() else {
         return report;
     };
-    let Some(root) = repos.root(&dir).await else {
+    let root = repos.root(&dir).await;
+    if report.locked.kind == "path" {
+        return compare_path(report, &dir, root, context, before, repos).await;
+    }
+    let Some(root) = root else {
         return report;
     };
-    report.self_referential = flake_repo.is_some_and(|f| same_dir(f, &root));
+    report.self_referential = context.flake_repo.is_some_and(|f| same_dir(f, &root));
     let Ok(state) = repos.state(&root).await else {
         return report;
     };
@@ -241,21 +360,10 @@ async fn compare_input(
     report.status = match git::relation(&root, &rev, &state.head).await {
         Relation::Same => {
             report.behind = Some(0);
+            report.lock_only = Some(0);
             InputStatus::Current
         }
-        Relation::Behind {
-            count,
-            oldest_at,
-            only_lock_files,
-        } => {
-            report.behind = Some(count);
-            report.oldest_missing_at = oldest_at;
-            if only_lock_files {
-                InputStatus::Current
-            } else {
-                InputStatus::Stale
-            }
-        }
+        Relation::Behind(missing) => status_of(&mut report, missing),
         Relation::Diverged { behind, .. } => {
             report.behind = Some(behind);
             InputStatus::Diverged
@@ -265,6 +373,114 @@ async fn compare_input(
     report
 }
 
+/// A `path:` lock carries no rev: what it pins is the folder's content, by
+/// NAR hash. Stale when the folder hashes differently now (a deploy would
+/// build the locked copy); the commits to the folder since the lock was
+/// taken are the evidence, counted as for git inputs.
+async fn compare_path(
+    mut report: InputReport,
+    dir: &Path,
+    root: Option<PathBuf>,
+    context: Context<'_>,
+    before: Option<&InputReport>,
+    repos: &mut RepoCache,
+) -> InputReport {
+    let state = match &root {
+        Some(r) => repos.state(r).await.ok(),
+        None => None,
+    };
+    if let (Some(root), Some(state)) = (&root, &state) {
+        report.self_referential = context.flake_repo.is_some_and(|f| same_dir(f, root));
+        report.repo = Some(root.clone());
+        report.head = Some(state.head.clone());
+        report.head_subject = Some(state.head_subject.clone());
+        report.dirty = state.dirty.clone();
+        report.folder_state = git::folder_status(root, dir)
+            .await
+            .ok()
+            .map(|changes| format!("{}\n{changes}", state.head));
+    }
+    // Hashing walks the whole folder: again only when git sees a change in it.
+    // (A folder outside git is hashed on every check.)
+    if let Some(b) =
+        before.filter(|b| b.folder_state.is_some() && b.folder_state == report.folder_state)
+    {
+        let mut same = b.clone();
+        same.dirty = report.dirty;
+        return same;
+    }
+    let Some(locked) = report.locked.nar_hash.clone() else {
+        report.status = InputStatus::Unchecked;
+        report.note = Some("the lock has no narHash for this path".into());
+        return report;
+    };
+    let now = match nar_hash(dir).await {
+        Ok(hash) => hash,
+        Err(e) => {
+            report.status = InputStatus::Unchecked;
+            report.note = Some(e);
+            return report;
+        }
+    };
+    let same = now == locked;
+    report.nar_hash_now = Some(now);
+    if same {
+        report.behind = Some(0);
+        report.lock_only = Some(0);
+        report.status = InputStatus::Current;
+        return report;
+    }
+    // The lock holds what the folder had when it was taken: commits after
+    // both its `lastModified` (the files' newest time) and the lock itself.
+    let since = report.locked.last_modified.max(context.locked_at);
+    let missing = match (&root, since) {
+        (Some(root), Some(since)) => git::missing_since(root, dir, since).await,
+        _ => git::Missing::default(),
+    };
+    report.behind = Some(missing.behind);
+    report.lock_only = Some(missing.lock_only);
+    report.oldest_missing_at = missing.oldest_at;
+    // The content differs even when no commit does (uncommitted or untracked files).
+    report.status = InputStatus::Stale;
+    report
+}
+
+/// The NAR hash of a folder as nix locks a `path:` input (`sha256-…`).
+pub async fn nar_hash(dir: &Path) -> Result<String, String> {
+    let out = tokio::process::Command::new("nix")
+        .args(NIX_FLAGS)
+        .args(["hash", "path", "--sri", "--type", "sha256", "--"])
+        .arg(dir)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| format!("cannot run nix to hash {}: {e}", dir.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if out.status.success() && text.starts_with("sha256-") && !text.contains(char::is_whitespace) {
+        Ok(text)
+    } else {
+        Err(format!(
+            "nix hash path {}: {}",
+            dir.display(),
+            crate::text::quote(String::from_utf8_lossy(&out.stderr).trim())
+        ))
+    }
+}
+
+/// Stale when HEAD has commits that change what is built; lock-only ones
+/// alone leave the input current.
+fn status_of(report: &mut InputReport, missing: git::Missing) -> InputStatus {
+    report.behind = Some(missing.behind);
+    report.lock_only = Some(missing.lock_only);
+    report.oldest_missing_at = missing.oldest_at;
+    if missing.behind > 0 {
+        InputStatus::Stale
+    } else {
+        InputStatus::Current
+    }
+}
+
 fn same_dir(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
@@ -272,14 +488,19 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// Given to every nix deploytui runs, as nixos-rebuild does: flakes work
+/// on a stock nix whose config does not enable them.
+pub const NIX_FLAGS: [&str; 2] = ["--extra-experimental-features", "nix-command flakes"];
+
 /// `nix flake lock --update-input NAME` (nix before 2.19) or
 /// `nix flake update NAME --flake DIR` (later), for the nix on this machine.
 pub fn update_input_argv(nix_version: (u32, u32), input: &str, flake_dir: &Path) -> Vec<String> {
     let dir = flake_dir.display().to_string();
     // As nixos-rebuild does: works on a stock nix whose config lacks them.
-    let mut argv: Vec<String> = ["nix", "--extra-experimental-features", "nix-command flakes"]
+    let mut argv: Vec<String> = std::iter::once("nix")
+        .chain(NIX_FLAGS)
         .map(String::from)
-        .to_vec();
+        .collect();
     argv.extend(if nix_version >= (2, 19) {
         vec![
             "flake".into(),
@@ -313,9 +534,11 @@ pub fn parse_nix_version(text: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
-/// The `--override-input NAME git+file://REPO` pairs a deploy of this host
-/// adds: with `auto`, every top-level input that is the flake's own
-/// repository; with a list, those inputs that resolve to a local repository.
+/// The `--override-input NAME URL` pairs a deploy of this host adds: with
+/// `auto`, every top-level input that comes from the flake's own repository;
+/// with a list, those inputs that resolve to a local folder. The URL names
+/// the same flake the input does: a `path:` input stays a `path:` to its
+/// folder, a git input keeps its `?dir=`.
 pub fn overrides(
     policy: &crate::config::OverrideInputs,
     report: &FlakeReport,
@@ -329,13 +552,19 @@ pub fn overrides(
             OverrideInputs::Auto => i.self_referential,
             OverrideInputs::List(names) => names.contains(&i.locked.path),
         })
-        .filter_map(|i| {
-            Some((
-                i.locked.path.clone(),
-                format!("git+file://{}", i.repo.as_ref()?.display()),
-            ))
-        })
+        .filter_map(|i| Some((i.locked.path.clone(), override_url(i)?)))
         .collect()
+}
+
+fn override_url(i: &InputReport) -> Option<String> {
+    if i.locked.kind == "path" {
+        return Some(format!("path:{}", i.locked.local_path.as_ref()?.display()));
+    }
+    let repo = i.repo.as_ref()?;
+    Some(match &i.locked.dir {
+        Some(dir) => format!("git+file://{}?dir={dir}", repo.display()),
+        None => format!("git+file://{}", repo.display()),
+    })
 }
 
 #[cfg(test)]

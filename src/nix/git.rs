@@ -75,16 +75,55 @@ pub async fn repo_state(root: &Path) -> Result<RepoState, String> {
     })
 }
 
+/// The commits HEAD has that an older commit lacks, counted the one way
+/// every view uses: `behind` are the commits that change what gets built;
+/// commits that touch nothing but `flake.lock` files (the commit of a lock
+/// update itself) are counted apart in `lock_only`, since no build differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Missing {
+    pub behind: u64,
+    pub lock_only: u64,
+    /// When the oldest of the `behind` commits was made (unix seconds).
+    pub oldest_at: Option<u64>,
+}
+
+/// What git sees changed in one folder: tracked and untracked files, as
+/// `git status --porcelain` lists them ("" when the folder is clean).
+pub async fn folder_status(root: &Path, dir: &Path) -> Result<String, String> {
+    let folder = match dir.strip_prefix(root) {
+        Ok(rel) if !rel.as_os_str().is_empty() => format!(":(top,literal){}", rel.display()),
+        _ => ".".to_string(),
+    };
+    git(
+        root,
+        &[
+            "status",
+            "--porcelain",
+            "--untracked-files=all",
+            "--",
+            &folder,
+        ],
+    )
+    .await
+}
+
+/// When the last commit that changed `file` (relative to `root`) was made.
+pub async fn last_change(root: &Path, file: &str) -> Option<u64> {
+    let literal = format!(":(top,literal){file}");
+    git(root, &["log", "-1", "--format=%ct", "HEAD", "--", &literal])
+        .await
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// How a locked commit relates to HEAD.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Relation {
     Same,
-    /// HEAD has `count` commits the lock lacks; the oldest was made at `oldest_at`.
-    Behind {
-        count: u64,
-        oldest_at: Option<u64>,
-        only_lock_files: bool,
-    },
+    /// HEAD has commits the lock lacks (maybe only lock-file commits).
+    Behind(Missing),
     /// Neither contains the other (a rebase, another branch).
     Diverged {
         behind: u64,
@@ -130,6 +169,31 @@ pub async fn ahead_behind(root: &Path, locked: &str, head: &str) -> Option<(u64,
     Some((numbers.next().unwrap_or(0), numbers.next().unwrap_or(0)))
 }
 
+/// Every path but lock files, as a git pathspec.
+const NOT_LOCK_FILES: [&str; 3] = [".", ":(exclude)flake.lock", ":(exclude,glob)**/flake.lock"];
+
+/// The commits on `head` that `from` lacks, split into those that matter and
+/// lock-only ones; `total` is their number as `ahead_behind` counted it.
+pub async fn missing(root: &Path, from: &str, head: &str, total: u64) -> Missing {
+    let (Some(from), Some(head)) = (commit(from), commit(head)) else {
+        return Missing::default();
+    };
+    if total == 0 {
+        return Missing::default();
+    }
+    let range = format!("{from}..{head}");
+    let mut args = vec!["log", "--format=%ct", "--end-of-options", &range, "--"];
+    args.extend(NOT_LOCK_FILES);
+    // Newest first: the last line is the oldest commit that matters.
+    let times = git(root, &args).await.unwrap_or_default();
+    let behind = times.lines().count() as u64;
+    Missing {
+        behind,
+        lock_only: total.saturating_sub(behind),
+        oldest_at: times.lines().last().and_then(|l| l.parse().ok()),
+    }
+}
+
 pub async fn relation(root: &Path, locked: &str, head: &str) -> Relation {
     let (Some(locked), Some(head)) = (commit(locked), commit(head)) else {
         return Relation::Unknown;
@@ -143,27 +207,44 @@ pub async fn relation(root: &Path, locked: &str, head: &str) -> Relation {
     if ahead > 0 {
         return Relation::Diverged { behind, ahead };
     }
-    let range = format!("{locked}..{head}");
-    let oldest_at = git(root, &["log", "--format=%ct", "--end-of-options", &range])
-        .await
-        .ok()
-        .and_then(|s| s.lines().last().and_then(|l| l.parse().ok()));
-    // Commits that change nothing but lock files (the commit of the lock
-    // itself) do not change what gets built.
-    let only_lock_files = git(
+    Relation::Behind(missing(root, locked, head, behind).await)
+}
+
+/// The commits under `dir` (a folder of the repository at `root`) made after
+/// `since` (unix seconds) on HEAD: what a `path:` input locked at that time
+/// lacks, counted as [`missing`] counts.
+pub async fn missing_since(root: &Path, dir: &Path, since: u64) -> Missing {
+    let Ok(rel) = dir.strip_prefix(root) else {
+        return Missing::default();
+    };
+    let folder = if rel.as_os_str().is_empty() {
+        ".".to_string()
+    } else {
+        format!(":(top,literal){}", rel.display())
+    };
+    let after = format!("--since=@{since}");
+    let all = git(
         root,
-        &["diff", "--name-only", "--end-of-options", locked, head],
+        &["log", "--format=%ct", &after, "HEAD", "--", &folder],
     )
     .await
-    .is_ok_and(|names| {
-        names
-            .lines()
-            .all(|n| n == "flake.lock" || n.ends_with("/flake.lock"))
-    });
-    Relation::Behind {
-        count: behind,
-        oldest_at,
-        only_lock_files,
+    .unwrap_or_default();
+    // `--since` is a hint to git's walk, not a filter on every commit: filter here.
+    let newer = |text: &str| -> Vec<u64> {
+        text.lines()
+            .filter_map(|l| l.parse::<u64>().ok())
+            .filter(|t| *t > since)
+            .collect()
+    };
+    let total = newer(&all).len() as u64;
+    let mut args = vec!["log", "--format=%ct", &after, "HEAD", "--", &folder];
+    let excludes: Vec<String> = NOT_LOCK_FILES[1..].iter().map(|s| s.to_string()).collect();
+    args.extend(excludes.iter().map(String::as_str));
+    let times = newer(&git(root, &args).await.unwrap_or_default());
+    Missing {
+        behind: times.len() as u64,
+        lock_only: total.saturating_sub(times.len() as u64),
+        oldest_at: times.last().copied(),
     }
 }
 

@@ -40,7 +40,7 @@ enum InputRef {
 }
 
 /// One input as the lock pins it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct LockedInput {
     /// Path from the root: `nixpkgs`, `home-manager/nixpkgs`.
     pub path: String,
@@ -57,7 +57,21 @@ pub struct LockedInput {
     pub reference: Option<String>,
     /// The folder on this machine, for `git+file`, `file://` git and `path` inputs.
     pub local_path: Option<PathBuf>,
+    /// The flake's folder inside the repository (`?dir=`), if not its top.
+    pub dir: Option<String>,
     pub is_flake: bool,
+}
+
+impl LockedInput {
+    /// What the lock pins, as people read it: the short rev, else the start
+    /// of the narHash (a `path:` input), else "(nothing)".
+    pub fn pinned(&self) -> String {
+        match (&self.rev, &self.nar_hash) {
+            (Some(rev), _) => crate::nix::check::short_rev(rev).to_string(),
+            (None, Some(hash)) => format!("{}…", hash.get(..15).unwrap_or(hash)),
+            (None, None) => "(nothing)".into(),
+        }
+    }
 }
 
 /// Why a lock file could not be read.
@@ -164,6 +178,17 @@ pub fn is_input_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "_-'".contains(c))
 }
 
+/// Whether `dir` names a folder inside a repository: relative, no `..`, and
+/// nothing a URL query would read differently.
+fn is_subfolder(dir: &str) -> bool {
+    !dir.is_empty()
+        && !dir.starts_with('/')
+        && !dir.contains(['?', '&', '#', '%', '='])
+        && Path::new(dir)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
 /// Whether `rev` is a git commit id: 40 hex digits (SHA-1), or 64 (SHA-256).
 pub fn is_commit_id(rev: &str) -> bool {
     matches!(rev.len(), 40 | 64) && rev.bytes().all(|b| b.is_ascii_hexdigit())
@@ -260,6 +285,7 @@ fn out_push_follows(out: &mut Vec<LockedInput>, path: String, target: &[String])
         nar_hash: None,
         reference: None,
         local_path: None,
+        dir: None,
         is_flake: true,
     });
 }
@@ -339,6 +365,9 @@ fn describe(path: &str, node: &RawNode, flake_dir: &Path) -> Result<LockedInput,
         nar_hash: text(locked, "narHash"),
         reference: text(original, "ref").or_else(|| text(locked, "ref")),
         local_path,
+        dir: raw(locked, "dir")
+            .or_else(|| raw(original, "dir"))
+            .filter(|d| is_subfolder(d)),
         is_flake: node.flake,
     })
 }

@@ -34,45 +34,76 @@ pub fn detect_nix(tx: mpsc::UnboundedSender<Msg>) {
     });
 }
 
-fn rev_of(update: &LockUpdate) -> Option<String> {
-    lock::read(&update.flake_dir)
-        .ok()?
-        .into_iter()
-        .find(|i| i.path == update.input)?
-        .rev
+/// The lock file's bytes and what it pins for the input.
+fn lock_now(update: &LockUpdate) -> (Option<Vec<u8>>, String) {
+    let bytes = std::fs::read(update.flake_dir.join("flake.lock")).ok();
+    let pinned = lock::read(&update.flake_dir)
+        .ok()
+        .and_then(|inputs| inputs.into_iter().find(|i| i.path == update.input))
+        .map_or_else(|| "(not locked)".to_string(), |i| i.pinned());
+    (bytes, pinned)
 }
 
 pub fn update_lock(id: JobId, update: LockUpdate, tx: mpsc::UnboundedSender<Msg>) {
     tokio::spawn(async move {
-        let old_rev = rev_of(&update);
+        let (old_bytes, old) = lock_now(&update);
         let (program, args) = match update.argv.split_first() {
             Some(split) => split,
             None => return,
         };
-        let result = match Command::new(program).args(args).output().await {
-            Ok(out) if out.status.success() => {
+        let result = match Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+        {
+            Ok(out) => {
+                // nix's own words, every line, in the activity log: its
+                // error is often many lines long and the first is not the cause.
                 for line in String::from_utf8_lossy(&out.stderr)
                     .lines()
                     .filter(|l| !l.trim().is_empty())
                 {
-                    let _ = tx.send(Msg::Log(format!("nix: {line}")));
+                    let _ = tx.send(Msg::Log(format!("nix: {}", crate::text::clean(line))));
                 }
-                Ok(LockDiff {
-                    input: update.input.clone(),
-                    old_rev,
-                    new_rev: rev_of(&update),
-                })
+                if out.status.success() {
+                    let (new_bytes, new) = lock_now(&update);
+                    Ok(LockDiff {
+                        input: update.input.clone(),
+                        old,
+                        new,
+                        changed: old_bytes != new_bytes,
+                    })
+                } else {
+                    Err(nix_failure(program, &out))
+                }
             }
-            Ok(out) => Err(format!(
-                "{} exited with {}: {}",
-                program,
-                out.status,
-                crate::text::quote_lines(String::from_utf8_lossy(&out.stderr).trim())
-            )),
             Err(e) => Err(format!("cannot run {program}: {e}")),
         };
         let _ = tx.send(Msg::LockUpdated { id, result });
     });
+}
+
+/// One line for the status bar: the exit status and nix's last `error:`
+/// line (its whole output is in the log).
+fn nix_failure(program: &str, out: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let cause = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .rfind(|l| l.starts_with("error:"))
+        .or_else(|| stderr.lines().map(str::trim).rfind(|l| !l.is_empty()))
+        .unwrap_or("no message");
+    let code = out
+        .status
+        .code()
+        .map_or_else(|| "was killed".to_string(), |c| format!("exited with {c}"));
+    format!(
+        "{program} {code}: {} (all of nix's output is in the log)",
+        crate::text::quote(cause)
+    )
 }
 
 pub fn commit_lock(id: JobId, commit: LockCommit, tx: mpsc::UnboundedSender<Msg>) {
@@ -86,4 +117,36 @@ pub fn commit_lock(id: JobId, commit: LockCommit, tx: mpsc::UnboundedSender<Msg>
         .map(|out| out.lines().next().unwrap_or("committed").to_string());
         let _ = tx.send(Msg::JobFinished { id, outcome });
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn a_nix_failure_names_the_error_line_not_the_first_line() {
+        let out = std::process::Output {
+            status: std::process::ExitStatus::from_raw(1 << 8),
+            stdout: Vec::new(),
+            stderr: b"warning: Git tree '/r' is dirty\n\
+                      error: getting status of '/r/lib': No such file or directory\n\
+                      (use '--show-trace' to show detailed location information)\n"
+                .to_vec(),
+        };
+        assert_eq!(
+            nix_failure("nix", &out),
+            "nix exited with 1: error: getting status of '/r/lib': No such file or directory \
+             (all of nix's output is in the log)"
+        );
+        let killed = std::process::Output {
+            status: std::process::ExitStatus::from_raw(9),
+            stdout: Vec::new(),
+            stderr: b"\x1b[31mbuilding\x1b[0m\n".to_vec(),
+        };
+        assert_eq!(
+            nix_failure("nix", &killed),
+            "nix was killed: \\x1b[31mbuilding\\x1b[0m (all of nix's output is in the log)"
+        );
+    }
 }

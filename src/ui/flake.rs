@@ -121,19 +121,16 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
 }
 
 fn status_span(i: &InputReport, theme: &Theme) -> Span<'static> {
+    let words = check::summary(i, true);
     match i.status {
-        InputStatus::Current if i.behind.unwrap_or(0) > 0 => {
-            Span::styled("✓ current (+lock)", theme.ok)
+        InputStatus::Current => Span::styled(format!("✓ {words}"), theme.ok),
+        InputStatus::Stale | InputStatus::Diverged | InputStatus::UnknownRev => {
+            Span::styled(format!("✗ {words}"), theme.error)
         }
-        InputStatus::Current => Span::styled("✓ current", theme.ok),
-        InputStatus::Stale => Span::styled(
-            format!("✗ stale: {} behind", i.behind.unwrap_or(0)),
-            theme.error,
-        ),
-        InputStatus::Diverged => Span::styled("✗ diverged from HEAD", theme.error),
-        InputStatus::UnknownRev => Span::styled("✗ locked rev not in repo", theme.error),
-        InputStatus::NoRev => Span::styled("⚠ locked from a dirty tree", theme.warn),
-        InputStatus::Remote => Span::styled("remote", theme.dim),
+        InputStatus::NoRev | InputStatus::Unchecked => {
+            Span::styled(format!("⚠ {words}"), theme.warn)
+        }
+        InputStatus::Remote => Span::styled(words, theme.dim),
         InputStatus::Follows => Span::styled(
             format!("→ {}", i.locked.follows.as_deref().unwrap_or("?")),
             theme.dim,

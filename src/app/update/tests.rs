@@ -768,17 +768,15 @@ fn report(status: crate::nix::check::InputStatus, path: &str) -> crate::nix::che
                 nar_hash: None,
                 reference: None,
                 local_path: Some("/srv/mono".into()),
+                dir: None,
                 is_flake: false,
             },
-            status,
             self_referential: true,
             repo: Some("/srv/mono".into()),
             head: Some("b".repeat(40)),
             behind: Some(3),
-            oldest_missing_at: None,
-            locked_subject: None,
-            head_subject: None,
-            dirty: Vec::new(),
+            lock_only: Some(0),
+            ..InputReport::new(LockedInput::default(), status)
         }],
         running: None,
     }
@@ -809,7 +807,7 @@ fn flakes_are_checked_every_tick_one_at_a_time() {
     let last = s.log.raw_line(s.log.len() - 1).unwrap().to_string();
     assert!(
         last.contains(
-            "s1: input monorepo is stale: locked aaaaaaa, HEAD bbbbbbb (3 commit(s) behind)"
+            "s1: input monorepo: stale: 3 commits behind HEAD (locked aaaaaaa, HEAD bbbbbbb)"
         ),
         "{last}"
     );
@@ -883,8 +881,9 @@ fn u_updates_the_selected_input_after_a_yes_and_c_commits_it() {
             id,
             result: Ok(LockDiff {
                 input: "monorepo".into(),
-                old_rev: Some("a".repeat(40)),
-                new_rev: Some("b".repeat(40)),
+                old: "aaaaaaa".into(),
+                new: "bbbbbbb".into(),
+                changed: true,
             }),
         },
     );

@@ -88,16 +88,16 @@ fn code_commits_after_the_lock_make_it_behind_since_the_oldest() {
     let head = r.commit("fix", &[("app/util.js", "3")]);
     assert_eq!(
         block_on(relation(&r.path(), &locked, &head)),
-        Relation::Behind {
-            count: 2,
+        Relation::Behind(Missing {
+            behind: 2,
+            lock_only: 0,
             oldest_at: Some(oldest),
-            only_lock_files: false,
-        }
+        })
     );
 }
 
 #[test]
-fn commits_of_lock_files_alone_do_not_make_code_stale() {
+fn commits_of_lock_files_alone_are_counted_apart() {
     let mut r = Repo::new();
     let locked = r.commit("app", &[("app/main.js", "1"), ("flake.lock", "{}")]);
     r.commit("lock", &[("flake.lock", "{\"v\": 1}")]);
@@ -105,37 +105,76 @@ fn commits_of_lock_files_alone_do_not_make_code_stale() {
         "host lock",
         &[("infra/hosts/server1/flake.lock", "{\"v\": 2}")],
     );
-    let Relation::Behind {
-        count,
-        only_lock_files,
-        ..
-    } = block_on(relation(&r.path(), &locked, &head))
-    else {
-        panic!("behind");
-    };
-    assert_eq!(count, 2);
-    assert!(only_lock_files, "flake.lock anywhere counts as a lock file");
-
-    // One real change among them makes it stale again.
-    let head = r.commit("code", &[("infra/hosts/server1/flake.nix", "{}")]);
-    assert!(matches!(
+    assert_eq!(
         block_on(relation(&r.path(), &locked, &head)),
-        Relation::Behind {
-            count: 3,
-            only_lock_files: false,
-            ..
-        }
-    ));
+        Relation::Behind(Missing {
+            behind: 0,
+            lock_only: 2,
+            oldest_at: None,
+        }),
+        "flake.lock anywhere counts as a lock file"
+    );
+
+    // One real change among them: one behind, the lock commits still apart,
+    // and the oldest missing commit is the one that matters.
+    let head = r.commit("code", &[("infra/hosts/server1/flake.nix", "{}")]);
+    let code_at = r.clock;
+    assert_eq!(
+        block_on(relation(&r.path(), &locked, &head)),
+        Relation::Behind(Missing {
+            behind: 1,
+            lock_only: 2,
+            oldest_at: Some(code_at),
+        })
+    );
     // A file merely named like a lock is code.
     let locked = head;
     let head = r.commit("not a lock", &[("flake.lock.bak", "x")]);
     assert!(matches!(
         block_on(relation(&r.path(), &locked, &head)),
-        Relation::Behind {
-            only_lock_files: false,
+        Relation::Behind(Missing {
+            behind: 1,
+            lock_only: 0,
             ..
-        }
+        })
     ));
+}
+
+#[test]
+fn a_folder_misses_the_commits_to_it_after_a_time() {
+    let mut r = Repo::new();
+    r.commit("lib", &[("lib/a.txt", "1")]);
+    let since = r.clock;
+    r.commit("app only", &[("app/main.js", "1")]);
+    r.commit("lib 2", &[("lib/a.txt", "2")]);
+    let first = r.clock;
+    r.commit("lock in lib", &[("lib/flake.lock", "{}")]);
+    r.commit("lib 3", &[("lib/b.txt", "3")]);
+    let lib = r.path().join("lib");
+    assert_eq!(
+        block_on(missing_since(&r.path(), &lib, since)),
+        Missing {
+            behind: 2,
+            lock_only: 1,
+            oldest_at: Some(first),
+        }
+    );
+    assert_eq!(
+        block_on(missing_since(&r.path(), &lib, r.clock)),
+        Missing::default(),
+        "nothing after the newest commit"
+    );
+    std::fs::write(lib.join("new.txt"), "untracked").expect("write");
+    let status = block_on(folder_status(&r.path(), &lib)).expect("status");
+    assert!(
+        status.contains("lib/new.txt"),
+        "untracked files count: {status}"
+    );
+    assert_eq!(
+        block_on(folder_status(&r.path(), &r.path().join("app"))).expect("status"),
+        "",
+        "another folder is clean"
+    );
 }
 
 #[test]
