@@ -15,6 +15,9 @@ use crate::systemd;
 
 /// `status` exit code when a host did not answer.
 pub const EXIT_UNREACHABLE: u8 = 3;
+/// `status` exit code when every host answered but a watched service is
+/// missing, failed or stopped.
+pub const EXIT_SERVICE_DOWN: u8 = 4;
 /// JSON schema name and version of `status --json`.
 pub const STATUS_SCHEMA: &str = "deploytui.status/1";
 
@@ -67,6 +70,26 @@ pub struct ServiceReport {
     pub n_restarts: Option<u32>,
     /// Active since before the running system was activated.
     pub stale: bool,
+    /// Why the service does not run: `missing`, `failed` or `stopped`.
+    pub down: Option<&'static str>,
+}
+
+impl StatusReport {
+    /// The exit code of `status`: 3 when a host did not answer, 4 when a
+    /// watched service does not run, else 0.
+    pub fn exit_code(&self) -> u8 {
+        if self.hosts.iter().any(|h| !h.reachable) {
+            EXIT_UNREACHABLE
+        } else if self
+            .hosts
+            .iter()
+            .any(|h| h.services.iter().any(|s| s.down.is_some()))
+        {
+            EXIT_SERVICE_DOWN
+        } else {
+            0
+        }
+    }
 }
 
 /// One command and done: a master left behind by a kill exits soon.
@@ -179,6 +202,7 @@ fn fill_probe(report: &mut HostReport, p: HostProbe) {
             main_pid: u.main_pid,
             n_restarts: u.n_restarts,
             stale: p.is_stale(u),
+            down: u.down(),
         })
         .collect();
     report.system = Some(SystemReport {
@@ -250,10 +274,10 @@ pub fn print_status(report: &StatusReport, out: &mut impl Write) -> std::io::Res
                     "-".into()
                 },
                 s.main_pid.map_or("-".into(), |p| p.to_string()),
-                if s.stale {
-                    "  STALE: started before the last activation"
-                } else {
-                    ""
+                match (s.down, s.stale) {
+                    (Some(why), _) => format!("  DOWN: {why}"),
+                    (None, true) => "  STALE: started before the last activation".into(),
+                    (None, false) => String::new(),
                 }
             )?;
         }

@@ -34,11 +34,7 @@ fn main() -> ExitCode {
             } else {
                 deploytui::headless::print_status(&report, &mut std::io::stdout().lock())?;
             }
-            Ok(if report.hosts.iter().all(|h| h.reachable) {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(deploytui::headless::EXIT_UNREACHABLE)
-            })
+            Ok(ExitCode::from(report.exit_code()))
         }),
         Some(Command::Flake { host, json }) => with_config(cli.config.as_deref(), |config| {
             let names: Vec<String> = host.into_iter().collect();

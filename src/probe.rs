@@ -133,6 +133,11 @@ impl HostProbe {
         matches!((unit.active_enter, self.activated_at), (Some(since), Some(activated)) if unit.active_state == "active" && since < activated)
     }
 
+    /// Watched units that are missing, failed or stopped, with why.
+    pub fn down_services(&self) -> impl Iterator<Item = (&UnitState, &'static str)> {
+        self.services.iter().filter_map(|u| Some((u, u.down()?)))
+    }
+
     pub fn stale_services(&self) -> impl Iterator<Item = &UnitState> {
         self.services.iter().filter(|u| self.is_stale(u))
     }

@@ -133,6 +133,20 @@ impl UnitState {
     pub fn exists(&self) -> bool {
         self.load_state != "not-found"
     }
+
+    /// Why a watched unit is not doing its job, in one word: `missing`
+    /// (no such unit), `failed`, or `stopped` (inactive). Starting,
+    /// reloading and stopping units are on their way and not counted.
+    pub fn down(&self) -> Option<&'static str> {
+        if !self.exists() {
+            return Some("missing");
+        }
+        match self.active_state.as_str() {
+            "failed" => Some("failed"),
+            "inactive" => Some("stopped"),
+            _ => None,
+        }
+    }
 }
 
 /// Parses `systemctl show` output: one `Key=Value` block per unit, blocks

@@ -242,3 +242,46 @@ fn journal_tail_and_stale_marker_in_the_tui() {
     t.keys(&["q"]);
     t.wait_for("the shell back", WAIT, |s| s.contains("EXIT=0"));
 }
+
+#[test]
+fn a_stopped_service_is_a_host_problem_on_screen_and_in_status() {
+    let Some(f) = fleet(1) else { return };
+    let (t, _data) = common::tmux::open_deploytui(&f.config_path, 120, 32);
+    t.wait_for("server1 up", WAIT, |s| {
+        s.contains("● up") && s.contains("✓ services current")
+    });
+    // Stop the web app from the keyboard, as a user would.
+    t.keys(&["Tab", "j", "x"]);
+    t.wait_for("the stop dialog", WAIT, |s| {
+        s.contains("systemctl stop -- webapp")
+    });
+    t.keys(&["y"]);
+    t.wait_for("the password prompt", WAIT, |s| s.contains("sudo password"));
+    t.type_line(SUDO_PASSWORD);
+    let screen = t.wait_for("the host line in red", WAIT, |s| {
+        s.contains("✗ webapp stopped")
+    });
+    assert!(!screen.contains("✓ services current"), "{screen}");
+    t.keys(&["q"]);
+    t.wait_for("the shell back", WAIT, |s| s.contains("EXIT=0"));
+
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(common::bin());
+        cmd.arg("--config").arg(&f.config_path).args(args);
+        common::output_within(cmd, b"", WAIT)
+    };
+    let out = run(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(4), "a stopped service exits 4");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let webapp = v["hosts"][0]["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .find(|s| s["unit"] == "webapp.service")
+        .cloned()
+        .expect("webapp");
+    assert_eq!(webapp["down"], "stopped", "{webapp}");
+    let out = run(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("DOWN: stopped"), "{text}");
+}

@@ -124,6 +124,14 @@ fn probe_lines<'a>(
     }
     lines.push(Line::from(line));
     let mut problems: Vec<Span> = Vec::new();
+    // A watched service that is not running is the first thing to see.
+    let down: Vec<String> = probe
+        .down_services()
+        .map(|(u, why)| format!("{} {why}", u.id.trim_end_matches(".service")))
+        .collect();
+    if !down.is_empty() {
+        problems.push(Span::styled(format!("✗ {}", down.join(", ")), theme.error));
+    }
     let stale: Vec<&str> = probe
         .stale_services()
         .map(|u| u.id.trim_end_matches(".service"))

@@ -67,9 +67,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             let style = match u.active_state.as_str() {
                 _ if old => theme.dim,
                 "active" => theme.ok,
-                "failed" => theme.error,
                 "activating" | "deactivating" | "reloading" => theme.warn,
-                _ => theme.dim,
+                // Failed or stopped: a watched service that does not run.
+                _ => theme.error,
             };
             // Wide: "active/running". Narrow: the sub state while active
             // ("running", "exited"), else the active state ("failed").
