@@ -1,0 +1,284 @@
+//! Keys: what each key means in the current mode.
+
+use super::*;
+
+pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    // Key releases (kitty protocol) would act twice.
+    if key.kind == KeyEventKind::Release {
+        return Vec::new();
+    }
+    // Behind "Terminal too small" only quitting works (and answering the
+    // quit question, which that screen shows): nothing else is visible.
+    if state.too_small && !matches!(state.overlay, Some(Overlay::ConfirmQuit)) {
+        let quit = state.config.keymap.action_for(&key, Scope::Global) == Some(Action::Quit);
+        return if quit {
+            request_quit(state)
+        } else {
+            Vec::new()
+        };
+    }
+    match state.overlay.take() {
+        Some(Overlay::ConfirmQuit) => {
+            state.overlay = Some(Overlay::ConfirmQuit);
+            on_confirm_quit(state, key)
+        }
+        Some(Overlay::Help { scroll }) => on_help(state, key, scroll),
+        Some(Overlay::Confirm(pending)) => {
+            match state.config.keymap.action_for(&key, Scope::Dialog) {
+                Some(Action::Confirm) => confirmed(state, pending),
+                Some(Action::Cancel) => {
+                    state.notice = Some(format!(
+                        "{} of {} cancelled",
+                        pending.action.verb(),
+                        pending.unit
+                    ));
+                    Vec::new()
+                }
+                _ => {
+                    state.overlay = Some(Overlay::Confirm(pending));
+                    Vec::new()
+                }
+            }
+        }
+        Some(Overlay::Password(prompt)) => on_password_key(state, prompt, key),
+        Some(Overlay::UpdateLock(update)) => {
+            match state.config.keymap.action_for(&key, Scope::Dialog) {
+                Some(Action::Confirm) => {
+                    let id = state.new_id();
+                    let host = state
+                        .hosts
+                        .get(update.host)
+                        .map(|h| h.name.clone())
+                        .unwrap_or_default();
+                    activity(
+                        state,
+                        format!("{host}: running {}", remote::display_command(&update.argv)),
+                    );
+                    state.jobs.insert(
+                        id,
+                        Job {
+                            host,
+                            what: format!("update {} in flake.lock", update.input),
+                        },
+                    );
+                    state.pending_locks.insert(id, update.clone());
+                    vec![Effect::UpdateLock { id, update }]
+                }
+                Some(Action::Cancel) => Vec::new(),
+                _ => {
+                    state.overlay = Some(Overlay::UpdateLock(update));
+                    Vec::new()
+                }
+            }
+        }
+        Some(Overlay::CommitLock(commit)) => {
+            match state.config.keymap.action_for(&key, Scope::Dialog) {
+                Some(Action::Confirm) => {
+                    let id = state.new_id();
+                    state.uncommitted_lock = None;
+                    state.jobs.insert(
+                        id,
+                        Job {
+                            host: "git".into(),
+                            what: format!("commit {}", commit.lock_file.display()),
+                        },
+                    );
+                    vec![Effect::CommitLock { id, commit }]
+                }
+                Some(Action::Cancel) => Vec::new(),
+                _ => {
+                    state.overlay = Some(Overlay::CommitLock(commit));
+                    Vec::new()
+                }
+            }
+        }
+        None => on_pane_key(state, key),
+    }
+}
+
+pub(super) fn on_confirm_quit(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    match state.config.keymap.action_for(&key, Scope::Dialog) {
+        Some(Action::Confirm) => quit(state),
+        Some(Action::Cancel) => {
+            state.overlay = None;
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+pub(super) fn on_help(state: &mut State, key: KeyEvent, scroll: usize) -> Vec<Effect> {
+    let action = state.config.keymap.action_for(&key, Scope::Dialog);
+    let scroll = match action {
+        Some(Action::Help | Action::Cancel) => return Vec::new(),
+        Some(Action::Quit) => return request_quit(state),
+        Some(Action::Up) => scroll.saturating_sub(1),
+        Some(Action::Down) => scroll + 1,
+        Some(Action::PageUp) => scroll.saturating_sub(10),
+        Some(Action::PageDown) => scroll + 10,
+        Some(Action::Top) => 0,
+        _ => scroll,
+    };
+    state.overlay = Some(Overlay::Help { scroll });
+    Vec::new()
+}
+
+pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let Some(action) = state.config.keymap.action_for(&key, state.focus.scope()) else {
+        return Vec::new();
+    };
+    match action {
+        Action::Quit => return request_quit(state),
+        Action::Help => state.overlay = Some(Overlay::Help { scroll: 0 }),
+        Action::FocusNext => state.focus = cycle(state.focus, 1),
+        Action::FocusPrev => state.focus = cycle(state.focus, Pane::ORDER.len() - 1),
+        Action::NextHost => return select_host(state, state.selected_host.saturating_add(1)),
+        Action::PrevHost => return select_host(state, state.selected_host.saturating_sub(1)),
+        Action::Up => return move_cursor(state, Move::By(-1)),
+        Action::Down => return move_cursor(state, Move::By(1)),
+        Action::PageUp => return move_cursor(state, Move::Page(-1)),
+        Action::PageDown => return move_cursor(state, Move::Page(1)),
+        Action::Top => return move_cursor(state, Move::Start),
+        Action::Bottom => return move_cursor(state, Move::End),
+        Action::Follow => {
+            state.log_view.follow = !state.log_view.follow;
+            if state.log_view.follow {
+                state.log_view.from_bottom = 0;
+            }
+        }
+        Action::Refresh => {
+            state.notice = Some("refreshing every host".into());
+            return (0..state.hosts.len())
+                .flat_map(|i| probe(state, i))
+                .collect();
+        }
+        Action::Restart => ask_unit_action(state, UnitAction::Restart),
+        Action::Reload => ask_unit_action(state, UnitAction::Reload),
+        Action::Start => ask_unit_action(state, UnitAction::Start),
+        Action::Stop => ask_unit_action(state, UnitAction::Stop),
+        Action::Journal => return follow_journal(state),
+        Action::CloseJournal => {
+            let effects = stop_journal(state, "closed");
+            state.journal = None;
+            state.log_view = crate::app::LogView {
+                from_bottom: 0,
+                follow: true,
+                x: 0,
+            };
+            return effects;
+        }
+        Action::ScrollLeft => state.log_view.x = state.log_view.x.saturating_sub(SCROLL_STEP),
+        Action::ScrollRight => {
+            // Not past the widest line on screen.
+            let log = state.shown_log();
+            let end = log.len().saturating_sub(state.log_view.from_bottom);
+            let widest = log.widest(end.saturating_sub(state.log_page), state.log_page);
+            state.log_view.x =
+                (state.log_view.x + SCROLL_STEP).min(widest.saturating_sub(SCROLL_STEP));
+        }
+        Action::UpdateLock => ask_lock_update(state),
+        Action::CommitLock => match state.uncommitted_lock.clone() {
+            Some(commit) => state.overlay = Some(Overlay::CommitLock(commit)),
+            None => {
+                state.notice =
+                    Some("no updated flake.lock to commit (u updates an input first)".into())
+            }
+        },
+        Action::Confirm | Action::Cancel => {}
+    }
+    Vec::new()
+}
+
+/// `q`: leave at once, or ask first when a task would be cut off.
+pub(super) fn request_quit(state: &mut State) -> Vec<Effect> {
+    if state.jobs.is_empty() {
+        quit(state)
+    } else {
+        state.overlay = Some(Overlay::ConfirmQuit);
+        Vec::new()
+    }
+}
+
+/// The user asked to quit and only waited for the running jobs.
+pub(super) fn quit_if_waiting(state: &mut State) -> Vec<Effect> {
+    if matches!(state.overlay, Some(Overlay::ConfirmQuit)) && state.jobs.is_empty() {
+        quit(state)
+    } else {
+        Vec::new()
+    }
+}
+
+pub(super) fn quit(state: &mut State) -> Vec<Effect> {
+    state.quitting = true;
+    vec![Effect::Quit]
+}
+
+pub(super) fn cycle(pane: Pane, step: usize) -> Pane {
+    let i = Pane::ORDER.iter().position(|p| *p == pane).unwrap_or(0);
+    Pane::ORDER[(i + step) % Pane::ORDER.len()]
+}
+
+pub(super) fn select_host(state: &mut State, index: usize) -> Vec<Effect> {
+    let last = state.hosts.len().saturating_sub(1);
+    let index = index.min(last);
+    if index != state.selected_host {
+        state.selected_host = index;
+        // Cursors point into the previous host's rows.
+        state.service_cursor = 0;
+        state.flake_cursor = 0;
+        return stop_journal_if_moved_away(state);
+    }
+    Vec::new()
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum Move {
+    By(isize),
+    Page(isize),
+    Start,
+    End,
+}
+
+/// Moves the cursor of the focused pane, clamped to its rows.
+pub(super) fn move_cursor(state: &mut State, how: Move) -> Vec<Effect> {
+    let page = state.log_page.max(1);
+    let target = |current: usize, len: usize| -> usize {
+        let last = len.saturating_sub(1);
+        match how {
+            Move::By(d) => current.saturating_add_signed(d).min(last),
+            Move::Page(d) => current.saturating_add_signed(d * page as isize).min(last),
+            Move::Start => 0,
+            Move::End => last,
+        }
+    };
+    match state.focus {
+        Pane::Hosts => return select_host(state, target(state.selected_host, state.hosts.len())),
+        Pane::Services => {
+            let len = state.selected().map_or(0, |h| h.services.len());
+            let cursor = target(state.service_cursor, len);
+            if cursor != state.service_cursor {
+                state.service_cursor = cursor;
+                return stop_journal_if_moved_away(state);
+            }
+        }
+        Pane::Flake => {
+            let len = state.selected_flake().map_or(1, |r| r.inputs.len());
+            state.flake_cursor = target(state.flake_cursor, len);
+        }
+        Pane::Log => {
+            // The log scrolls from the bottom: "up" shows older lines.
+            let max_back = state.shown_log().len().saturating_sub(page);
+            let back = state.log_view.from_bottom;
+            let back = match how {
+                Move::By(d) => back.saturating_add_signed(-d),
+                Move::Page(d) => back.saturating_add_signed(-d * page as isize),
+                Move::Start => max_back,
+                Move::End => 0,
+            }
+            .min(max_back);
+            state.log_view.from_bottom = back;
+            state.log_view.follow = back == 0;
+        }
+    }
+    Vec::new()
+}
