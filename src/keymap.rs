@@ -5,16 +5,81 @@
 use crokey::KeyCombination;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-/// Where a binding applies. `Global` bindings work in every pane.
+/// Where a binding applies, and the mode a key is read in. `Global`
+/// bindings work in every pane and in the help window; in a dialog or the
+/// password prompt only that mode's own keys work (the rest is text or
+/// nothing), so what the footer shows there is all that acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
     Global,
     Hosts,
-    Flake,
     Services,
+    Flake,
     Log,
-    /// A dialog or the help window.
+    /// A yes/no question.
     Dialog,
+    /// The masked sudo password prompt: every other key is text.
+    Password,
+    /// The help window.
+    Help,
+}
+
+impl Scope {
+    /// The modes a binding of this scope acts in.
+    pub fn modes(self) -> &'static [Scope] {
+        match self {
+            Scope::Global => &[
+                Scope::Hosts,
+                Scope::Services,
+                Scope::Flake,
+                Scope::Log,
+                Scope::Help,
+            ],
+            // Esc (cancel) also closes the help.
+            Scope::Dialog => &[Scope::Dialog, Scope::Help],
+            Scope::Hosts => &[Scope::Hosts],
+            Scope::Services => &[Scope::Services],
+            Scope::Flake => &[Scope::Flake],
+            Scope::Log => &[Scope::Log],
+            Scope::Password => &[Scope::Password],
+            Scope::Help => &[Scope::Help],
+        }
+    }
+
+    /// Whether a binding of this scope acts in `mode`.
+    pub fn acts_in(self, mode: Scope) -> bool {
+        self.modes().contains(&mode)
+    }
+
+    /// Whether one key could mean two things in these two scopes.
+    fn overlaps(self, other: Scope) -> bool {
+        self.modes().iter().any(|m| other.acts_in(*m))
+    }
+
+    /// The heading of this scope's part of the help and the README.
+    pub fn heading(self) -> &'static str {
+        match self {
+            Scope::Global => "Everywhere",
+            Scope::Hosts => "Hosts pane",
+            Scope::Services => "Services pane",
+            Scope::Flake => "Flake pane",
+            Scope::Log => "Log pane",
+            Scope::Dialog => "Questions (yes / no)",
+            Scope::Password => "Sudo password prompt",
+            Scope::Help => "Help window",
+        }
+    }
+
+    /// In the order the help lists them.
+    pub const ALL: [Scope; 7] = [
+        Scope::Global,
+        Scope::Hosts,
+        Scope::Services,
+        Scope::Flake,
+        Scope::Log,
+        Scope::Dialog,
+        Scope::Password,
+    ];
 }
 
 /// Everything a key can ask for. The update function decides what it means in
@@ -47,6 +112,12 @@ pub enum Action {
     CommitLock,
     ScrollLeft,
     ScrollRight,
+    /// Enter on a host: its services.
+    Open,
+    WrapLog,
+    PasswordSend,
+    PasswordRemember,
+    PasswordCancel,
 }
 
 /// One row of the key table.
@@ -76,15 +147,16 @@ const DEFAULTS: &[Row] = &[
     (Action::Help, "help", Scope::Global, Some("help"), "Show or hide this help", &["?", "f1"]),
     (Action::FocusNext, "focus_next", Scope::Global, Some("pane"), "Move focus to the next pane", &["tab"]),
     (Action::FocusPrev, "focus_prev", Scope::Global, None, "Move focus to the previous pane", &["backtab"]),
-    (Action::Up, "up", Scope::Global, Some("move"), "Move up in the focused pane", &["up", "k"]),
-    (Action::Down, "down", Scope::Global, None, "Move down in the focused pane", &["down", "j"]),
-    (Action::PageUp, "page_up", Scope::Global, None, "Scroll up a page", &["pageup", "ctrl-u"]),
-    (Action::PageDown, "page_down", Scope::Global, None, "Scroll down a page", &["pagedown", "ctrl-d"]),
-    (Action::Top, "top", Scope::Global, None, "Jump to the first row", &["home", "g"]),
-    (Action::Bottom, "bottom", Scope::Global, None, "Jump to the last row", &["end", "shift-g"]),
+    (Action::Up, "up", Scope::Global, Some("move"), "Move up (in the log and the help: scroll)", &["up", "k"]),
+    (Action::Down, "down", Scope::Global, None, "Move down (in the log and the help: scroll)", &["down", "j"]),
+    (Action::PageUp, "page_up", Scope::Global, None, "A page up", &["pageup", "ctrl-u"]),
+    (Action::PageDown, "page_down", Scope::Global, None, "A page down", &["pagedown", "ctrl-d"]),
+    (Action::Top, "top", Scope::Global, None, "The first row (in the log: the oldest line)", &["home", "g"]),
+    (Action::Bottom, "bottom", Scope::Global, None, "The last row (in the log: the newest, following)", &["end", "shift-g"]),
     (Action::NextHost, "next_host", Scope::Global, Some("host"), "Select the next host from any pane", &["]"]),
     (Action::PrevHost, "prev_host", Scope::Global, None, "Select the previous host from any pane", &["["]),
     (Action::Refresh, "refresh", Scope::Global, Some("refresh"), "Probe every host now", &["shift-r"]),
+    (Action::Open, "open", Scope::Hosts, Some("services"), "Show the selected host's services", &["enter"]),
     (Action::Restart, "restart", Scope::Services, Some("restart"), "Restart the selected service (asks first)", &["r"]),
     (Action::Reload, "reload", Scope::Services, None, "Reload the selected service (asks first)", &["e"]),
     (Action::Start, "start", Scope::Services, None, "Start the selected service (asks first)", &["s"]),
@@ -92,12 +164,16 @@ const DEFAULTS: &[Row] = &[
     (Action::Journal, "journal", Scope::Services, Some("journal"), "Follow the selected service's journal in the log pane", &["l"]),
     (Action::UpdateLock, "update_lock", Scope::Flake, Some("update lock"), "Update the selected input in flake.lock (asks first)", &["u"]),
     (Action::CommitLock, "commit_lock", Scope::Flake, Some("commit lock"), "Commit the updated flake.lock (asks first)", &["c"]),
-    (Action::Follow, "follow", Scope::Log, Some("follow"), "Log pane: follow new lines (toggle)", &["f"]),
-    (Action::ScrollLeft, "scroll_left", Scope::Log, None, "Log pane: scroll left", &["left"]),
-    (Action::ScrollRight, "scroll_right", Scope::Log, Some("scroll"), "Log pane: scroll right, to read long lines", &["right"]),
-    (Action::CloseJournal, "close_journal", Scope::Log, Some("activity"), "Log pane: stop the journal, show the activity log", &["c"]),
-    (Action::Confirm, "confirm", Scope::Dialog, Some("yes"), "Dialog: confirm", &["y", "enter"]),
-    (Action::Cancel, "cancel", Scope::Dialog, Some("no"), "Dialog: cancel, or close the help", &["esc", "n"]),
+    (Action::Follow, "follow", Scope::Log, Some("follow"), "Follow new lines, or stop following", &["f"]),
+    (Action::WrapLog, "wrap", Scope::Log, Some("wrap"), "Wrap long lines, or cut them and scroll sideways", &["w"]),
+    (Action::ScrollLeft, "scroll_left", Scope::Log, None, "Scroll left", &["left"]),
+    (Action::ScrollRight, "scroll_right", Scope::Log, Some("scroll"), "Scroll right, to read long lines", &["right"]),
+    (Action::CloseJournal, "close_journal", Scope::Log, Some("activity log"), "Stop the journal and show the activity log", &["a"]),
+    (Action::Confirm, "confirm", Scope::Dialog, Some("yes"), "Yes: do it", &["y", "enter"]),
+    (Action::Cancel, "cancel", Scope::Dialog, Some("no"), "No: cancel (also closes the help)", &["esc", "n"]),
+    (Action::PasswordSend, "password_send", Scope::Password, Some("send"), "Send the password to sudo", &["enter"]),
+    (Action::PasswordRemember, "password_remember", Scope::Password, Some("remember"), "Keep it in memory for this session, or not", &["tab"]),
+    (Action::PasswordCancel, "password_cancel", Scope::Password, Some("cancel"), "Cancel (nothing runs)", &["esc"]),
 ];
 
 /// Looks up an action by its config name.
@@ -214,8 +290,16 @@ impl Keymap {
     /// Replaces the keys of `action`. Keys that were bound to another action in
     /// an overlapping scope are taken away from it so one key never means two things.
     pub fn rebind(&mut self, action: Action, keys: Vec<KeyCombination>) {
+        let Some(scope) = self
+            .bindings
+            .iter()
+            .find(|b| b.action == action)
+            .map(|b| b.scope)
+        else {
+            return;
+        };
         for b in &mut self.bindings {
-            if b.action != action {
+            if b.action != action && b.scope.overlaps(scope) {
                 b.keys.retain(|k| !keys.contains(k));
             }
         }
@@ -224,27 +308,63 @@ impl Keymap {
         }
     }
 
-    /// The action a key press means in `scope` (global bindings always apply).
-    pub fn action_for(&self, event: &KeyEvent, scope: Scope) -> Option<Action> {
+    /// The action a key press means in `mode`.
+    pub fn action_for(&self, event: &KeyEvent, mode: Scope) -> Option<Action> {
         let pressed = normalize(KeyCombination::from(*event));
         self.bindings
             .iter()
-            .filter(|b| b.scope == Scope::Global || b.scope == scope)
+            .filter(|b| b.scope.acts_in(mode))
             .find(|b| b.keys.contains(&pressed))
             .map(|b| b.action)
+    }
+
+    /// The binding of one action.
+    pub fn binding(&self, action: Action) -> Option<&Binding> {
+        self.bindings.iter().find(|b| b.action == action)
     }
 
     pub fn bindings(&self) -> &[Binding] {
         &self.bindings
     }
 
-    /// Footer hints for `scope`: the first key of each binding that has a label.
-    pub fn hints(&self, scope: Scope) -> Vec<(String, &'static str)> {
+    /// Footer hints for `mode`: each labelled binding that acts there and
+    /// that `works` says does something now, with its first key.
+    pub fn hints(
+        &self,
+        mode: Scope,
+        works: impl Fn(Action) -> bool,
+    ) -> Vec<(String, &'static str, Action)> {
         self.bindings
             .iter()
-            .filter(|b| b.scope == Scope::Global || b.scope == scope)
-            .filter_map(|b| Some((display_key(b.keys.first()?), b.hint?)))
+            .filter(|b| b.scope.acts_in(mode) && works(b.action))
+            .filter_map(|b| Some((display_key(b.keys.first()?), b.hint?, b.action)))
             .collect()
+    }
+
+    /// The key reference as a Markdown table, for the README (a test keeps
+    /// the README equal to it).
+    pub fn markdown(&self) -> String {
+        let mut out = String::from("| where | action | keys | what it does |\n|---|---|---|---|\n");
+        for scope in Scope::ALL {
+            for b in self.bindings.iter().filter(|b| b.scope == scope) {
+                let name = DEFAULTS
+                    .iter()
+                    .find(|r| r.0 == b.action)
+                    .map_or("?", |r| r.1);
+                let keys: Vec<String> = b
+                    .keys
+                    .iter()
+                    .map(|k| format!("`{}`", display_key(k).replace('|', "\\|")))
+                    .collect();
+                out.push_str(&format!(
+                    "| {} | `{name}` | {} | {} |\n",
+                    scope.heading(),
+                    keys.join(" "),
+                    b.description
+                ));
+            }
+        }
+        out
     }
 
     /// The keys of one action, for messages such as "press ? for help".

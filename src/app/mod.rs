@@ -2,6 +2,7 @@
 //! Nothing here touches the terminal, the network or the clock: the time
 //! comes in with `Msg::Tick`.
 
+pub mod modes;
 mod update;
 
 pub use update::update;
@@ -267,6 +268,8 @@ pub struct LogView {
     pub follow: bool,
     /// Characters hidden on the left (horizontal scroll).
     pub x: usize,
+    /// Long lines wrap instead of being cut (`w`).
+    pub wrap: bool,
 }
 
 /// A followed journal, shown in the log pane instead of the activity log.
@@ -302,6 +305,8 @@ pub struct State {
     pub log_view: LogView,
     /// Rows the log pane shows, so paging moves by what the user sees.
     pub log_page: usize,
+    /// Columns the log pane shows.
+    pub log_width: usize,
     /// One-line message in the status bar.
     pub notice: Option<String>,
     /// The notice and when a tick first saw it, so it can go after a while.
@@ -327,6 +332,7 @@ pub enum Msg {
     /// The terminal was resized; the log pane now shows this many rows.
     Resize {
         log_rows: usize,
+        log_cols: usize,
         /// Below the smallest size the screen only says so.
         too_small: bool,
     },
@@ -479,8 +485,10 @@ impl State {
                 from_bottom: 0,
                 follow: true,
                 x: 0,
+                wrap: false,
             },
             log_page: 10,
+            log_width: 80,
             too_small: false,
             notice: None,
             notice_seen: None,

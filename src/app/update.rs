@@ -31,9 +31,11 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Key(key) => on_key(state, key),
         Msg::Resize {
             log_rows,
+            log_cols,
             too_small,
         } => {
             state.log_page = log_rows.max(1);
+            state.log_width = log_cols.max(1);
             state.too_small = too_small;
             Vec::new()
         }

@@ -115,6 +115,7 @@ async fn select_loop(
         state,
         Msg::Resize {
             log_rows: ui::log_rows(size.width, size.height),
+            log_cols: ui::log_cols(size.width, size.height),
             too_small: ui::too_small_for(size.width, size.height),
         },
     );
@@ -213,6 +214,7 @@ fn translate(event: Event) -> Option<Msg> {
         Event::Key(key) => Some(Msg::Key(key)),
         Event::Resize(width, height) => Some(Msg::Resize {
             log_rows: ui::log_rows(width, height),
+            log_cols: ui::log_cols(width, height),
             too_small: ui::too_small_for(width, height),
         }),
         _ => None,

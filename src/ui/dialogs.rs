@@ -15,12 +15,14 @@ fn frame_dialog(
     lines: Vec<Line>,
     style: Style,
 ) {
-    let width = 72.min(area.width);
-    // Wrapped lines need more rows than lines; a rough count is enough.
-    let rows: usize = lines
-        .iter()
-        .map(|l| l.width() / usize::from(width.saturating_sub(2).max(1)) + 1)
-        .sum();
+    // As wide as the longest line needs (commands are already broken to
+    // fit `dialog_width`), as tall as the wrapped text is.
+    let widest = lines.iter().map(Line::width).max().unwrap_or(0);
+    let width = u16::try_from(widest + 2)
+        .unwrap_or(u16::MAX)
+        .clamp(40, dialog_width(area));
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let rows = paragraph.line_count(width.saturating_sub(2));
     let height = u16::try_from(rows + 2).unwrap_or(u16::MAX);
     let rect = centered(area, width, height);
     frame.render_widget(Clear, rect);
@@ -28,12 +30,47 @@ fn frame_dialog(
         .border_type(BorderType::Double)
         .border_style(style)
         .title(Span::styled(title, theme.title));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block),
-        rect,
-    );
+    frame.render_widget(paragraph.block(block), rect);
+}
+
+/// The widest a dialog gets on this screen: room to read a command whole.
+fn dialog_width(area: Rect) -> u16 {
+    area.width.saturating_sub(4).min(110)
+}
+
+/// A command as shell lines that fit `width`: broken between words, never
+/// inside one, with ` \` at each break so it still pastes into a shell.
+/// A single word longer than the line gets a line of its own.
+pub fn command_lines(argv: &[String], width: usize) -> Vec<String> {
+    let words: Vec<String> = argv
+        .iter()
+        .map(|w| shlex::try_quote(w).map_or_else(|_| w.clone(), std::borrow::Cow::into_owned))
+        .collect();
+    let indent = "  ";
+    let more = "    ";
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::from(indent);
+    for word in words {
+        let fresh = line.trim().is_empty();
+        // Room for the word and, after it, the ` \` of a break.
+        if !fresh && line.chars().count() + 1 + word.chars().count() + 2 > width {
+            line.push_str(" \\");
+            lines.push(std::mem::replace(&mut line, String::from(more)));
+        } else if !fresh {
+            line.push(' ');
+        }
+        line.push_str(&word);
+    }
+    lines.push(line);
+    lines
+}
+
+fn command(argv: &[String], area: Rect, theme: &Theme) -> Vec<Line<'static>> {
+    let width = usize::from(dialog_width(area).saturating_sub(2));
+    command_lines(argv, width)
+        .into_iter()
+        .map(|l| Line::styled(l, theme.key))
+        .collect()
 }
 
 fn answer_keys(state: &State, theme: &Theme, yes: &str, no: &str) -> Line<'static> {
@@ -80,7 +117,8 @@ pub fn confirm_action(
     p: &PendingAction,
 ) {
     let host = state.hosts.get(p.host).map_or("?", |h| h.name.as_str());
-    let lines = vec![
+    let argv = shlex::split(&p.command).unwrap_or_else(|| vec![p.command.clone()]);
+    let mut lines = vec![
         Line::from(vec![
             Span::raw(format!("{} ", capitalise(p.action.verb()))),
             Span::styled(p.unit.clone(), theme.title),
@@ -89,10 +127,10 @@ pub fn confirm_action(
             Span::raw("? It runs:"),
         ]),
         Line::raw(""),
-        Line::styled(format!("  {}", p.command), theme.key),
-        Line::raw(""),
-        answer_keys(state, theme, p.action.verb(), "cancel"),
     ];
+    lines.extend(command(&argv, area, theme));
+    lines.push(Line::raw(""));
+    lines.push(answer_keys(state, theme, p.action.verb(), "cancel"));
     frame_dialog(
         frame,
         area,
@@ -124,17 +162,18 @@ pub fn password(
     lines.push(Line::raw(""));
     lines.push(Line::styled("password:", theme.title)); // the input follows the label
     lines.push(Line::raw(""));
+    let km = &state.config.keymap;
     lines.push(Line::from(vec![
-        Span::styled("Tab", theme.key),
+        Span::styled(km.keys_of(Action::PasswordRemember), theme.key),
         Span::raw(format!(
             " [{}] remember for this session (in memory only)",
             if prompt.remember { "x" } else { " " }
         )),
     ]));
     lines.push(Line::from(vec![
-        Span::styled("Enter", theme.key),
+        Span::styled(km.keys_of(Action::PasswordSend), theme.key),
         Span::raw(" send   "),
-        Span::styled("Esc", theme.key),
+        Span::styled(km.keys_of(Action::PasswordCancel), theme.key),
         Span::raw(" cancel"),
     ]));
     let input_row = lines.len() - 4;
@@ -172,21 +211,20 @@ pub fn confirm_lock_update(
     theme: &Theme,
     u: &LockUpdate,
 ) {
-    let lines = vec![
+    let mut lines = vec![
         Line::from(vec![
             Span::raw("Update "),
             Span::styled(u.input.clone(), theme.title),
             Span::raw(" in flake.lock? It runs here:"),
         ]),
         Line::raw(""),
-        Line::styled(
-            format!("  {}", crate::remote::display_command(&u.argv)),
-            theme.key,
-        ),
-        Line::raw(""),
-        Line::raw("The lock file changes; nothing is committed until you say so."),
-        answer_keys(state, theme, "update", "cancel"),
     ];
+    lines.extend(command(&u.argv, area, theme));
+    lines.push(Line::raw(""));
+    lines.push(Line::raw(
+        "The lock file changes; nothing is committed until you say so.",
+    ));
+    lines.push(answer_keys(state, theme, "update", "cancel"));
     frame_dialog(
         frame,
         area,
@@ -204,20 +242,20 @@ pub fn confirm_lock_commit(
     theme: &Theme,
     c: &LockCommit,
 ) {
-    let lines = vec![
+    let mut lines = vec![
         Line::raw(format!(
             "Commit {} alone, in {}:",
             c.lock_file.display(),
             c.repo.display()
         )),
         Line::raw(""),
-        Line::styled(
-            format!("  git commit -m '{}' -- flake.lock", c.message),
-            theme.key,
-        ),
-        Line::raw(""),
-        answer_keys(state, theme, "commit", "cancel"),
     ];
+    let argv: Vec<String> = ["git", "commit", "-m", &c.message, "--", "flake.lock"]
+        .map(String::from)
+        .to_vec();
+    lines.extend(command(&argv, area, theme));
+    lines.push(Line::raw(""));
+    lines.push(answer_keys(state, theme, "commit", "cancel"));
     frame_dialog(
         frame,
         area,

@@ -5,20 +5,23 @@ use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 
 use super::{centered, Theme};
 use crate::app::State;
-use crate::keymap::{display_key, Action, Scope};
+use crate::keymap::{display_key, Scope};
 
-const SECTIONS: [(Scope, &str); 6] = [
-    (Scope::Global, "Everywhere"),
-    (Scope::Hosts, "Hosts pane"),
-    (Scope::Services, "Services pane"),
-    (Scope::Flake, "Flake pane"),
-    (Scope::Log, "Log pane"),
-    (Scope::Dialog, "Dialogs"),
-];
+/// The keys column: wide enough for the longest default list ("PgDn, C-d").
+const KEYS_WIDTH: usize = 16;
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, scroll: usize) {
+    let rect = centered(
+        area,
+        area.width.saturating_sub(4).min(96),
+        area.height.saturating_sub(2),
+    );
+    // Descriptions wrap under themselves, never cut at the border.
+    let text_width = usize::from(rect.width.saturating_sub(2))
+        .saturating_sub(KEYS_WIDTH + 2)
+        .max(20);
     let mut lines = Vec::new();
-    for (scope, heading) in SECTIONS {
+    for scope in Scope::ALL {
         let rows: Vec<_> = state
             .config
             .keymap
@@ -32,7 +35,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, scroll:
         if !lines.is_empty() {
             lines.push(Line::raw(""));
         }
-        lines.push(Line::styled(heading, theme.title));
+        lines.push(Line::styled(scope.heading(), theme.title));
         for b in rows {
             let keys = b
                 .keys
@@ -40,29 +43,34 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, scroll:
                 .map(display_key)
                 .collect::<Vec<_>>()
                 .join(", ");
-            lines.push(Line::from(vec![
-                Span::styled(format!("  {keys:<16}"), theme.key),
-                Span::raw(b.description),
-            ]));
+            for (i, part) in textwrap::wrap(b.description, text_width).iter().enumerate() {
+                let keys = if i == 0 { keys.as_str() } else { "" };
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {keys:<KEYS_WIDTH$}"), theme.key),
+                    Span::raw(part.to_string()),
+                ]));
+            }
         }
     }
-    let rect = centered(area, 72, area.height.saturating_sub(4));
     let visible = usize::from(rect.height.saturating_sub(2));
     let scroll = scroll.min(lines.len().saturating_sub(visible));
+    let more = lines.len().saturating_sub(scroll + visible);
     let shown: Vec<Line> = lines.into_iter().skip(scroll).take(visible).collect();
-    let km = &state.config.keymap;
-    let footer = format!(
-        " {}/{} scroll · {} or {} close ",
-        km.keys_of(Action::Up),
-        km.keys_of(Action::Down),
-        km.keys_of(Action::Cancel),
-        km.keys_of(Action::Help)
-    );
+    let footer = crate::app::modes::footer(state)
+        .into_iter()
+        .map(|(key, label)| format!("{key} {label}"))
+        .collect::<Vec<_>>()
+        .join(" · ");
+    let title = if more > 0 {
+        format!(" Help: keys ({more} more below) ")
+    } else {
+        " Help: keys ".to_string()
+    };
     frame.render_widget(Clear, rect);
     let block = Block::bordered()
         .border_type(BorderType::Double)
         .border_style(theme.focused_border)
-        .title(Span::styled(" Help: keys ", theme.title))
-        .title_bottom(Line::styled(footer, theme.dim).right_aligned());
+        .title(Span::styled(title, theme.title))
+        .title_bottom(Line::styled(format!(" {footer} "), theme.dim).right_aligned());
     frame.render_widget(Paragraph::new(shown).block(block), rect);
 }

@@ -2,7 +2,7 @@
 //! are styled, whatever the log's length.
 
 use ratatui::prelude::*;
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{pane_block, Theme};
 use crate::app::{Pane, State};
@@ -24,7 +24,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     } else {
         format!("{} newer lines below", view.from_bottom)
     };
-    if view.x > 0 {
+    if view.wrap {
+        position.push_str(" · wrapped");
+    } else if view.x > 0 {
         position.push_str(&format!(" · from column {}", view.x + 1));
     }
     let block = pane_block(Pane::Log, state, theme, format!("{source} · {position} "));
@@ -33,6 +35,16 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let log = state.shown_log();
     let end = log.len().saturating_sub(view.from_bottom);
     let start = end.saturating_sub(rows);
+    if view.wrap {
+        // The newest line at the bottom, whole: wrapped lines take more
+        // rows than one, so scroll the top ones out of view.
+        let lines = log.styled_lines(start, end - start, 0);
+        let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+        let overflow = paragraph.line_count(inner.width).saturating_sub(rows);
+        let scroll = u16::try_from(overflow).unwrap_or(u16::MAX);
+        frame.render_widget(paragraph.scroll((scroll, 0)).block(block), area);
+        return;
+    }
     let lines = log.styled_lines(start, end - start, view.x);
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }

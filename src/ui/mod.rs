@@ -59,6 +59,13 @@ pub fn log_rows(width: u16, height: u16) -> usize {
     usize::from(log.height.saturating_sub(2)).max(1)
 }
 
+/// Columns of text the log pane shows (so sideways scrolling knows when
+/// there is more to see).
+pub fn log_cols(width: u16, height: u16) -> usize {
+    let log = areas(Rect::new(0, 0, width, height)).log;
+    usize::from(log.width.saturating_sub(2)).max(1)
+}
+
 /// Whether a terminal of this size is below the smallest that is drawn.
 pub fn too_small_for(width: u16, height: u16) -> bool {
     width < MIN_WIDTH || height < MIN_HEIGHT

@@ -5,7 +5,6 @@ use ratatui::widgets::Paragraph;
 
 use super::Theme;
 use crate::app::State;
-use crate::keymap::Scope;
 
 pub fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let config = format!(
@@ -35,13 +34,8 @@ pub fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) 
 }
 
 pub fn draw_footer(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
-    let scope = if state.overlay.is_some() {
-        Scope::Dialog
-    } else {
-        state.focus.scope()
-    };
     let mut spans = vec![Span::raw(" ")];
-    for (key, label) in state.config.keymap.hints(scope) {
+    for (key, label) in crate::app::modes::footer(state) {
         spans.push(Span::styled(key, theme.key));
         spans.push(Span::raw(format!(" {label}  ")));
     }

@@ -312,6 +312,7 @@ pub fn drawn(
         state,
         deploytui::app::Msg::Resize {
             log_rows: deploytui::ui::log_rows(width, height),
+            log_cols: deploytui::ui::log_cols(width, height),
             too_small: deploytui::ui::too_small_for(width, height),
         },
     );

@@ -10,7 +10,8 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     // Behind "Terminal too small" only quitting works (and answering the
     // quit question, which that screen shows): nothing else is visible.
     if state.too_small && !matches!(state.overlay, Some(Overlay::ConfirmQuit)) {
-        let quit = state.config.keymap.action_for(&key, Scope::Global) == Some(Action::Quit);
+        // Quit is global: any pane's mode finds it.
+        let quit = state.config.keymap.action_for(&key, Scope::Hosts) == Some(Action::Quit);
         return if quit {
             request_quit(state)
         } else {
@@ -108,7 +109,7 @@ pub(super) fn on_confirm_quit(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 }
 
 pub(super) fn on_help(state: &mut State, key: KeyEvent, scroll: usize) -> Vec<Effect> {
-    let action = state.config.keymap.action_for(&key, Scope::Dialog);
+    let action = state.config.keymap.action_for(&key, Scope::Help);
     let scroll = match action {
         Some(Action::Help | Action::Cancel) => return Vec::new(),
         Some(Action::Quit) => return request_quit(state),
@@ -124,9 +125,22 @@ pub(super) fn on_help(state: &mut State, key: KeyEvent, scroll: usize) -> Vec<Ef
 }
 
 pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
-    let Some(action) = state.config.keymap.action_for(&key, state.focus.scope()) else {
+    let mode = state.focus.scope();
+    let Some(action) = state.config.keymap.action_for(&key, mode) else {
+        // A key with no meaning here says so, rather than nothing at all.
+        if let Some(name) = key_name(&key) {
+            state.notice = Some(format!(
+                "{name} does nothing in the {} pane ({} lists every key)",
+                state.focus.title().to_lowercase(),
+                state.config.keymap.keys_of(Action::Help)
+            ));
+        }
         return Vec::new();
     };
+    if let Some(why) = crate::app::modes::unavailable(state, mode, action) {
+        state.notice = Some(why);
+        return Vec::new();
+    }
     match action {
         Action::Quit => return request_quit(state),
         Action::Help => state.overlay = Some(Overlay::Help { scroll: 0 }),
@@ -164,27 +178,38 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 from_bottom: 0,
                 follow: true,
                 x: 0,
+                wrap: state.log_view.wrap,
             };
             return effects;
         }
         Action::ScrollLeft => state.log_view.x = state.log_view.x.saturating_sub(SCROLL_STEP),
         Action::ScrollRight => {
-            // Not past the widest line on screen.
-            let log = state.shown_log();
-            let end = log.len().saturating_sub(state.log_view.from_bottom);
-            let widest = log.widest(end.saturating_sub(state.log_page), state.log_page);
+            // Not past the point where the widest line on screen ends.
+            let end_of_widest = crate::app::modes::widest_shown(state);
             state.log_view.x =
-                (state.log_view.x + SCROLL_STEP).min(widest.saturating_sub(SCROLL_STEP));
+                (state.log_view.x + SCROLL_STEP).min(end_of_widest.saturating_sub(state.log_width));
         }
         Action::UpdateLock => ask_lock_update(state),
-        Action::CommitLock => match state.uncommitted_lock.clone() {
-            Some(commit) => state.overlay = Some(Overlay::CommitLock(commit)),
-            None => {
-                state.notice =
-                    Some("no updated flake.lock to commit (u updates an input first)".into())
+        Action::CommitLock => {
+            if let Some(commit) = state.uncommitted_lock.clone() {
+                state.overlay = Some(Overlay::CommitLock(commit));
             }
-        },
-        Action::Confirm | Action::Cancel => {}
+        }
+        Action::Open => {
+            state.focus = Pane::Services;
+            state.service_cursor = 0;
+            return stop_journal_if_moved_away(state);
+        }
+        Action::WrapLog => {
+            state.log_view.wrap = !state.log_view.wrap;
+            state.log_view.x = 0;
+        }
+        // Not read in a pane.
+        Action::Confirm
+        | Action::Cancel
+        | Action::PasswordSend
+        | Action::PasswordRemember
+        | Action::PasswordCancel => {}
     }
     Vec::new()
 }
@@ -281,4 +306,17 @@ pub(super) fn move_cursor(state: &mut State, how: Move) -> Vec<Effect> {
         }
     }
     Vec::new()
+}
+
+/// How a key press is written in messages: `/`, `Enter`, `C-x`; `None` for
+/// presses that are not keys a person means (a lone modifier).
+fn key_name(key: &KeyEvent) -> Option<String> {
+    if matches!(key.code, KeyCode::Modifier(_) | KeyCode::Null) {
+        return None;
+    }
+    let name = crate::keymap::display_key(&crokey::KeyCombination::from(*key));
+    Some(match name.chars().count() {
+        1 => format!("`{name}`"),
+        _ => name,
+    })
 }

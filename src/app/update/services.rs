@@ -158,8 +158,8 @@ pub(super) fn on_password_key(
     mut prompt: Box<PasswordPrompt>,
     key: KeyEvent,
 ) -> Vec<Effect> {
-    match key.code {
-        KeyCode::Esc => {
+    match state.config.keymap.action_for(&key, Scope::Password) {
+        Some(Action::PasswordCancel) => {
             state.notice = Some(format!(
                 "{} of {} cancelled",
                 prompt.pending.action.verb(),
@@ -169,7 +169,7 @@ pub(super) fn on_password_key(
             state.overlay = None;
             Vec::new()
         }
-        KeyCode::Enter => {
+        Some(Action::PasswordSend) => {
             let mut lines = std::mem::take(&mut prompt.input).into_lines();
             let password = Secret::new(lines.concat());
             lines.iter_mut().for_each(Zeroize::zeroize);
@@ -186,7 +186,7 @@ pub(super) fn on_password_key(
             }
             run_action(state, prompt.pending, Some(password))
         }
-        KeyCode::Tab => {
+        Some(Action::PasswordRemember) => {
             prompt.remember = !prompt.remember;
             state.overlay = Some(Overlay::Password(prompt));
             Vec::new()
@@ -241,6 +241,7 @@ pub(super) fn follow_journal(state: &mut State) -> Vec<Effect> {
         from_bottom: 0,
         follow: true,
         x: 0,
+        wrap: state.log_view.wrap,
     };
     state.focus = Pane::Log;
     effects.push(Effect::Follow { id, host, argv });

@@ -243,7 +243,8 @@ fn log_scrolls_back_and_follow_resumes() {
         LogView {
             from_bottom: 1,
             follow: false,
-            x: 0
+            x: 0,
+            wrap: false,
         }
     );
     update(&mut s, Msg::Log("new".into()));
@@ -258,7 +259,8 @@ fn log_scrolls_back_and_follow_resumes() {
         LogView {
             from_bottom: 0,
             follow: true,
-            x: 0
+            x: 0,
+            wrap: false,
         }
     );
     ch(&mut s, 'k');
@@ -279,13 +281,22 @@ fn key_release_is_ignored() {
 }
 
 #[test]
-fn unbound_keys_do_nothing() {
+fn unbound_keys_act_on_nothing_and_say_so() {
     let mut s = state(2);
-    for c in ['z', '1', ' ', 'r'] {
+    for c in ['z', '1', ' ', 'r', '/', 'd'] {
         assert!(ch(&mut s, c).is_empty(), "{c}");
+        let notice = s.notice.clone().unwrap_or_default();
+        assert!(
+            notice.ends_with("does nothing in the hosts pane (? lists every key)"),
+            "{c}: {notice}"
+        );
     }
     assert_eq!((s.selected_host, s.focus), (0, Pane::Hosts));
     assert!(s.overlay.is_none(), "r only acts in the services pane");
+    assert_eq!(
+        s.notice.as_deref(),
+        Some("`d` does nothing in the hosts pane (? lists every key)")
+    );
 }
 
 // ---- probes ----
@@ -412,6 +423,7 @@ fn behind_terminal_too_small_only_quitting_works() {
             s,
             Msg::Resize {
                 log_rows: 5,
+                log_cols: 40,
                 too_small,
             },
         )
@@ -735,10 +747,26 @@ fn journal_follows_the_selected_unit_and_stops_when_another_is_chosen() {
     let fx = ch(&mut s, ']');
     assert_eq!(fx, vec![Effect::StopFollow { id: id2 }]);
 
-    // c closes the journal and shows the activity log again.
+    // a (not c: that commits in the flake pane) closes the journal and
+    // shows the activity log again; a second a says there is none to close.
     s.focus = Pane::Log;
     ch(&mut s, 'c');
+    assert!(s.journal.is_some(), "c does not close the journal");
+    assert_eq!(
+        s.notice.as_deref(),
+        Some("`c` does nothing in the log pane (? lists every key)")
+    );
+    ch(&mut s, 'a');
     assert!(s.journal.is_none());
+    ch(&mut s, 'a');
+    assert!(
+        s.notice
+            .as_deref()
+            .unwrap_or("")
+            .contains("already shows the activity log"),
+        "{:?}",
+        s.notice
+    );
 }
 
 // ---- flake ----
@@ -957,17 +985,23 @@ fn the_log_scrolls_sideways_within_its_widest_line() {
     update(&mut s, Msg::Log("x".repeat(30)));
     s.focus = Pane::Log;
     key(&mut s, KeyCode::Right);
+    assert_eq!(s.log_view.x, 0, "a line that fits does not scroll");
+    assert_eq!(
+        s.notice.as_deref(),
+        Some("no more of these lines to the right")
+    );
+    update(&mut s, Msg::Log("y".repeat(200)));
+    key(&mut s, KeyCode::Right);
     assert_eq!(s.log_view.x, 8);
-    for _ in 0..10 {
+    for _ in 0..30 {
         key(&mut s, KeyCode::Right);
     }
-    let widest = s.log.widest(0, s.log.len());
-    assert!(
-        s.log_view.x > 8 && s.log_view.x < widest,
-        "{} of {widest}",
-        s.log_view.x
+    assert_eq!(
+        s.log_view.x,
+        200 - s.log_width,
+        "stops where the widest line's end is in view"
     );
-    for _ in 0..10 {
+    for _ in 0..30 {
         key(&mut s, KeyCode::Left);
     }
     assert_eq!(s.log_view.x, 0);
@@ -991,3 +1025,5 @@ fn notices_leave_the_status_bar_after_a_while() {
     update(&mut s, Msg::Tick(at(119)));
     assert_eq!(s.notice, None);
 }
+
+mod footer;

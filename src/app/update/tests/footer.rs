@@ -1,0 +1,249 @@
+//! The footer shows exactly the keys that act: in every mode, each key it
+//! shows changes something when pressed, and a key it leaves out says why.
+
+use super::*;
+use crate::app::modes;
+use crate::keymap::Action;
+
+/// The key event that the action's first key sends.
+fn event_of(s: &State, action: Action) -> KeyEvent {
+    let binding = s.config.keymap.binding(action).expect("bound");
+    let combo = binding.keys[0];
+    let code = match combo.codes.iter().next().copied().expect("a key") {
+        KeyCode::Char(c) if combo.modifiers.contains(KeyModifiers::SHIFT) => {
+            KeyCode::Char(c.to_ascii_uppercase())
+        }
+        code => code,
+    };
+    KeyEvent::new(code, combo.modifiers)
+}
+
+/// A named way to reach one scene, fresh each time it is called.
+type Scene = (&'static str, fn() -> State);
+
+/// Every scene a user can be in.
+fn scenes() -> Vec<Scene> {
+    vec![
+        ("hosts pane", || {
+            let mut s = state(2);
+            probe_ok(&mut s, 0, 1000);
+            s
+        }),
+        ("services pane", || {
+            let mut s = state(2);
+            probe_ok(&mut s, 0, 1000);
+            to_services(&mut s);
+            s
+        }),
+        ("flake pane, lock updated", || {
+            let mut s = flake_state();
+            update(
+                &mut s,
+                Msg::FlakeChecked {
+                    host: 0,
+                    result: Ok(report(crate::nix::check::InputStatus::Stale, "monorepo")),
+                },
+            );
+            s.uncommitted_lock = Some(crate::app::LockCommit {
+                repo: "/srv/mono".into(),
+                lock_file: "/srv/mono/infra/flake.lock".into(),
+                message: "flake.lock: update".into(),
+            });
+            s.focus = Pane::Flake;
+            s
+        }),
+        ("flake pane, nothing to commit", || {
+            let mut s = flake_state();
+            update(
+                &mut s,
+                Msg::FlakeChecked {
+                    host: 0,
+                    result: Ok(report(crate::nix::check::InputStatus::Current, "monorepo")),
+                },
+            );
+            s.focus = Pane::Flake;
+            s
+        }),
+        ("log pane, activity", || {
+            let mut s = state(1);
+            for i in 0..40 {
+                update(&mut s, Msg::Log(format!("line {i} {}", "x".repeat(200))));
+            }
+            s.focus = Pane::Log;
+            s
+        }),
+        ("log pane, journal", || {
+            let mut s = state(1);
+            to_services(&mut s);
+            ch(&mut s, 'l');
+            s
+        }),
+        ("help", || {
+            let mut s = state(2);
+            ch(&mut s, '?');
+            s
+        }),
+        ("restart question", || {
+            let mut s = state(2);
+            to_services(&mut s);
+            ch(&mut s, 'r');
+            s
+        }),
+        ("password prompt", || {
+            let mut s = state(2);
+            to_services(&mut s);
+            ch(&mut s, 'r');
+            ch(&mut s, 'y');
+            typed(&mut s, "pw");
+            s
+        }),
+        ("quit question", || {
+            let mut s = state(2);
+            with_running_job(&mut s);
+            ch(&mut s, 'q');
+            s
+        }),
+        ("terminal too small", || {
+            let mut s = state(2);
+            update(
+                &mut s,
+                Msg::Resize {
+                    log_rows: 3,
+                    log_cols: 40,
+                    too_small: true,
+                },
+            );
+            s
+        }),
+    ]
+}
+
+#[test]
+fn every_key_the_footer_shows_acts() {
+    for (scene, make) in scenes() {
+        let s = make();
+        let shown: Vec<Action> = modes::footer_actions(&s)
+            .into_iter()
+            .map(|(a, ..)| a)
+            .collect();
+        assert!(!shown.is_empty(), "{scene}: an empty footer");
+        for action in shown {
+            // "↑ move" stands for ↑ and ↓: at the top only ↓ moves.
+            let tries: &[Action] = match action {
+                Action::Up => &[Action::Up, Action::Down],
+                _ => &[action],
+            };
+            let acted = tries.iter().any(|a| {
+                let mut s = make();
+                let before = format!("{s:?}");
+                let event = event_of(&s, *a);
+                let effects = update(&mut s, Msg::Key(event));
+                !effects.is_empty() || before != format!("{s:?}")
+            });
+            assert!(acted, "{scene}: {action:?} is shown but changed nothing");
+            let mut s = make();
+            let event = event_of(&s, action);
+            update(&mut s, Msg::Key(event));
+            let notice = s.notice.clone().unwrap_or_default();
+            assert!(
+                !notice.contains("does nothing") && !notice.contains("first"),
+                "{scene}: {action:?} is shown but says: {notice}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_footer_is_the_keys_of_the_mode() {
+    let labels = |s: &State| -> Vec<String> {
+        modes::footer(s)
+            .into_iter()
+            .map(|(k, l)| format!("{k} {l}"))
+            .collect()
+    };
+    let scenes: std::collections::HashMap<_, _> = scenes().into_iter().collect();
+    let get = |name: &str| scenes[name]();
+    assert_eq!(
+        labels(&get("restart question")),
+        ["y yes", "Esc no"],
+        "a question shows its answers only"
+    );
+    assert_eq!(
+        labels(&get("password prompt")),
+        ["Enter send", "Tab remember", "Esc cancel"]
+    );
+    assert_eq!(labels(&get("terminal too small")), ["q quit"]);
+    let help = labels(&get("help"));
+    assert_eq!(help, ["q quit", "↑ scroll", "Esc close"]);
+    let hosts = labels(&get("hosts pane"));
+    assert!(hosts.contains(&"Enter services".to_string()), "{hosts:?}");
+    assert!(!hosts.contains(&"r restart".to_string()), "{hosts:?}");
+    let flake = labels(&get("flake pane, nothing to commit"));
+    assert!(flake.contains(&"u update lock".to_string()), "{flake:?}");
+    assert!(
+        !flake.contains(&"c commit lock".to_string()),
+        "nothing to commit: c is not shown: {flake:?}"
+    );
+    let flake = labels(&get("flake pane, lock updated"));
+    assert!(flake.contains(&"c commit lock".to_string()), "{flake:?}");
+    let log = labels(&get("log pane, activity"));
+    assert!(
+        !log.iter().any(|l| l.contains("activity log")),
+        "no journal to close: {log:?}"
+    );
+    let journal = labels(&get("log pane, journal"));
+    assert!(
+        journal.contains(&"a activity log".to_string()),
+        "{journal:?}"
+    );
+}
+
+#[test]
+fn enter_on_a_host_shows_its_services() {
+    let mut s = state(2);
+    ch(&mut s, 'j');
+    key(&mut s, KeyCode::Enter);
+    assert_eq!(
+        (s.focus, s.selected_host, s.service_cursor),
+        (Pane::Services, 1, 0)
+    );
+}
+
+#[test]
+fn no_key_means_two_things_in_one_mode() {
+    let km = crate::keymap::Keymap::default();
+    for a in km.bindings() {
+        for b in km.bindings() {
+            if a.action == b.action {
+                continue;
+            }
+            let shared_mode = a.scope.modes().iter().any(|m| b.scope.acts_in(*m));
+            let shared_key = a.keys.iter().any(|k| b.keys.contains(k));
+            assert!(
+                !(shared_mode && shared_key),
+                "{:?} and {:?} share a key in one mode",
+                a.action,
+                b.action
+            );
+        }
+    }
+}
+
+#[test]
+fn w_wraps_the_log_and_sideways_scrolling_then_says_why_not() {
+    let mut s = state(1);
+    s.focus = Pane::Log;
+    update(&mut s, Msg::Log("x".repeat(300)));
+    key(&mut s, KeyCode::Right);
+    assert!(s.log_view.x > 0);
+    ch(&mut s, 'w');
+    assert!(s.log_view.wrap);
+    assert_eq!(s.log_view.x, 0, "wrapped lines start at their start");
+    key(&mut s, KeyCode::Right);
+    assert_eq!(s.log_view.x, 0);
+    assert!(
+        s.notice.as_deref().unwrap_or("").contains("wrapped"),
+        "{:?}",
+        s.notice
+    );
+}
