@@ -288,6 +288,12 @@ pub fn print_status(report: &StatusReport, out: &mut impl Write) -> std::io::Res
     Ok(())
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Where `restart` gets the sudo password.
 pub enum PasswordSource {
     Stdin,
@@ -305,30 +311,35 @@ pub async fn restart(
     let unit = systemd::normalize_unit_name(unit).map_err(|e| anyhow::anyhow!(e))?;
     let settings = settings(config)?;
     let argv = remote::privileged(host.sudo, &crate::app::UnitAction::Restart.argv(&unit));
-    let transport = Transport::connect(host, &settings)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}: {e}", host.name))?;
-    let mut stderr = std::io::stderr();
-    let _ = writeln!(
-        stderr,
-        "{}: running {}",
-        host.name,
-        remote::display_command(&argv)
-    );
     let attempts = match (host.sudo, &source) {
         (SudoMode::Password, PasswordSource::Terminal) => 3,
         _ => 1,
     };
+    // The password first: with none there is nothing to connect for, and
+    // the messages come in the order things happen.
+    let mut password = match host.sudo {
+        SudoMode::Password => Some(read_password(host, &source)?),
+        _ => None,
+    };
+    let transport = Transport::connect(host, &settings)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", host.name))?;
+    let mut stderr = std::io::stderr();
     let mut result = None;
     for attempt in 1..=attempts {
-        let password = match host.sudo {
-            SudoMode::Password => Some(read_password(host, &source)?),
-            _ => None,
-        };
+        if attempt > 1 {
+            password = Some(read_password(host, &source)?);
+        }
+        let _ = writeln!(
+            stderr,
+            "{}: running {}",
+            host.name,
+            remote::display_command(&argv)
+        );
         let out = transport
             .output(&argv, password.as_ref(), settings.action_timeout)
             .await;
-        drop(password);
+        password = None;
         match out {
             Ok(out) if remote::is_wrong_password(&out) => {
                 let _ = writeln!(
@@ -352,8 +363,12 @@ pub async fn restart(
                 if !out.success() {
                     let _ = writeln!(
                         stderr,
-                        "{}: restart {unit} failed (exit {:?})",
-                        host.name, out.code
+                        "{}: restart {unit} failed ({})",
+                        host.name,
+                        out.code.map_or_else(
+                            || "killed by a signal".to_string(),
+                            |c| format!("exit {c}")
+                        )
                     );
                 }
                 break;
@@ -387,7 +402,8 @@ pub async fn restart(
                     u.active_state,
                     u.sub_state,
                     u.main_pid.map_or("-".into(), |p| p.to_string()),
-                    u.active_enter.map_or("-".into(), |t| format!("@{t}"))
+                    u.active_enter
+                        .map_or("-".into(), |t| crate::ui::when(t, unix_now()))
                 );
             }
         }

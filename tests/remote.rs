@@ -224,10 +224,44 @@ fn restart_with_password_sudo_changes_the_start_time_and_a_wrong_password_does_n
         .contains("running sudo -k -S -p '' -- systemctl restart -- nginx.service"));
     let after = started_at(&f, 0, "nginx.service").expect("nginx running");
     assert!(after > before, "restarted: {before} -> {after}");
+    // A clock time and an age, not `@<unix seconds>`.
+    let said = text(&out.stdout);
     assert!(
-        text(&out.stdout).contains(&format!("active since @{after}")),
-        "{}",
-        text(&out.stdout)
+        !said.contains('@') && said.contains("active since ") && said.contains("s ago"),
+        "{said}"
+    );
+    let clock = said
+        .split("active since ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or("");
+    assert!(
+        clock.len() == 8 && clock.matches(':').count() == 2,
+        "HH:MM:SS: {said}"
+    );
+
+    // No password on stdin: said first, and nothing claims to be running.
+    let out = deploytui(
+        &f,
+        &["restart", "server1", "nginx", "--sudo-password-stdin"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stderr);
+    assert!(said.contains("no sudo password on stdin"), "{said}");
+    assert!(!said.contains("running"), "{said}");
+
+    // A unit the host lacks: the exit code as a number.
+    let out = deploytui(
+        &f,
+        &["restart", "server1", "nope", "--sudo-password-stdin"],
+        &format!("{SUDO_PASSWORD}\n"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("restart nope.service failed (exit 5)") && !said.contains("Some("),
+        "{said}"
     );
 
     let out = deploytui(&f, &["restart", "server1", "nginx;reboot"], "");

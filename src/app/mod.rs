@@ -309,6 +309,8 @@ pub struct State {
     pub log_width: usize,
     /// One-line message in the status bar.
     pub notice: Option<String>,
+    /// Hosts a refresh (`R`) still waits for; the notice says when all answered.
+    pub refreshing: std::collections::BTreeSet<usize>,
     /// The notice and when a tick first saw it, so it can go after a while.
     notice_seen: Option<(String, SystemTime)>,
     /// Sudo passwords the user let deploytui keep, per host index.
@@ -491,6 +493,7 @@ impl State {
             log_width: 80,
             too_small: false,
             notice: None,
+            refreshing: Default::default(),
             notice_seen: None,
             passwords: HashMap::new(),
             now: SystemTime::UNIX_EPOCH,

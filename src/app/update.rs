@@ -239,6 +239,17 @@ fn on_probe_done(
     for line in lines {
         activity(state, line);
     }
+    if state.refreshing.remove(&host) && state.refreshing.is_empty() {
+        let up = state
+            .hosts
+            .iter()
+            .filter(|h| matches!(h.status, HostStatus::Up(_)))
+            .count();
+        state.notice = Some(format!(
+            "refreshed: {up} of {} host(s) up",
+            state.hosts.len()
+        ));
+    }
     if queued {
         probe(state, host)
     } else {

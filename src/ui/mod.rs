@@ -180,6 +180,31 @@ pub fn ago(secs: u64) -> String {
     }
 }
 
+/// A moment as people read it, with how long ago: `12:03:11, 3m ago` on
+/// the same day (local time), `2026-11-24 12:03:11, 2d ago` before.
+pub fn when(t: u64, now: u64) -> String {
+    let zone = jiff::tz::TimeZone::system();
+    let zoned = |secs: u64| {
+        jiff::Timestamp::from_second(i64::try_from(secs).ok()?)
+            .ok()
+            .map(|ts| ts.to_zoned_datetime(zone.clone()))
+    };
+    let (Some(at), Some(today)) = (zoned(t), zoned(now)) else {
+        return format!("@{t}");
+    };
+    let clock = if at.date() == today.date() {
+        at.strftime("%H:%M:%S").to_string()
+    } else {
+        at.strftime("%Y-%m-%d %H:%M:%S").to_string()
+    };
+    if t > now {
+        // The host's clock is ahead of ours.
+        format!("{clock}, {} from now", ago(t - now))
+    } else {
+        format!("{clock}, {} ago", ago(now - t))
+    }
+}
+
 /// A store path shortened to fit `width`: the hash cut to 7 characters (what
 /// tells systems apart), then the name cut at the end if still too long.
 pub fn short_store_path(path: &str, width: usize) -> String {
@@ -206,6 +231,20 @@ mod tests {
         assert_eq!(ago(125), "2m");
         assert_eq!(ago(7300), "2h");
         assert_eq!(ago(200_000), "2d");
+    }
+
+    #[test]
+    fn moments_read_as_clock_times_with_their_age() {
+        let now = 1_795_609_567;
+        let today = when(now - 180, now);
+        assert!(today.ends_with(", 3m ago"), "{today}");
+        assert_eq!(today.len(), "12:03:11, 3m ago".len(), "{today}");
+        let older = when(now - 3 * 86_400, now);
+        assert!(
+            older.contains("2026-11-2") && older.ends_with(", 3d ago"),
+            "{older}"
+        );
+        assert!(when(now + 5, now).ends_with(", 5s from now"));
     }
 
     #[test]

@@ -161,7 +161,9 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             }
         }
         Action::Refresh => {
-            state.notice = Some("refreshing every host".into());
+            // The notice lasts until the last of these probes answers.
+            state.refreshing = (0..state.hosts.len()).collect();
+            state.notice = Some(format!("refreshing {} host(s)…", state.hosts.len()));
             return (0..state.hosts.len())
                 .flat_map(|i| probe(state, i))
                 .collect();

@@ -65,6 +65,8 @@ pub(super) fn run_action(
         state,
         format!("{host_name}: {what}: running {}", pending.command),
     );
+    // Replaces whatever the last attempt said ("wrong sudo password").
+    state.notice = Some(format!("{host_name}: {what}: running…"));
     state.jobs.insert(
         id,
         Job {

@@ -600,6 +600,7 @@ fn wrong_password_asks_again_and_forgets_it() {
         other => panic!("expected the prompt again, got {other:?}"),
     }
     assert!(s.jobs.is_empty());
+    assert_eq!(s.notice.as_deref(), Some("wrong sudo password"));
     typed(&mut s, "good");
     let fx = key(&mut s, KeyCode::Enter);
     assert!(matches!(
@@ -610,6 +611,30 @@ fn wrong_password_asks_again_and_forgets_it() {
             ..
         }]
     ));
+    assert_eq!(
+        s.notice.as_deref(),
+        Some("h0: restart nginx.service: running…"),
+        "the retry runs: the old complaint is gone"
+    );
+}
+
+#[test]
+fn a_refresh_says_so_until_the_last_host_answers() {
+    let mut s = state(2);
+    let fx = ch(&mut s, 'R');
+    assert_eq!(fx.len(), 2);
+    assert_eq!(s.notice.as_deref(), Some("refreshing 2 host(s)…"));
+    probe_ok(&mut s, 0, 1000);
+    assert_eq!(s.notice.as_deref(), Some("refreshing 2 host(s)…"));
+    update(
+        &mut s,
+        Msg::ProbeDone {
+            host: 1,
+            result: Err(RemoteError::Run("no route".into())),
+            at: at(1000),
+        },
+    );
+    assert_eq!(s.notice.as_deref(), Some("refreshed: 1 of 2 host(s) up"));
 }
 
 #[test]
