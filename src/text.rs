@@ -17,6 +17,12 @@ pub const LINE_MAX: usize = 16 * 1024;
 
 /// Characters a terminal may act on instead of showing: C0 and C1 controls,
 /// DEL, and the bidirectional overrides that reorder what is shown.
+/// `1 commit`, `2 commits`: a count with its noun.
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 pub fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')

@@ -299,3 +299,22 @@ fn too_small_terminal_says_so() {
     let mut s = state();
     insta::assert_snapshot!(screen(&mut s, 100, 20));
 }
+
+#[test]
+fn panes_are_sized_by_their_content_and_the_log_gets_the_room() {
+    use ratatui::layout::Rect;
+    let mut s = state();
+    probed(&mut s);
+    let a = deploytui::ui::layout::areas(Rect::new(0, 0, 160, 48), &s);
+    assert!(a.hosts.width <= 64, "hosts as wide as their lines: {a:?}");
+    assert!(
+        a.hosts.height <= 10,
+        "three hosts take the rows they need: {a:?}"
+    );
+    assert_eq!(a.log.width, 160, "the log spans the screen: {a:?}");
+    assert!(a.log.height >= 28, "and takes the rows left: {a:?}");
+    // Long log lines are read whole, not cut at the old 86 columns.
+    update(&mut s, Msg::Log(format!("nix: {}", "x".repeat(140))));
+    let drawn = screen(&mut s, 160, 48);
+    assert!(drawn.contains(&"x".repeat(140)), "{drawn}");
+}

@@ -303,6 +303,8 @@ pub struct State {
     pub log: LogBuf,
     pub journal: Option<Journal>,
     pub log_view: LogView,
+    /// The terminal's size, for the layout.
+    pub screen: (u16, u16),
     /// Rows the log pane shows, so paging moves by what the user sees.
     pub log_page: usize,
     /// Columns the log pane shows.
@@ -331,12 +333,10 @@ pub struct State {
 #[derive(Debug)]
 pub enum Msg {
     Key(KeyEvent),
-    /// The terminal was resized; the log pane now shows this many rows.
+    /// The terminal has this size now.
     Resize {
-        log_rows: usize,
-        log_cols: usize,
-        /// Below the smallest size the screen only says so.
-        too_small: bool,
+        width: u16,
+        height: u16,
     },
     /// Time passed (relative times, refresh schedule).
     Tick(SystemTime),
@@ -465,10 +465,10 @@ impl State {
             .collect();
         let mut log = LogBuf::new();
         log.push_line(&format!(
-            "config {} ({}) with {} host(s)",
+            "config {} ({}) with {}",
             config.path.display(),
             config.found_by,
-            config.hosts.len()
+            crate::text::count(config.hosts.len() as u64, "host", "hosts")
         ));
         State {
             hosts,
@@ -489,6 +489,7 @@ impl State {
                 x: 0,
                 wrap: false,
             },
+            screen: (80, 24),
             log_page: 10,
             log_width: 80,
             too_small: false,

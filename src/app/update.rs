@@ -27,16 +27,23 @@ const JOURNAL_BACKLOG: u32 = 50;
 
 /// Applies one message and returns the effects the runtime must run.
 pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
+    // Lines for the log (the most frequent messages) change no pane's size.
+    let relayout = !matches!(msg, Msg::FollowLine { .. } | Msg::Log(_));
+    let effects = apply(state, msg);
+    // Panes are sized by their content: the log's size follows the rest.
+    if relayout {
+        let (width, height) = state.screen;
+        (state.log_page, state.log_width) = crate::ui::layout::log_size(width, height, state);
+    }
+    effects
+}
+
+fn apply(state: &mut State, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(key) => on_key(state, key),
-        Msg::Resize {
-            log_rows,
-            log_cols,
-            too_small,
-        } => {
-            state.log_page = log_rows.max(1);
-            state.log_width = log_cols.max(1);
-            state.too_small = too_small;
+        Msg::Resize { width, height } => {
+            state.screen = (width, height);
+            state.too_small = crate::ui::too_small_for(width, height);
             Vec::new()
         }
         Msg::Tick(now) => {
@@ -246,8 +253,8 @@ fn on_probe_done(
             .filter(|h| matches!(h.status, HostStatus::Up(_)))
             .count();
         state.notice = Some(format!(
-            "refreshed: {up} of {} host(s) up",
-            state.hosts.len()
+            "refreshed: {up} of {} up",
+            crate::text::count(state.hosts.len() as u64, "host", "hosts")
         ));
     }
     if queued {

@@ -114,9 +114,8 @@ async fn select_loop(
     update(
         state,
         Msg::Resize {
-            log_rows: ui::log_rows(size.width, size.height),
-            log_cols: ui::log_cols(size.width, size.height),
-            too_small: ui::too_small_for(size.width, size.height),
+            width: size.width,
+            height: size.height,
         },
     );
 
@@ -212,11 +211,7 @@ fn run_effect(
 fn translate(event: Event) -> Option<Msg> {
     match event {
         Event::Key(key) => Some(Msg::Key(key)),
-        Event::Resize(width, height) => Some(Msg::Resize {
-            log_rows: ui::log_rows(width, height),
-            log_cols: ui::log_cols(width, height),
-            too_small: ui::too_small_for(width, height),
-        }),
+        Event::Resize(width, height) => Some(Msg::Resize { width, height }),
         _ => None,
     }
 }

@@ -85,8 +85,8 @@ fn answer_keys(state: &State, theme: &Theme, yes: &str, no: &str) -> Line<'stati
 
 pub fn confirm_quit(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let mut lines = vec![Line::raw(format!(
-        "{} task(s) still running:",
-        state.jobs.len()
+        "{} still running:",
+        crate::text::count(state.jobs.len() as u64, "task", "tasks")
     ))];
     lines.extend(
         state

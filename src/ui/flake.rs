@@ -65,8 +65,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let details = details(state, report, now, theme);
-    // The table keeps a row per input (and one spare); the details get the rest.
-    let table_rows = u16::try_from(report.inputs.len() + 1).unwrap_or(u16::MAX);
+    // The table keeps its header, a row per input and one spare; the details get the rest.
+    let table_rows = u16::try_from(report.inputs.len() + 2).unwrap_or(u16::MAX);
     let detail_rows = inner.height.saturating_sub(table_rows);
     let [table_area, detail_area] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(detail_rows)]).areas(inner);
@@ -95,12 +95,19 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                 0
             }),
             Constraint::Length(7),
-            Constraint::Length(4),
+            Constraint::Length(7),
             Constraint::Min(20),
         ]
     } else {
         vec![name, Constraint::Length(7), Constraint::Fill(1)]
     };
+    // The age is the locked revision's: how old the code a deploy builds is.
+    let header = if wide {
+        Row::new(vec!["Input", "Type", "Source", "Rev", "Rev age", "Status"])
+    } else {
+        Row::new(vec!["Input", "Rev", "Status"])
+    }
+    .style(theme.title);
     let rows: Vec<Row> = if wide {
         rows
     } else {
@@ -110,7 +117,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let mut table_state =
         TableState::default().with_selected(focused.then_some(state.flake_cursor));
     frame.render_stateful_widget(
-        Table::new(rows, widths).row_highlight_style(theme.selected),
+        Table::new(rows, widths)
+            .header(header)
+            .row_highlight_style(theme.selected),
         table_area,
         &mut table_state,
     );
@@ -210,7 +219,10 @@ fn details(state: &State, report: &FlakeReport, now: u64, theme: &Theme) -> Vec<
     if let (Some(running), Some(head)) = (&report.running, &report.head) {
         let behind = match running.behind {
             Some(0) => Span::styled("runs HEAD", theme.ok),
-            Some(n) => Span::styled(format!("{n} commit(s) behind"), theme.warn),
+            Some(n) => Span::styled(
+                format!("{} behind", crate::text::count(n, "commit", "commits")),
+                theme.warn,
+            ),
             None => Span::styled("not in this repo", theme.warn),
         };
         lines.push(Line::from(vec![

@@ -6,13 +6,32 @@ use ratatui::widgets::{List, ListItem, ListState};
 use super::{ago, pane_block, short_store_path, Theme};
 use crate::app::{HostState, HostStatus, Pane, State};
 
+/// Lines the hosts pane needs for `h` at `width` columns of text.
+pub fn line_count(h: &HostState, state: &State, width: usize) -> usize {
+    rows(h, state, &Theme::new(state.config.theme), width).len()
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let block = pane_block(Pane::Hosts, state, theme, format!("{} ", state.hosts.len()));
     let width = usize::from(area.width.saturating_sub(4));
-    let items: Vec<ListItem> = state
+    let all: Vec<Vec<Line>> = state
         .hosts
         .iter()
-        .map(|h| ListItem::new(rows(h, state, theme, width)))
+        .map(|h| rows(h, state, theme, width))
+        .collect();
+    // Short of rows, every host but the selected one keeps its first line
+    // (name, state, target), so none drops out of sight.
+    let fits =
+        all.iter().map(Vec::len).sum::<usize>() <= usize::from(area.height.saturating_sub(2));
+    let items: Vec<ListItem> = all
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut lines)| {
+            if !fits && i != state.selected_host {
+                lines.truncate(1);
+            }
+            ListItem::new(lines)
+        })
         .collect();
     let list = List::new(items)
         .block(block)
@@ -44,13 +63,17 @@ fn rows<'a>(h: &'a HostState, state: &State, theme: &Theme, width: usize) -> Vec
         ),
         HostStatus::Unreachable { .. } => ("✗ unreachable".to_string(), theme.error),
     };
-    // The badge before the target: when the pane is narrow, the target is what gets cut.
+    // The badge before the target: when the pane is narrow, the target is
+    // what gets cut, and it says so with an ellipsis.
+    let room = width
+        .saturating_sub(2)
+        .saturating_sub(h.name.chars().count() + 1 + badge.chars().count() + 2);
     let mut lines = vec![Line::from(vec![
         Span::styled(h.name.as_str(), theme.title),
         Span::raw(" "),
         Span::styled(badge, badge_style),
         Span::raw("  "),
-        Span::styled(h.target.as_str(), theme.dim),
+        Span::styled(super::fit(&h.target, room), theme.dim),
     ])];
     match &h.status {
         HostStatus::NotProbed => {}
@@ -59,7 +82,7 @@ fn rows<'a>(h: &'a HostState, state: &State, theme: &Theme, width: usize) -> Vec
         } => {
             lines.push(Line::from(vec![
                 Span::raw("  "),
-                Span::styled(reason.clone(), theme.error),
+                Span::styled(super::fit(reason, width.saturating_sub(2)), theme.error),
             ]));
             // What it last said, marked stale with its age: old data never looks live.
             if let Some(p) = last_good {
@@ -144,22 +167,40 @@ fn probe_lines<'a>(
     }
     match probe.failed_units {
         Some(0) => {}
-        Some(n) => problems.push(Span::styled(format!("✗ {n} failed unit(s)"), theme.error)),
+        Some(n) => problems.push(Span::styled(
+            format!("✗ {}", crate::text::count(n, "failed unit", "failed units")),
+            theme.error,
+        )),
         None => problems.push(Span::styled("failed units ?", theme.dim)),
     }
     if probe.reboot_pending() == Some(true) {
         problems.push(Span::styled("↻ reboot pending", theme.warn));
     }
-    let mut line = vec![Span::raw("  ")];
     if problems.is_empty() {
-        line.push(Span::styled("✓ services current", theme.ok));
-    } else {
-        for (i, p) in problems.into_iter().enumerate() {
-            if i > 0 {
-                line.push(Span::styled(" · ", theme.dim));
-            }
-            line.push(p);
+        lines.push(Line::from(vec![
+            Span::raw("  "),
+            Span::styled("✓ services current", theme.ok),
+        ]));
+        return lines;
+    }
+    // As many lines as the problems need: none is cut off at the border.
+    let mut line = vec![Span::raw("  ")];
+    let mut used = 2;
+    for p in problems {
+        let w = p.width();
+        if used > 2 && used + 3 + w > width {
+            lines.push(Line::from(std::mem::replace(
+                &mut line,
+                vec![Span::raw("  ")],
+            )));
+            used = 2;
         }
+        if used > 2 {
+            line.push(Span::styled(" · ", theme.dim));
+            used += 3;
+        }
+        line.push(p);
+        used += w;
     }
     lines.push(Line::from(line));
     lines

@@ -3,7 +3,8 @@
 mod dialogs;
 mod flake;
 mod help;
-mod hosts;
+pub(crate) mod hosts;
+pub mod layout;
 mod log;
 mod services;
 mod statusbar;
@@ -20,52 +21,6 @@ use crate::app::{Overlay, Pane, State};
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
 
-/// Where each pane goes on a screen of `area`.
-pub struct Areas {
-    pub hosts: Rect,
-    pub services: Rect,
-    pub flake: Rect,
-    pub log: Rect,
-    pub status: Rect,
-    pub footer: Rect,
-}
-
-pub fn areas(area: Rect) -> Areas {
-    let [main, status, footer] = Layout::vertical([
-        Constraint::Fill(1),
-        Constraint::Length(1),
-        Constraint::Length(1),
-    ])
-    .areas(area);
-    let [left, right] =
-        Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(main);
-    let [hosts, services] =
-        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(left);
-    let [flake, log] =
-        Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(right);
-    Areas {
-        hosts,
-        services,
-        flake,
-        log,
-        status,
-        footer,
-    }
-}
-
-/// Rows of text the log pane shows on a terminal of this size (for paging).
-pub fn log_rows(width: u16, height: u16) -> usize {
-    let log = areas(Rect::new(0, 0, width, height)).log;
-    usize::from(log.height.saturating_sub(2)).max(1)
-}
-
-/// Columns of text the log pane shows (so sideways scrolling knows when
-/// there is more to see).
-pub fn log_cols(width: u16, height: u16) -> usize {
-    let log = areas(Rect::new(0, 0, width, height)).log;
-    usize::from(log.width.saturating_sub(2)).max(1)
-}
-
 /// Whether a terminal of this size is below the smallest that is drawn.
 pub fn too_small_for(width: u16, height: u16) -> bool {
     width < MIN_WIDTH || height < MIN_HEIGHT
@@ -79,7 +34,7 @@ pub fn view(state: &State, frame: &mut Frame) {
         too_small(frame, area, state, &theme);
         return;
     }
-    let a = areas(area);
+    let a = layout::areas(area, state);
     hosts::draw(frame, a.hosts, state, &theme);
     services::draw(frame, a.services, state, &theme);
     flake::draw(frame, a.flake, state, &theme);
@@ -147,8 +102,8 @@ fn too_small(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         if matches!(state.overlay, Some(crate::app::Overlay::ConfirmQuit)) {
             Line::styled(
                 format!(
-                    "{} task(s) running: quit anyway? {} yes, {} no",
-                    state.jobs.len(),
+                    "{} running: quit anyway? {} yes, {} no",
+                    crate::text::count(state.jobs.len() as u64, "task", "tasks"),
                     state.config.keymap.keys_of(crate::keymap::Action::Confirm),
                     state.config.keymap.keys_of(crate::keymap::Action::Cancel)
                 ),
@@ -203,6 +158,18 @@ pub fn when(t: u64, now: u64) -> String {
     } else {
         format!("{clock}, {} ago", ago(now - t))
     }
+}
+
+/// `text` cut to `width` columns, with `…` where it was cut.
+pub fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    if width > 0 {
+        cut.push('…');
+    }
+    cut
 }
 
 /// A store path shortened to fit `width`: the hash cut to 7 characters (what

@@ -141,10 +141,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let note = format!(
         "⚠ stale: started before the running system was activated, so it runs pre-deploy code or config. {restart} restarts it."
     );
-    // As many rows as the wrapped note needs (a little slack for word breaks).
+    // As many rows as the wrapped note needs (a little slack for word
+    // breaks), from what the units leave: they come first.
+    let table_rows = u16::try_from(host.services.len() + 1).unwrap_or(u16::MAX);
     let note_rows = if any_stale {
         let width = usize::from(inner.width.max(1));
-        u16::try_from(note.chars().count() / width + 2).unwrap_or(3)
+        u16::try_from(note.chars().count() / width + 2)
+            .unwrap_or(3)
+            .min(inner.height.saturating_sub(table_rows))
     } else {
         0
     };

@@ -308,14 +308,7 @@ pub fn drawn(
     width: u16,
     height: u16,
 ) -> ratatui::backend::TestBackend {
-    deploytui::app::update(
-        state,
-        deploytui::app::Msg::Resize {
-            log_rows: deploytui::ui::log_rows(width, height),
-            log_cols: deploytui::ui::log_cols(width, height),
-            too_small: deploytui::ui::too_small_for(width, height),
-        },
-    );
+    deploytui::app::update(state, deploytui::app::Msg::Resize { width, height });
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height))
         .expect("test terminal");
     terminal

@@ -163,7 +163,10 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Action::Refresh => {
             // The notice lasts until the last of these probes answers.
             state.refreshing = (0..state.hosts.len()).collect();
-            state.notice = Some(format!("refreshing {} host(s)…", state.hosts.len()));
+            state.notice = Some(format!(
+                "refreshing {}…",
+                crate::text::count(state.hosts.len() as u64, "host", "hosts")
+            ));
             return (0..state.hosts.len())
                 .flat_map(|i| probe(state, i))
                 .collect();

@@ -235,9 +235,11 @@ fn log_scrolls_back_and_follow_resumes() {
     for i in 0..100 {
         update(&mut s, Msg::Log(format!("line {i}")));
     }
-    s.log_page = 10;
     s.focus = Pane::Log;
     ch(&mut s, 'k');
+    // A page is what the log pane shows on the (default 80x24) screen.
+    let page = s.log_page;
+    assert!(page > 3, "{page}");
     assert_eq!(
         s.log_view,
         LogView {
@@ -250,9 +252,9 @@ fn log_scrolls_back_and_follow_resumes() {
     update(&mut s, Msg::Log("new".into()));
     assert_eq!(s.log_view.from_bottom, 2, "new lines keep the view still");
     key(&mut s, KeyCode::PageUp);
-    assert_eq!(s.log_view.from_bottom, 12);
+    assert_eq!(s.log_view.from_bottom, 2 + page);
     ch(&mut s, 'g');
-    assert_eq!(s.log_view.from_bottom, s.log.len() - 10);
+    assert_eq!(s.log_view.from_bottom, s.log.len() - page);
     ch(&mut s, 'f');
     assert_eq!(
         s.log_view,
@@ -418,15 +420,9 @@ fn behind_terminal_too_small_only_quitting_works() {
     let mut s = state_with("nopasswd", 1);
     probe_ok(&mut s, 0, 1000);
     to_services(&mut s);
-    let resize = |s: &mut State, too_small| {
-        update(
-            s,
-            Msg::Resize {
-                log_rows: 5,
-                log_cols: 40,
-                too_small,
-            },
-        )
+    let resize = |s: &mut State, too_small: bool| {
+        let (width, height) = if too_small { (60, 20) } else { (100, 30) };
+        update(s, Msg::Resize { width, height })
     };
     resize(&mut s, true);
     // r then y restarted a service with nothing on screen.
@@ -623,9 +619,9 @@ fn a_refresh_says_so_until_the_last_host_answers() {
     let mut s = state(2);
     let fx = ch(&mut s, 'R');
     assert_eq!(fx.len(), 2);
-    assert_eq!(s.notice.as_deref(), Some("refreshing 2 host(s)…"));
+    assert_eq!(s.notice.as_deref(), Some("refreshing 2 hosts…"));
     probe_ok(&mut s, 0, 1000);
-    assert_eq!(s.notice.as_deref(), Some("refreshing 2 host(s)…"));
+    assert_eq!(s.notice.as_deref(), Some("refreshing 2 hosts…"));
     update(
         &mut s,
         Msg::ProbeDone {
@@ -634,7 +630,7 @@ fn a_refresh_says_so_until_the_last_host_answers() {
             at: at(1000),
         },
     );
-    assert_eq!(s.notice.as_deref(), Some("refreshed: 1 of 2 host(s) up"));
+    assert_eq!(s.notice.as_deref(), Some("refreshed: 1 of 2 hosts up"));
 }
 
 #[test]

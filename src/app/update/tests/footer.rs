@@ -108,9 +108,8 @@ fn scenes() -> Vec<Scene> {
             update(
                 &mut s,
                 Msg::Resize {
-                    log_rows: 3,
-                    log_cols: 40,
-                    too_small: true,
+                    width: 60,
+                    height: 20,
                 },
             );
             s
