@@ -161,6 +161,29 @@ fn input(v: &serde_json::Value, name: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no input {name} in {v}"))
 }
 
+/// deploytui on `m` in tmux, with a nix config that does not enable flakes
+/// (as on a stock install): deploytui's own flags must.
+fn open_with_stock_nix(m: &Mono) -> (common::tmux::Tmux, tempfile::TempDir) {
+    let stock = NIX_CONFIG
+        .lines()
+        .filter(|l| !l.starts_with("experimental-features"))
+        .collect::<Vec<_>>()
+        .join("\\n");
+    let data = tempfile::tempdir().expect("tempdir");
+    let t = common::tmux::Tmux::start(
+        150,
+        40,
+        &[
+            ("XDG_DATA_HOME", &data.path().to_string_lossy()),
+            ("NIX_CONFIG", &stock),
+        ],
+    );
+    // tmux -e cannot carry newlines: let bash turn \n back into them.
+    t.type_line("export NIX_CONFIG=$(printf \"$NIX_CONFIG\")");
+    t.run_deploytui(&m.config);
+    (t, data)
+}
+
 fn nar_hash(dir: &Path) -> String {
     let out = Command::new("nix")
         .args(["--extra-experimental-features", "nix-command"])
@@ -266,18 +289,7 @@ fn u_then_c_on_a_path_input_updates_and_commits_the_lock() {
     m.write("lib/a.txt", "v2");
     m.commit("lib: v2");
     let before = std::fs::read_to_string(m.lock_file()).expect("lock");
-    let data = tempfile::tempdir().expect("tempdir");
-    let t = common::tmux::Tmux::start(
-        150,
-        40,
-        &[
-            ("XDG_DATA_HOME", &data.path().to_string_lossy()),
-            ("NIX_CONFIG", &NIX_CONFIG.replace('\n', "\\n")),
-        ],
-    );
-    // tmux -e cannot carry newlines: let bash turn \n back into them.
-    t.type_line("export NIX_CONFIG=$(printf \"$NIX_CONFIG\")");
-    t.run_deploytui(&m.config);
+    let (t, _data) = open_with_stock_nix(&m);
     t.wait_for("the path input stale", LIMIT, |s| {
         s.contains("extra (self)") && s.contains("✗ stale: 1 behind")
     });
@@ -313,6 +325,41 @@ fn u_then_c_on_a_path_input_updates_and_commits_the_lock() {
         subject.starts_with("flake.lock: update extra sha256-"),
         "{subject}"
     );
+    t.keys(&["q"]);
+    t.wait_for("the shell back", LIMIT, |s| s.contains("EXIT=0"));
+}
+
+#[test]
+fn a_failed_lock_update_shows_nix_s_error_whole() {
+    if !common::require_tools("failed lock update", &["nix", "git", "tmux"]) {
+        return;
+    }
+    let m = Mono::new();
+    let (t, _data) = open_with_stock_nix(&m);
+    t.wait_for("the inputs", LIMIT, |s| s.contains("extra (self)"));
+    // The folder the input names is gone: nix cannot lock it.
+    std::fs::rename(m.repo.join("lib"), m.repo.join("lib.moved")).expect("move lib");
+    t.keys(&["Tab", "Tab", "g", "u"]);
+    t.wait_for("the update dialog", LIMIT, |s| {
+        s.contains("--update-input extra")
+    });
+    t.keys(&["y"]);
+    let screen = t.wait_for("nix's error", LIMIT, |s| {
+        s.contains("updating flake.lock failed: nix exited with 1: error:")
+    });
+    // The notice names the error line (not nix's first, a warning); the
+    // log has every line nix wrote.
+    assert!(
+        screen.contains("failed: nix exited with 1: error: getting status of"),
+        "{screen}"
+    );
+    for line in [
+        "nix: warning: Git tree",
+        "nix: error: getting status of",
+        "nix: (use '--show-trace'",
+    ] {
+        assert!(screen.contains(line), "{line}: {screen}");
+    }
     t.keys(&["q"]);
     t.wait_for("the shell back", LIMIT, |s| s.contains("EXIT=0"));
 }

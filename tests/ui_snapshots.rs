@@ -85,6 +85,19 @@ scene!(log_pane_scrolled_back, |s| {
     press(s, KeyCode::Up);
     press(s, KeyCode::Up);
 });
+scene!(log_pane_wrapped, |s| {
+    for i in 0..6 {
+        update(
+            s,
+            Msg::Log(format!(
+                "line {i}: nix: error: builder for '/nix/store/{}-webapp.drv' failed with exit code 1; last 10 log lines follow",
+                "x".repeat(32)
+            )),
+        );
+    }
+    press(s, KeyCode::BackTab);
+    press(s, KeyCode::Char('w'));
+});
 scene!(host_without_flake_or_services, |s| {
     press(s, KeyCode::Char('G'));
 });

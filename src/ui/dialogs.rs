@@ -265,3 +265,42 @@ pub fn confirm_lock_commit(
         theme.warn,
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_break_between_words_and_still_paste() {
+        let argv: Vec<String> = [
+            "nix",
+            "--extra-experimental-features",
+            "nix-command flakes",
+            "flake",
+            "lock",
+            "--update-input",
+            "monorepo",
+            "/srv/a-rather-long/monorepo/infra/hosts/server1",
+        ]
+        .map(String::from)
+        .to_vec();
+        let lines = command_lines(&argv, 50);
+        assert!(lines.len() > 1, "{lines:?}");
+        for (i, line) in lines.iter().enumerate() {
+            let one_word = !line.trim().trim_end_matches('\\').trim().contains(' ');
+            assert!(line.chars().count() <= 50 || one_word, "{line:?}");
+            assert_eq!(line.ends_with(" \\"), i + 1 < lines.len(), "{lines:?}");
+        }
+        // Joined back as a shell would read them: the same words.
+        let joined: String = lines
+            .iter()
+            .map(|l| l.trim_end_matches('\\').trim())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(shlex::split(&joined), Some(argv.clone()));
+        // A word longer than the line gets a line of its own, whole.
+        let long = vec!["git".to_string(), "x".repeat(80)];
+        let lines = command_lines(&long, 50);
+        assert_eq!(lines[1].trim(), "x".repeat(80));
+    }
+}
