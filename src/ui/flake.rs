@@ -9,6 +9,28 @@ use crate::app::{FlakeStatus, Pane, State};
 use crate::keymap::Action;
 use crate::nix::check::{self, short_rev as short, FlakeReport, InputReport, InputStatus};
 
+/// Rows the flake pane wants at `width` columns (borders included): the
+/// table, and the details below it wrapped as they will be drawn.
+pub fn wanted_rows(state: &State, width: u16) -> usize {
+    let Some(report) = state.selected_flake() else {
+        return 6;
+    };
+    let theme = Theme::new(state.config.theme);
+    let details = details(state, report, now_secs(state), &theme);
+    let detail_rows = Paragraph::new(details)
+        .wrap(Wrap { trim: false })
+        .line_count(width.saturating_sub(2));
+    2 + 1 + report.inputs.len() + 1 + detail_rows
+}
+
+fn now_secs(state: &State) -> u64 {
+    state
+        .now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let flake = state.selected_config().and_then(|h| h.flake.as_ref());
     let title = flake.map(|f| format!("#{} ", f.attr)).unwrap_or_default();
@@ -59,11 +81,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     };
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let now = state
-        .now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = now_secs(state);
     let details = details(state, report, now, theme);
     // The table keeps its header, a row per input and one spare; the details get the rest.
     let table_rows = u16::try_from(report.inputs.len() + 2).unwrap_or(u16::MAX);
@@ -77,13 +95,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         .map(|i| input_row(i, now, theme))
         .collect();
     let wide = inner.width >= 60;
-    let name_width = report
-        .inputs
-        .iter()
-        .map(|i| i.locked.path.len() + if i.self_referential { 7 } else { 0 })
-        .max()
-        .unwrap_or(8);
-    let name = Constraint::Length(u16::try_from(name_width).unwrap_or(20).min(inner.width / 2));
+    let name = Constraint::Length(name_width(report, inner.width));
     let widths: Vec<Constraint> = if wide {
         vec![
             name,
@@ -111,7 +123,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let rows: Vec<Row> = if wide {
         rows
     } else {
-        report.inputs.iter().map(|i| narrow_row(i, theme)).collect()
+        // Name, a space, the rev, a space: the status gets what is left.
+        let status_width = usize::from(inner.width)
+            .saturating_sub(usize::from(name_width(report, inner.width)) + 7 + 2);
+        report
+            .inputs
+            .iter()
+            .map(|i| narrow_row(i, theme, status_width))
+            .collect()
     };
     let focused = state.focus == Pane::Flake;
     let mut table_state =
@@ -127,6 +146,18 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         Paragraph::new(details).wrap(Wrap { trim: false }),
         detail_area,
     );
+}
+
+/// The input column: the longest name (with its `(self)` mark), at most
+/// half the pane.
+fn name_width(report: &FlakeReport, width: u16) -> u16 {
+    let longest = report
+        .inputs
+        .iter()
+        .map(|i| i.locked.path.len() + if i.self_referential { 7 } else { 0 })
+        .max()
+        .unwrap_or(8);
+    u16::try_from(longest).unwrap_or(20).min(width / 2)
 }
 
 fn status_span(i: &InputReport, theme: &Theme) -> Span<'static> {
@@ -172,11 +203,13 @@ fn input_row(i: &InputReport, now: u64, theme: &Theme) -> Row<'static> {
 }
 
 /// Narrow panes drop the type and the age: name, rev and status must fit.
-fn narrow_row(i: &InputReport, theme: &Theme) -> Row<'static> {
+fn narrow_row(i: &InputReport, theme: &Theme, status_width: usize) -> Row<'static> {
+    let status = status_span(i, theme);
+    let status = Span::styled(super::fit(&status.content, status_width), status.style);
     Row::new(vec![
         name_cell(i),
         Cell::from(i.locked.rev.as_deref().map(short).unwrap_or("").to_string()),
-        Cell::from(status_span(i, theme)),
+        Cell::from(status),
     ])
 }
 

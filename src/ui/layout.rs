@@ -8,7 +8,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 
-use crate::app::{FlakeStatus, HostStatus, State};
+use crate::app::{HostStatus, State};
 
 /// Where each pane goes on a screen of `area`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,9 @@ pub fn areas(area: Rect, state: &State) -> Areas {
         .min(main.width * LEFT_MAX_PERCENT / 100)
         .min(main.width.saturating_sub(FLAKE_MIN_WIDTH));
     let (hosts_rows, services_rows) = left_rows(state, usize::from(left.saturating_sub(4)));
-    let top_wanted = (hosts_rows + services_rows).max(flake_rows(state));
+    let flake_width = main.width.saturating_sub(left);
+    let top_wanted =
+        (hosts_rows + services_rows).max(cells(super::flake::wanted_rows(state, flake_width)));
     let top = top_wanted
         .max(10)
         .min(main.height.saturating_sub(LOG_MIN_ROWS + 2));
@@ -86,16 +88,6 @@ fn left_rows(state: &State, width: usize) -> (u16, u16) {
     (cells(hosts + 2), cells(services + 2))
 }
 
-/// Rows (with borders) the flake pane wants: the inputs under a header,
-/// and room for the details below them.
-fn flake_rows(state: &State) -> u16 {
-    let inputs = match state.selected().map(|h| &h.flake) {
-        Some(FlakeStatus::Checked(r)) => r.inputs.len(),
-        _ => 2,
-    };
-    cells(1 + inputs + 1 + 6 + 2)
-}
-
 /// Columns the hosts pane wants: its widest line, the store path given a
 /// useful part (it is cut to fit), plus borders and the cursor mark.
 fn hosts_width(state: &State) -> u16 {
@@ -113,7 +105,7 @@ fn hosts_width(state: &State) -> u16 {
             };
             let first = h.name.chars().count() + 1 + badge + 2 + h.target.chars().count();
             // "gen 42 · activated 12m ago · " and a short store path.
-            let second = 2 + 30 + 24;
+            let second = 2 + 30 + 12;
             first.max(second)
         })
         .max()

@@ -1,7 +1,7 @@
 //! Drawing. Every function here reads the state and draws; none changes it.
 
 mod dialogs;
-mod flake;
+pub(crate) mod flake;
 mod help;
 pub(crate) mod hosts;
 pub mod layout;
