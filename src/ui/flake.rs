@@ -94,7 +94,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         .iter()
         .map(|i| input_row(i, now, theme))
         .collect();
-    let wide = inner.width >= 60;
+    // Wide when every column fits whole: name, type, rev, age, a status of
+    // 20, and the spaces between them.
+    let wide = inner.width >= name_width(report, inner.width) + 7 + 7 + 7 + 20 + 5;
     let name = Constraint::Length(name_width(report, inner.width));
     let widths: Vec<Constraint> = if wide {
         vec![
