@@ -263,8 +263,7 @@ pub fn print_status(report: &StatusReport, out: &mut impl Write) -> std::io::Res
             writeln!(out, "  failed units: {n}")?;
         }
         for s in &h.services {
-            writeln!(
-                out,
+            let line = format!(
                 "  {:<24} {:<18} since {:<8} pid {:<8}{}",
                 s.unit,
                 format!("{} ({})", s.active_state, s.sub_state),
@@ -279,7 +278,9 @@ pub fn print_status(report: &StatusReport, out: &mut impl Write) -> std::io::Res
                     (None, true) => "  STALE: started before the last activation".into(),
                     (None, false) => String::new(),
                 }
-            )?;
+            );
+            // Columns pad; the line ends where its text does.
+            writeln!(out, "{}", line.trim_end())?;
         }
         for w in &h.warnings {
             writeln!(out, "  warning: {w}")?;

@@ -229,7 +229,10 @@ fn journal_tail_and_stale_marker_in_the_tui() {
     let screen = t.wait_for("the stale marker", WAIT, |s| {
         s.contains("⚠ stale: nginx") && s.contains(" q quit")
     });
-    assert!(screen.contains("runs pre-deploy code or"), "{screen}");
+    assert!(
+        screen.contains("⚠ stale: started before the running"),
+        "{screen}"
+    );
 
     // Follow the web app's journal: its heartbeat lines arrive.
     t.keys(&["Tab", "j", "l"]);

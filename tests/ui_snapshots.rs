@@ -319,7 +319,13 @@ fn panes_are_sized_by_their_content_and_the_log_gets_the_room() {
     let mut s = state();
     probed(&mut s);
     let a = deploytui::ui::layout::areas(Rect::new(0, 0, 160, 48), &s);
-    assert!(a.hosts.width <= 64, "hosts as wide as their lines: {a:?}");
+    // As wide as the longest line (the store path whole), at most half.
+    assert!(a.hosts.width <= 80, "hosts as wide as their lines: {a:?}");
+    let drawn = screen(&mut s, 160, 48);
+    assert!(
+        drawn.contains("mishfib…-nixos-system-server1-1.0.0"),
+        "the store path is not cut where there is room: {drawn}"
+    );
     assert!(
         a.hosts.height <= 10,
         "three hosts take the rows they need: {a:?}"

@@ -25,34 +25,21 @@ pub fn mode(state: &State) -> Scope {
 pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String> {
     match mode {
         Scope::Help => {
-            return (!matches!(
-                action,
-                Action::Up
-                    | Action::Down
-                    | Action::PageUp
-                    | Action::PageDown
-                    | Action::Top
-                    | Action::Help
-                    | Action::Cancel
-                    | Action::Quit
-            ))
-            .then(|| "the help is open: Esc closes it".into());
+            let moves = is_move(action);
+            if moves && crate::ui::help::max_scroll(state) == 0 {
+                return Some("the whole help is on screen".into());
+            }
+            let acts = moves || matches!(action, Action::Help | Action::Cancel | Action::Quit);
+            return (!acts).then(|| help_reason(state));
         }
         Scope::Dialog => {
             return (!matches!(action, Action::Confirm | Action::Cancel))
-                .then(|| "answer the question first".into());
+                .then(|| dialog_reason(state));
         }
         _ => {}
     }
     match action {
-        Action::Up
-        | Action::Down
-        | Action::PageUp
-        | Action::PageDown
-        | Action::Top
-        | Action::Bottom
-            if rows_in_focus(state) < 2 =>
-        {
+        _ if is_move(action) && rows_in_focus(state) < 2 => {
             Some(format!(
                 "nothing to move to in the {} pane",
                 state.focus.title().to_lowercase()
@@ -75,9 +62,12 @@ pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String>
                 state.config.keymap.keys_of(Action::Journal)
             )
         }),
-        Action::NextHost | Action::PrevHost => {
-            (state.hosts.len() < 2).then(|| "there is only one host".into())
+        Action::NextHost | Action::PrevHost if state.hosts.len() < 2 => {
+            Some("there is only one host".into())
         }
+        Action::NextHost => (state.selected_host + 1 >= state.hosts.len())
+            .then(|| "this is the last host".into()),
+        Action::PrevHost => (state.selected_host == 0).then(|| "this is the first host".into()),
         Action::ScrollLeft | Action::ScrollRight if state.log_view.wrap => Some(format!(
             "long lines are wrapped ({} cuts them again to scroll sideways)",
             state.config.keymap.keys_of(Action::WrapLog)
@@ -111,6 +101,50 @@ fn rows_in_focus(state: &State) -> usize {
                 .saturating_sub(state.log_page.max(1))
                 + 1
         }
+    }
+}
+
+/// The keys that move a cursor or scroll.
+fn is_move(action: Action) -> bool {
+    matches!(
+        action,
+        Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom
+    )
+}
+
+/// What a key that does nothing in the help says.
+pub fn help_reason(state: &State) -> String {
+    format!(
+        "the help is open: {} closes it",
+        state.config.keymap.keys_of(Action::Cancel)
+    )
+}
+
+/// What a key that does nothing in a question says: the two answers.
+pub fn dialog_reason(state: &State) -> String {
+    let km = &state.config.keymap;
+    let (yes, no) = answers(state);
+    format!(
+        "answer first: {} {yes}, {} {no}",
+        km.keys_of(Action::Confirm),
+        km.keys_of(Action::Cancel)
+    )
+}
+
+/// The words of the open question's two answers, for its own last line
+/// and the footer alike.
+pub fn answers(state: &State) -> (&'static str, &'static str) {
+    match &state.overlay {
+        Some(Overlay::ConfirmQuit) => ("quit now", "keep running"),
+        Some(Overlay::Confirm(p)) => (p.action.verb(), "cancel"),
+        Some(Overlay::UpdateLock(_)) => ("update", "cancel"),
+        Some(Overlay::CommitLock(_)) => ("commit", "cancel"),
+        _ => ("yes", "no"),
     }
 }
 
@@ -149,7 +183,8 @@ pub fn footer_actions(state: &State) -> Vec<(Action, String, &'static str)> {
         return vec![(Action::Quit, km.keys_of(Action::Quit), "quit")];
     }
     let mode = mode(state);
-    state
+    let (yes, no) = answers(state);
+    let hints = state
         .config
         .keymap
         .hints(mode, |a| unavailable(state, mode, a).is_none())
@@ -158,8 +193,21 @@ pub fn footer_actions(state: &State) -> Vec<(Action, String, &'static str)> {
             // In the help, Esc is the way out; `?` would say the same.
             (Scope::Help, Action::Help) => None,
             (Scope::Help, Action::Cancel) => Some((action, key, "close")),
-            (Scope::Help, Action::Up) => Some((action, key, "scroll")),
+            (Scope::Help, Action::Up | Action::Down) => Some((action, key, "scroll")),
+            (Scope::Dialog, Action::Confirm) => Some((action, key, yes)),
+            (Scope::Dialog, Action::Cancel) => Some((action, key, no)),
             _ => Some((action, key, label)),
-        })
-        .collect()
+        });
+    // Neighbours with one label share it: "↑ ↓ move", "[ ] host".
+    let mut merged: Vec<(Action, String, &'static str)> = Vec::new();
+    for (action, key, label) in hints {
+        match merged.last_mut() {
+            Some((_, keys, last)) if *last == label => {
+                keys.push(' ');
+                keys.push_str(&key);
+            }
+            _ => merged.push((action, key, label)),
+        }
+    }
+    merged
 }

@@ -106,15 +106,29 @@ fn nix_failure(program: &str, out: &std::process::Output) -> String {
     )
 }
 
+/// The exact git command that commits the lock file alone (the dialog
+/// shows this same argv).
+pub fn commit_argv(commit: &LockCommit) -> Vec<String> {
+    vec![
+        "git".into(),
+        "-C".into(),
+        commit.repo.display().to_string(),
+        "commit".into(),
+        "-m".into(),
+        commit.message.clone(),
+        "--".into(),
+        commit.lock_file.display().to_string(),
+    ]
+}
+
 pub fn commit_lock(id: JobId, commit: LockCommit, tx: mpsc::UnboundedSender<Msg>) {
     tokio::spawn(async move {
-        let file = commit.lock_file.display().to_string();
-        let outcome = git::git(
-            &commit.repo,
-            &["commit", "-m", &commit.message, "--", &file],
-        )
-        .await
-        .map(|out| out.lines().next().unwrap_or("committed").to_string());
+        let argv = commit_argv(&commit);
+        // `git::git` adds `-C <repo>` itself: the rest of the same argv.
+        let args: Vec<&str> = argv[3..].iter().map(String::as_str).collect();
+        let outcome = git::git(&commit.repo, &args)
+            .await
+            .map(|out| out.lines().next().unwrap_or("committed").to_string());
         let _ = tx.send(Msg::JobFinished { id, outcome });
     });
 }

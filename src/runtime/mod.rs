@@ -4,6 +4,7 @@
 
 mod hosts;
 mod local;
+pub use local::commit_argv;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

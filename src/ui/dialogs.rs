@@ -73,7 +73,9 @@ fn command(argv: &[String], area: Rect, theme: &Theme) -> Vec<Line<'static>> {
         .collect()
 }
 
-fn answer_keys(state: &State, theme: &Theme, yes: &str, no: &str) -> Line<'static> {
+/// The question's answers, worded as the footer words them.
+fn answer_keys(state: &State, theme: &Theme) -> Line<'static> {
+    let (yes, no) = crate::app::modes::answers(state);
     let km = &state.config.keymap;
     Line::from(vec![
         Span::styled(km.keys_of(Action::Confirm), theme.key),
@@ -96,9 +98,9 @@ pub fn confirm_quit(frame: &mut Frame, area: Rect, state: &State, theme: &Theme)
     );
     lines.push(Line::raw(""));
     lines.push(Line::raw(
-        "Quitting stops following them; remote commands may go on.",
+        "deploytui quits by itself when they end. Quitting now stops following them; remote commands may go on.",
     ));
-    lines.push(answer_keys(state, theme, "quit", "keep running"));
+    lines.push(answer_keys(state, theme));
     frame_dialog(
         frame,
         area,
@@ -130,7 +132,7 @@ pub fn confirm_action(
     ];
     lines.extend(command(&argv, area, theme));
     lines.push(Line::raw(""));
-    lines.push(answer_keys(state, theme, p.action.verb(), "cancel"));
+    lines.push(answer_keys(state, theme));
     frame_dialog(
         frame,
         area,
@@ -224,7 +226,7 @@ pub fn confirm_lock_update(
     lines.push(Line::raw(
         "The lock file changes; nothing is committed until you say so.",
     ));
-    lines.push(answer_keys(state, theme, "update", "cancel"));
+    lines.push(answer_keys(state, theme));
     frame_dialog(
         frame,
         area,
@@ -244,18 +246,15 @@ pub fn confirm_lock_commit(
 ) {
     let mut lines = vec![
         Line::raw(format!(
-            "Commit {} alone, in {}:",
-            c.lock_file.display(),
-            c.repo.display()
+            "Commit {} alone? It runs here:",
+            c.lock_file.display()
         )),
         Line::raw(""),
     ];
-    let argv: Vec<String> = ["git", "commit", "-m", &c.message, "--", "flake.lock"]
-        .map(String::from)
-        .to_vec();
+    let argv = crate::runtime::commit_argv(c);
     lines.extend(command(&argv, area, theme));
     lines.push(Line::raw(""));
-    lines.push(answer_keys(state, theme, "commit", "cancel"));
+    lines.push(answer_keys(state, theme));
     frame_dialog(
         frame,
         area,

@@ -23,6 +23,23 @@ pub fn wanted_rows(state: &State, width: u16) -> usize {
     2 + 1 + report.inputs.len() + 1 + detail_rows
 }
 
+/// Columns the flake pane wants (borders included): the wide table whole,
+/// each status in full.
+pub fn wanted_width(state: &State) -> u16 {
+    let Some(report) = state.selected_flake() else {
+        return 0;
+    };
+    let status = report
+        .inputs
+        .iter()
+        .map(|i| check::summary(i, true).chars().count() + 2)
+        .max()
+        .unwrap_or(0)
+        .max(20);
+    let name = usize::from(name_width(report, u16::MAX));
+    u16::try_from(2 + name + 7 + 7 + 7 + status + 5).unwrap_or(u16::MAX)
+}
+
 fn now_secs(state: &State) -> u64 {
     state
         .now
@@ -89,10 +106,16 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let [table_area, detail_area] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(detail_rows)]).areas(inner);
 
+    // The source only where the status keeps room for itself.
+    let source_width = if inner.width >= 90 {
+        inner.width / 4
+    } else {
+        0
+    };
     let rows: Vec<Row> = report
         .inputs
         .iter()
-        .map(|i| input_row(i, now, theme))
+        .map(|i| input_row(i, now, theme, usize::from(source_width)))
         .collect();
     // Wide when every column fits whole: name, type, rev, age, a status of
     // 20, and the spaces between them.
@@ -102,12 +125,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         vec![
             name,
             Constraint::Length(7),
-            // The source only where the status keeps room for itself.
-            Constraint::Length(if inner.width >= 90 {
-                inner.width / 4
-            } else {
-                0
-            }),
+            Constraint::Length(source_width),
             Constraint::Length(7),
             Constraint::Length(7),
             Constraint::Min(20),
@@ -193,11 +211,14 @@ fn age(i: &InputReport, now: u64) -> String {
         .map_or(String::new(), |t| ago(now.saturating_sub(t)))
 }
 
-fn input_row(i: &InputReport, now: u64, theme: &Theme) -> Row<'static> {
+fn input_row(i: &InputReport, now: u64, theme: &Theme, source_width: usize) -> Row<'static> {
     Row::new(vec![
         name_cell(i),
         Cell::from(Span::styled(i.locked.kind.clone(), theme.dim)),
-        Cell::from(Span::styled(i.locked.source.clone(), theme.dim)),
+        Cell::from(Span::styled(
+            super::fit(&i.locked.source, source_width),
+            theme.dim,
+        )),
         Cell::from(i.locked.rev.as_deref().map(short).unwrap_or("").to_string()),
         Cell::from(age(i, now)),
         Cell::from(status_span(i, theme)),
@@ -206,7 +227,13 @@ fn input_row(i: &InputReport, now: u64, theme: &Theme) -> Row<'static> {
 
 /// Narrow panes drop the type and the age: name, rev and status must fit.
 fn narrow_row(i: &InputReport, theme: &Theme, status_width: usize) -> Row<'static> {
-    let status = status_span(i, theme);
+    let mut status = status_span(i, theme);
+    // Narrow: the count matters more than the word.
+    if i.status == InputStatus::Stale {
+        if let Some(n) = i.behind.filter(|n| *n > 0) {
+            status.content = format!("✗ {n} behind").into();
+        }
+    }
     let status = Span::styled(super::fit(&status.content, status_width), status.style);
     Row::new(vec![
         name_cell(i),

@@ -10,12 +10,22 @@ use crate::keymap::{display_key, Scope};
 /// The keys column: wide enough for the longest default list ("PgDn, C-d").
 const KEYS_WIDTH: usize = 16;
 
-pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, scroll: usize) {
-    let rect = centered(
-        area,
-        area.width.saturating_sub(4).min(96),
-        area.height.saturating_sub(2),
-    );
+/// Where the help goes on a screen of `area`: above the status bar and footer.
+fn help_rect(area: Rect) -> Rect {
+    let above = Rect::new(area.x, area.y, area.width, area.height.saturating_sub(2));
+    centered(above, area.width.saturating_sub(4).min(96), above.height)
+}
+
+/// The furthest the help scrolls on the state's screen: its last page shown.
+pub fn max_scroll(state: &State) -> usize {
+    let (w, h) = state.screen;
+    let rect = help_rect(Rect::new(0, 0, w, h));
+    let lines = help_lines(state, &Theme::new(state.config.theme), rect).len();
+    lines.saturating_sub(usize::from(rect.height.saturating_sub(2)))
+}
+
+/// Every binding by section, descriptions wrapped to the window's width.
+fn help_lines(state: &State, theme: &Theme, rect: Rect) -> Vec<Line<'static>> {
     // Descriptions wrap under themselves, never cut at the border.
     let text_width = usize::from(rect.width.saturating_sub(2))
         .saturating_sub(KEYS_WIDTH + 2)
@@ -52,6 +62,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, scroll:
             }
         }
     }
+    lines
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, scroll: usize) {
+    let rect = help_rect(area);
+    let lines = help_lines(state, theme, rect);
     let visible = usize::from(rect.height.saturating_sub(2));
     let scroll = scroll.min(lines.len().saturating_sub(visible));
     let more = lines.len().saturating_sub(scroll + visible);

@@ -26,7 +26,7 @@ const LOG_MIN_ROWS: u16 = 6;
 /// The flake pane keeps at least this many columns.
 const FLAKE_MIN_WIDTH: u16 = 40;
 /// The hosts column is at least this wide, at most this share of the screen.
-const LEFT_MIN_WIDTH: u16 = 34;
+const LEFT_MIN_WIDTH: u16 = 40;
 const LEFT_MAX_PERCENT: u16 = 50;
 
 pub fn areas(area: Rect, state: &State) -> Areas {
@@ -37,7 +37,10 @@ pub fn areas(area: Rect, state: &State) -> Areas {
     ])
     .areas(area);
     // (max then min, not clamp: on a tiny screen the bounds cross.)
+    // The flake table whole comes before a whole store path in the hosts.
+    let flake_wants = super::flake::wanted_width(state).max(FLAKE_MIN_WIDTH);
     let left = hosts_width(state)
+        .min(main.width.saturating_sub(flake_wants))
         .max(LEFT_MIN_WIDTH)
         .min(main.width * LEFT_MAX_PERCENT / 100)
         .min(main.width.saturating_sub(FLAKE_MIN_WIDTH));
@@ -78,14 +81,8 @@ fn left_rows(state: &State, width: usize) -> (u16, u16) {
         .iter()
         .map(|h| super::hosts::line_count(h, state, width))
         .sum();
-    let services = state.selected().map_or(1, |h| h.services.len().max(1));
-    let stale_note = state
-        .selected()
-        .and_then(|h| h.last_known())
-        .is_some_and(|p| p.probe.stale_services().next().is_some());
-    // A header row, the units, the stale note (about 3 rows when shown).
-    let services = 1 + services + if stale_note { 3 } else { 0 };
-    (cells(hosts + 2), cells(services + 2))
+    let services = super::services::wanted_rows(state, cells(width + 4));
+    (cells(hosts + 2), cells(services))
 }
 
 /// Columns the hosts pane wants: its widest line, the store path given a
@@ -104,8 +101,12 @@ fn hosts_width(state: &State) -> u16 {
                 HostStatus::Unreachable { .. } => 13,
             };
             let first = h.name.chars().count() + 1 + badge + 2 + h.target.chars().count();
-            // "gen 42 · activated 12m ago · " and a short store path.
-            let second = 2 + 30 + 12;
+            // "gen 42 · activated 12m ago · " and the store path, whole.
+            let path = h
+                .last_known()
+                .and_then(|p| p.probe.current_system.as_deref())
+                .map_or(12, |p| super::short_store_path(p, 200).chars().count());
+            let second = 2 + 30 + path;
             first.max(second)
         })
         .max()

@@ -29,6 +29,16 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     } else if view.x > 0 {
         position.push_str(&format!(" · from column {}", view.x + 1));
     }
+    // Lines cut at the border say so, and how to read them.
+    let cut = crate::app::modes::widest_shown(state) > view.x + state.log_width;
+    if !view.wrap && cut {
+        let km = &state.config.keymap;
+        position.push_str(&format!(
+            " · long lines: {} or {}",
+            km.keys_of(crate::keymap::Action::ScrollRight),
+            km.keys_of(crate::keymap::Action::WrapLog)
+        ));
+    }
     let block = pane_block(Pane::Log, state, theme, format!("{source} · {position} "));
     let inner = block.inner(area);
     let rows = usize::from(inner.height);

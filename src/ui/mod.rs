@@ -2,11 +2,11 @@
 
 mod dialogs;
 pub(crate) mod flake;
-mod help;
+pub(crate) mod help;
 pub(crate) mod hosts;
 pub mod layout;
 mod log;
-mod services;
+pub(crate) mod services;
 mod statusbar;
 mod theme;
 

@@ -6,6 +6,32 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 use super::{ago, pane_block, Theme};
 use crate::app::{Pane, State};
 
+/// The note under a host's units when one of them is stale.
+fn stale_note(state: &State) -> String {
+    let restart = state.config.keymap.keys_of(crate::keymap::Action::Restart);
+    format!(
+        "⚠ stale: started before the running system was activated, so it runs pre-deploy code or config. {restart} restarts it."
+    )
+}
+
+/// Rows the services pane wants at `width` columns (borders included):
+/// a header, the units, and the stale note wrapped as drawn.
+pub fn wanted_rows(state: &State, width: u16) -> usize {
+    let units = state.selected().map_or(1, |h| h.services.len().max(1));
+    let stale = state
+        .selected()
+        .and_then(|h| h.last_known())
+        .is_some_and(|p| p.probe.stale_services().next().is_some());
+    let note = if stale {
+        Paragraph::new(stale_note(state))
+            .wrap(Wrap { trim: true })
+            .line_count(width.saturating_sub(2))
+    } else {
+        0
+    };
+    2 + 1 + units + note
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let host = state.selected();
     let name = host.map(|h| h.name.as_str()).unwrap_or("");
@@ -35,7 +61,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let probed = host.last_known();
     let old = stale_since.is_some();
     // Narrow panes keep the unit, its state and since when; PID and restarts need room.
-    let wide = area.width >= 56;
+    // Unit (10 at least), state 16, since 5, restarts 3, PID 7, spaces 4, borders 2.
+    let wide = area.width >= 10 + 16 + 5 + 3 + 7 + 4 + 2;
     let mut any_stale = false;
     let rows: Vec<Row> = host
         .services
@@ -137,17 +164,16 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let mut table_state =
         TableState::default().with_selected(focused.then_some(state.service_cursor));
     frame.render_widget(block, area);
-    let restart = state.config.keymap.keys_of(crate::keymap::Action::Restart);
-    let note = format!(
-        "⚠ stale: started before the running system was activated, so it runs pre-deploy code or config. {restart} restarts it."
-    );
-    // As many rows as the wrapped note needs (a little slack for word
-    // breaks), from what the units leave: they come first.
+    let note = stale_note(state);
+    // As many rows as the wrapped note needs, from what the units leave:
+    // they come first.
     let table_rows = u16::try_from(host.services.len() + 1).unwrap_or(u16::MAX);
     let note_rows = if any_stale {
-        let width = usize::from(inner.width.max(1));
-        u16::try_from(note.chars().count() / width + 2)
-            .unwrap_or(3)
+        let rows = Paragraph::new(note.as_str())
+            .wrap(Wrap { trim: true })
+            .line_count(inner.width);
+        u16::try_from(rows)
+            .unwrap_or(u16::MAX)
             .min(inner.height.saturating_sub(table_rows))
     } else {
         0

@@ -7,22 +7,28 @@ use super::Theme;
 use crate::app::State;
 
 pub fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
-    let config = format!(
-        " config: {} ({}) ",
-        state.config.path.display(),
-        state.config.found_by
-    );
     let jobs = if state.jobs.is_empty() {
         String::new()
     } else {
         format!(" {} running ", state.jobs.len())
     };
-    let notice = state.notice.clone().unwrap_or_default();
-    let line = Line::from(vec![
-        Span::styled(config, theme.bar),
-        Span::raw(" "),
-        Span::raw(notice),
-    ]);
+    let room = usize::from(area.width).saturating_sub(jobs.chars().count() + 1);
+    // The notice first: it is what just happened. The config in use when
+    // there is none.
+    let line = match &state.notice {
+        Some(notice) => Line::raw(format!(" {}", super::fit(notice, room.saturating_sub(1)))),
+        None => Line::styled(
+            super::fit(
+                &format!(
+                    " config: {} ({})",
+                    state.config.path.display(),
+                    state.config.found_by
+                ),
+                room,
+            ),
+            theme.dim,
+        ),
+    };
     frame.render_widget(Paragraph::new(line), area);
     if !jobs.is_empty() {
         let w = u16::try_from(jobs.chars().count())

@@ -37,6 +37,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 }
                 _ => {
                     state.overlay = Some(Overlay::Confirm(pending));
+                    state.notice = Some(crate::app::modes::dialog_reason(state));
                     Vec::new()
                 }
             }
@@ -68,6 +69,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 Some(Action::Cancel) => Vec::new(),
                 _ => {
                     state.overlay = Some(Overlay::UpdateLock(update));
+                    state.notice = Some(crate::app::modes::dialog_reason(state));
                     Vec::new()
                 }
             }
@@ -89,6 +91,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 Some(Action::Cancel) => Vec::new(),
                 _ => {
                     state.overlay = Some(Overlay::CommitLock(commit));
+                    state.notice = Some(crate::app::modes::dialog_reason(state));
                     Vec::new()
                 }
             }
@@ -104,7 +107,10 @@ pub(super) fn on_confirm_quit(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             state.overlay = None;
             Vec::new()
         }
-        _ => Vec::new(),
+        _ => {
+            state.notice = Some(crate::app::modes::dialog_reason(state));
+            Vec::new()
+        }
     }
 }
 
@@ -118,8 +124,14 @@ pub(super) fn on_help(state: &mut State, key: KeyEvent, scroll: usize) -> Vec<Ef
         Some(Action::PageUp) => scroll.saturating_sub(10),
         Some(Action::PageDown) => scroll + 10,
         Some(Action::Top) => 0,
-        _ => scroll,
+        Some(Action::Bottom) => usize::MAX,
+        _ => {
+            state.notice = Some(crate::app::modes::help_reason(state));
+            scroll
+        }
     };
+    // Never past its last page, so ↑ acts at once after G.
+    let scroll = scroll.min(crate::ui::help::max_scroll(state));
     state.overlay = Some(Overlay::Help { scroll });
     Vec::new()
 }

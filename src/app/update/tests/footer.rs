@@ -164,8 +164,12 @@ fn the_footer_is_the_keys_of_the_mode() {
     let get = |name: &str| scenes[name]();
     assert_eq!(
         labels(&get("restart question")),
-        ["y yes", "Esc no"],
-        "a question shows its answers only"
+        ["y restart", "Esc cancel"],
+        "a question shows its answers only, in its own words"
+    );
+    assert_eq!(
+        labels(&get("quit question")),
+        ["y quit now", "Esc keep running"]
     );
     assert_eq!(
         labels(&get("password prompt")),
@@ -173,10 +177,18 @@ fn the_footer_is_the_keys_of_the_mode() {
     );
     assert_eq!(labels(&get("terminal too small")), ["q quit"]);
     let help = labels(&get("help"));
-    assert_eq!(help, ["q quit", "↑ scroll", "Esc close"]);
+    assert_eq!(help, ["q quit", "↑ ↓ scroll", "Esc close"]);
     let hosts = labels(&get("hosts pane"));
     assert!(hosts.contains(&"Enter services".to_string()), "{hosts:?}");
     assert!(!hosts.contains(&"r restart".to_string()), "{hosts:?}");
+    assert!(
+        hosts.contains(&"] host".to_string()),
+        "on the first host only ] moves: {hosts:?}"
+    );
+    let services = labels(&get("services pane"));
+    for shown in ["r restart", "e reload", "s start", "x stop", "l journal"] {
+        assert!(services.contains(&shown.to_string()), "{services:?}");
+    }
     let flake = labels(&get("flake pane, nothing to commit"));
     assert!(flake.contains(&"u update lock".to_string()), "{flake:?}");
     assert!(
@@ -245,4 +257,37 @@ fn w_wraps_the_log_and_sideways_scrolling_then_says_why_not() {
         "{:?}",
         s.notice
     );
+}
+
+#[test]
+fn keys_that_do_nothing_in_a_question_or_the_help_say_why() {
+    let mut s = state(2);
+    to_services(&mut s);
+    ch(&mut s, 'x');
+    ch(&mut s, 'q');
+    assert!(
+        matches!(s.overlay, Some(Overlay::Confirm(_))),
+        "q is no answer"
+    );
+    assert_eq!(
+        s.notice.as_deref(),
+        Some("answer first: y stop, Esc cancel")
+    );
+
+    let mut s = state(2);
+    ch(&mut s, '?');
+    ch(&mut s, 'x');
+    assert_eq!(s.notice.as_deref(), Some("the help is open: Esc closes it"));
+    // G goes to the last page, and ↑ moves at once from there.
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT)),
+    );
+    let Some(Overlay::Help { scroll: last }) = s.overlay else {
+        panic!("{:?}", s.overlay)
+    };
+    assert_eq!(last, crate::ui::help::max_scroll(&s));
+    assert!(last > 0, "the help is longer than 80x24");
+    ch(&mut s, 'k');
+    assert!(matches!(s.overlay, Some(Overlay::Help { scroll }) if scroll == last - 1));
 }
