@@ -2,4 +2,5 @@
 
 pub mod check;
 pub mod git;
+pub mod internal_json;
 pub mod lock;
