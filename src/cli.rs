@@ -50,6 +50,21 @@ pub enum Command {
         #[arg(long)]
         sudo_password_stdin: bool,
     },
+    /// Deploy hosts: build here, copy, switch on the host, verify (exit 1 if any failed)
+    Deploy {
+        /// Hosts to deploy (at least one)
+        #[arg(required = true)]
+        hosts: Vec<String>,
+        /// What switch-to-configuration does
+        #[arg(long, value_enum, default_value = "switch")]
+        action: crate::deploy::SwitchAction,
+        /// Print one JSON event per line (schema deploytui.deploy/1, see the README)
+        #[arg(long)]
+        json: bool,
+        /// Read the sudo password from the first line of stdin instead of the terminal
+        #[arg(long)]
+        sudo_password_stdin: bool,
+    },
     /// Start a 2-host demo fleet (real nix, real sshd; needs root) and open deploytui on it
     Demo {
         /// Do not open the TUI: print the fleet's config path and keep the fleet

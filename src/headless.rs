@@ -13,6 +13,8 @@ use crate::remote::{self, RemoteError, SshSettings, Transport};
 use crate::secret::Secret;
 use crate::systemd;
 
+pub mod deploy;
+
 /// `status` exit code when a host did not answer.
 pub const EXIT_UNREACHABLE: u8 = 3;
 /// `status` exit code when every host answered but a watched service is
@@ -93,7 +95,7 @@ impl StatusReport {
 }
 
 /// One command and done: a master left behind by a kill exits soon.
-fn settings(config: &Config) -> anyhow::Result<SshSettings> {
+pub(crate) fn settings(config: &Config) -> anyhow::Result<SshSettings> {
     Ok(SshSettings::for_config(config, Duration::from_secs(30))?)
 }
 
@@ -413,7 +415,7 @@ pub async fn restart(
     Ok(ok)
 }
 
-fn read_password(host: &Host, source: &PasswordSource) -> anyhow::Result<Secret> {
+pub(crate) fn read_password(host: &Host, source: &PasswordSource) -> anyhow::Result<Secret> {
     match source {
         PasswordSource::Stdin => {
             let mut line = String::new();

@@ -10,6 +10,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod deploy;
 pub mod fleet;
 pub mod headless;
 pub mod keymap;

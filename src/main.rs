@@ -85,6 +85,27 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             })
         }),
+        Some(Command::Deploy {
+            hosts,
+            action,
+            json,
+            sudo_password_stdin,
+        }) => with_config(cli.config.as_deref(), |config| {
+            let selected = deploytui::headless::select_hosts(&config, &hosts)?;
+            let source = if sudo_password_stdin {
+                deploytui::headless::PasswordSource::Stdin
+            } else {
+                deploytui::headless::PasswordSource::Terminal
+            };
+            let ok = runtime()?.block_on(deploytui::headless::deploy::deploy(
+                &config, &selected, action, json, source,
+            ))?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }),
         Some(Command::Check) => match config::load(cli.config.as_deref()) {
             Ok(config) => {
                 print_check(&config);

@@ -478,6 +478,49 @@ impl std::fmt::Display for StreamEnd {
 
 /// ssh options of a master: one socket, no prompts, the host-key policy,
 /// timeouts and keep-alives. The destination follows after `--`.
+impl Transport {
+    /// `NIX_SSHOPTS` for a nix that copies to this host: through this
+    /// session's master (no second handshake, no prompt), with the host's
+    /// port, key and known_hosts in case the master is gone. `None` for a
+    /// local host. (nix splits it on spaces: paths with spaces do not work.)
+    pub fn nix_sshopts(&self, host: &Host, settings: &SshSettings) -> Option<String> {
+        let Transport::Ssh(master) = self else {
+            return None;
+        };
+        let mut opts = vec![
+            "-o".to_string(),
+            format!("ControlPath={}", master.dir.join("m").display()),
+            "-o".into(),
+            "ControlMaster=no".into(),
+            "-o".into(),
+            "BatchMode=yes".into(),
+            "-o".into(),
+            format!(
+                "StrictHostKeyChecking={}",
+                host_key_option(host.host_key_policy)
+            ),
+            "-o".into(),
+            format!(
+                "ConnectTimeout={}",
+                settings.connect_timeout.as_secs().max(1)
+            ),
+        ];
+        if let Some(known) = &host.known_hosts {
+            opts.extend([
+                "-o".into(),
+                format!("UserKnownHostsFile={}", known.display()),
+            ]);
+        }
+        if let Some(key) = &host.identity_file {
+            opts.extend(["-i".into(), key.display().to_string()]);
+        }
+        if let Some(port) = host.port {
+            opts.extend(["-p".into(), port.to_string()]);
+        }
+        Some(opts.join(" "))
+    }
+}
+
 fn master_args(host: &Host, settings: &SshSettings, socket: &Path, log: &Path) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "-E".into(),

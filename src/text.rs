@@ -100,6 +100,27 @@ pub fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `text` made safe (see [`AnsiFilter`]) and without colours: for output
+/// that is not a terminal.
+pub fn plain(text: &str) -> String {
+    let safe = AnsiFilter::filter(text);
+    let mut out = String::with_capacity(safe.len());
+    let mut chars = safe.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // Only SGR sequences are left: ESC [ … m.
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Filters a byte stream for a log pane: printable text, newlines, carriage
 /// returns and SGR (colour) sequences pass; tabs become spaces; every other
 /// escape sequence (OSC titles and clipboard, cursor moves, screen clears,

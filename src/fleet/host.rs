@@ -86,6 +86,7 @@ impl FleetHost {
                 .arg(dir.join("init.sh"))
                 .arg(dir)
                 .arg(name)
+                .arg(SUDO_USER)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log)

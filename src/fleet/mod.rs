@@ -429,15 +429,7 @@ impl Drop for Fleet {
     }
 }
 
-/// The first output path in `nix build --json` output.
-pub fn parse_build_json(stdout: &[u8]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(stdout).ok()?;
-    v.get(0)?
-        .get("outputs")?
-        .get("out")?
-        .as_str()
-        .map(str::to_string)
-}
+pub use crate::nix::parse_build_json;
 
 /// A port on 127.0.0.1 that was free a moment ago.
 pub(crate) fn free_port() -> Result<u16, FleetError> {

@@ -184,6 +184,9 @@ pub struct Progress {
     pub errors: Vec<String>,
     builds_id: Option<u64>,
     copies_id: Option<u64>,
+    /// Single-path copies under way (nix 2.8 reports no copy progress:
+    /// each one that stops is one done).
+    copying: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -206,20 +209,36 @@ impl Progress {
                     None
                 }
                 Activity::CopyPaths => {
-                    self.copies_id = Some(*id);
-                    None
+                    // "copying 4 paths": nix 2.8 says how many only here.
+                    if let Some(n) = text
+                        .strip_prefix("copying ")
+                        .and_then(|t| t.split_whitespace().next())
+                        .and_then(|n| n.parse().ok())
+                    {
+                        self.copies_id = Some(*id);
+                        self.copies.expected = n;
+                    } else if self.copies_id.is_none() {
+                        self.copies_id = Some(*id);
+                    }
+                    Some(text.clone()).filter(|t| !t.is_empty())
                 }
                 Activity::Build { drv } => {
                     self.building.push((*id, store_name(drv).to_string(), None));
                     Some(text.clone()).filter(|t| !t.is_empty())
                 }
-                Activity::CopyPath { .. } | Activity::Substitute { .. } => {
+                Activity::CopyPath { .. } => {
+                    self.copying.push(*id);
                     Some(text.clone()).filter(|t| !t.is_empty())
                 }
+                Activity::Substitute { .. } => Some(text.clone()).filter(|t| !t.is_empty()),
                 _ => None,
             },
             Event::Stop { id } => {
                 self.building.retain(|(b, ..)| b != id);
+                if let Some(at) = self.copying.iter().position(|c| c == id) {
+                    self.copying.remove(at);
+                    self.copies.done += 1;
+                }
                 None
             }
             Event::Result { id, report } => match report {

@@ -15,6 +15,10 @@ mount --bind "$H/home/root" /root
 mount --bind "$H/bin/systemctl" /usr/bin/systemctl
 mount --bind "$H/bin/journalctl" /usr/bin/journalctl
 mkdir -p /run/sshd /run/fakesystemd
+# As on NixOS: a nix-daemon owns the store, and the login user ($3) is a
+# trusted user, so `nix copy --to ssh://<user>@host` works without root.
+NIX_CONFIG="$(printf 'sandbox = false\nbuild-users-group =\nsubstituters =\ntrusted-users = root %s\n' "$3")" \
+  /usr/bin/nix-daemon >"$H/nix-daemon.log" 2>&1 &
 /usr/sbin/sshd -D -e -f "$H/sshd_config" &
 sshd=$!
 # bash reaps every orphan it inherits while it waits.

@@ -9,6 +9,7 @@ use super::*;
 const BUILD: &str = include_str!("../../../tests/fixtures/internal-json/nix-2.8-build.ijson");
 const MISMATCH: &str =
     include_str!("../../../tests/fixtures/internal-json/nix-2.8-hash-mismatch.ijson");
+const COPY: &str = include_str!("../../../tests/fixtures/internal-json/nix-2.8-copy.ijson");
 const NEWER: &str =
     include_str!("../../../tests/fixtures/internal-json/nix-2.24-handwritten.ijson");
 
@@ -127,4 +128,18 @@ fn store_names_drop_the_hash_and_drv() {
         "top"
     );
     assert_eq!(store_name("plain"), "plain");
+}
+
+#[test]
+fn a_real_nix_2_8_copy_counts_its_paths() {
+    let (p, lines) = fold(COPY);
+    assert_eq!((p.copies.done, p.copies.expected), (4, 4), "{p:?}");
+    assert!(lines.contains(&"copying 4 paths".to_string()), "{lines:#?}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("copying path '/nix/store/"))
+            .count(),
+        4
+    );
 }

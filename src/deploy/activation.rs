@@ -1,0 +1,167 @@
+//! What switch-to-configuration said it did, from its lines (NixOS's
+//! wording; under `dry-activate` each line starts with "would").
+
+/// The units an activation touched, by what happened to them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Activation {
+    pub stopped: Vec<String>,
+    /// Changed but left running (`X-RestartIfChanged=false`): they run old code.
+    pub not_restarted: Vec<String>,
+    pub restarted: Vec<String>,
+    pub reloaded: Vec<String>,
+    pub started: Vec<String>,
+    pub failed: Vec<String>,
+    /// The lines began with "would": nothing was done.
+    pub dry: bool,
+}
+
+impl Activation {
+    /// Reads one line; lines that are not about units are passed over.
+    pub fn read_line(&mut self, line: &str) {
+        // (what switch says, what dry-activate says after "would ", the list)
+        const LISTS: [(&str, &str, u8); 7] = [
+            (
+                "stopping the following units:",
+                "stop the following units:",
+                0,
+            ),
+            (
+                "NOT restarting the following changed units:",
+                "NOT restart the following changed units:",
+                1,
+            ),
+            (
+                "restarting the following units:",
+                "restart the following units:",
+                2,
+            ),
+            (
+                "reloading the following units:",
+                "reload the following units:",
+                3,
+            ),
+            (
+                "starting the following units:",
+                "start the following units:",
+                4,
+            ),
+            ("the following new units were started:", "", 4),
+            ("warning: the following units failed:", "", 5),
+        ];
+        let line = line.trim();
+        let (dry, rest) = match line.strip_prefix("would ") {
+            Some(rest) => (true, rest),
+            None => (false, line),
+        };
+        for (done, would, list) in LISTS {
+            let prefix = if dry { would } else { done };
+            let Some(units) = rest.strip_prefix(prefix).filter(|_| !prefix.is_empty()) else {
+                continue;
+            };
+            let list = match list {
+                0 => &mut self.stopped,
+                1 => &mut self.not_restarted,
+                2 => &mut self.restarted,
+                3 => &mut self.reloaded,
+                4 => &mut self.started,
+                _ => &mut self.failed,
+            };
+            list.extend(split_units(units));
+            self.dry |= dry;
+            return;
+        }
+    }
+
+    /// One line for the step list: "restarted webapp · started x · 1 failed".
+    pub fn summary(&self) -> String {
+        let verb = |done: &str, would: &str| {
+            if self.dry {
+                would.to_string()
+            } else {
+                done.to_string()
+            }
+        };
+        let mut parts = Vec::new();
+        for (units, done, would) in [
+            (&self.stopped, "stopped", "would stop"),
+            (&self.restarted, "restarted", "would restart"),
+            (&self.reloaded, "reloaded", "would reload"),
+            (&self.started, "started", "would start"),
+            (
+                &self.not_restarted,
+                "left running (changed)",
+                "would leave running (changed)",
+            ),
+            (&self.failed, "FAILED", "would fail"),
+        ] {
+            if !units.is_empty() {
+                parts.push(format!("{} {}", verb(done, would), short_units(units)));
+            }
+        }
+        if parts.is_empty() {
+            return "no unit changed".into();
+        }
+        parts.join(" · ")
+    }
+}
+
+fn split_units(list: &str) -> impl Iterator<Item = String> + '_ {
+    list.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| crate::text::clean(u).into_owned())
+}
+
+fn short_units(units: &[String]) -> String {
+    units
+        .iter()
+        .map(|u| u.trim_end_matches(".service"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_switch_is_read_unit_by_unit() {
+        let mut a = Activation::default();
+        for line in [
+            "stopping the following units: old.service",
+            "NOT restarting the following changed units: nginx.service",
+            "activating the configuration...",
+            "setting up /etc...",
+            "restarting the following units: webapp.service",
+            "reloading the following units: dbus.service",
+            "starting the following units: new.service, other.service",
+            "warning: the following units failed: other.service",
+        ] {
+            a.read_line(line);
+        }
+        assert_eq!(a.stopped, ["old.service"]);
+        assert_eq!(a.not_restarted, ["nginx.service"]);
+        assert_eq!(a.restarted, ["webapp.service"]);
+        assert_eq!(a.reloaded, ["dbus.service"]);
+        assert_eq!(a.started, ["new.service", "other.service"]);
+        assert_eq!(a.failed, ["other.service"]);
+        assert!(!a.dry);
+        assert_eq!(
+            a.summary(),
+            "stopped old · restarted webapp · reloaded dbus · started new, other · left running (changed) nginx · FAILED other"
+        );
+    }
+
+    #[test]
+    fn dry_activate_says_would() {
+        let mut a = Activation::default();
+        a.read_line("would restart the following units: webapp.service");
+        a.read_line("would NOT restart the following changed units: nginx.service");
+        assert!(a.dry);
+        assert_eq!(
+            a.summary(),
+            "would restart webapp · would leave running (changed) nginx"
+        );
+        assert_eq!(Activation::default().summary(), "no unit changed");
+    }
+}

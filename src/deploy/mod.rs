@@ -1,0 +1,438 @@
+//! Deploys: the plan (exactly what will run), the steps a deploy goes
+//! through, and its state as events arrive. Pure: the runner
+//! (`deploy::native`) does the work and reports `Event`s; the TUI and
+//! headless `deploy` fold them with the same `Deploy::apply`.
+
+pub mod activation;
+pub mod native;
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::config::{Host, SudoMode};
+use crate::logbuf::LogBuf;
+use crate::nix::internal_json::{self, Progress};
+use activation::Activation;
+
+/// What switch-to-configuration is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum SwitchAction {
+    /// Activate now and on boot.
+    Switch,
+    /// Activate on the next boot only.
+    Boot,
+    /// Activate now, not on boot.
+    Test,
+    /// Say what switch would do, do nothing.
+    DryActivate,
+}
+
+impl SwitchAction {
+    pub const ALL: [SwitchAction; 4] = [
+        SwitchAction::Switch,
+        SwitchAction::Boot,
+        SwitchAction::Test,
+        SwitchAction::DryActivate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SwitchAction::Switch => "switch",
+            SwitchAction::Boot => "boot",
+            SwitchAction::Test => "test",
+            SwitchAction::DryActivate => "dry-activate",
+        }
+    }
+
+    /// `boot` and `switch` make the new system the profile's newest
+    /// generation; `test` and `dry-activate` do not (as nixos-rebuild).
+    pub fn sets_profile(self) -> bool {
+        matches!(self, SwitchAction::Switch | SwitchAction::Boot)
+    }
+
+    /// Whether the running system is the new one afterwards.
+    pub fn changes_running(self) -> bool {
+        matches!(self, SwitchAction::Switch | SwitchAction::Test)
+    }
+}
+
+/// The profile every NixOS system generation is in.
+pub const SYSTEM_PROFILE: &str = "/nix/var/nix/profiles/system";
+
+/// Exactly what a deploy of one host runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub host: usize,
+    pub host_name: String,
+    /// `user@host`, or `local`.
+    pub target: String,
+    pub remote: bool,
+    pub sudo: SudoMode,
+    pub action: SwitchAction,
+    /// `<flake>#nixosConfigurations.<attr>.config.system.build.toplevel`.
+    pub installable: String,
+    /// `--override-input` pairs (the flake pane's).
+    pub overrides: Vec<(String, String)>,
+}
+
+/// The store path the commands that need one are shown with before it is built.
+pub const BUILT: &str = "<built system>";
+
+impl Plan {
+    /// The plan for `host`, or why there is none.
+    pub fn new(
+        index: usize,
+        host: &Host,
+        action: SwitchAction,
+        overrides: Vec<(String, String)>,
+    ) -> Result<Plan, String> {
+        let flake = host
+            .flake
+            .as_ref()
+            .ok_or_else(|| format!("{} has no flake = \"…#…\" in the config", host.name))?;
+        Ok(Plan {
+            host: index,
+            host_name: host.name.clone(),
+            target: host.target.to_string(),
+            remote: !matches!(host.target, crate::config::Target::Local),
+            sudo: host.sudo,
+            action,
+            installable: format!(
+                "{}#nixosConfigurations.{}.config.system.build.toplevel",
+                flake.path.display(),
+                flake.attr
+            ),
+            overrides,
+        })
+    }
+
+    /// `nix build`, machine-readable: the log as internal-json, the path as JSON.
+    pub fn build_argv(&self) -> Vec<String> {
+        let mut argv = nix(&[
+            "build",
+            "--no-link",
+            "--json",
+            "--log-format",
+            "internal-json",
+            "-v",
+        ]);
+        argv.push(self.installable.clone());
+        for (input, url) in &self.overrides {
+            argv.extend(["--override-input".into(), input.clone(), url.clone()]);
+        }
+        argv
+    }
+
+    /// `nix copy` of the built system to the host (run here).
+    pub fn copy_argv(&self, path: &str) -> Vec<String> {
+        let mut argv = nix(&["copy", "--log-format", "internal-json", "-v", "--to"]);
+        argv.push(format!("ssh://{}", self.target));
+        argv.push(path.to_string());
+        argv
+    }
+
+    /// Makes `path` the system profile's newest generation (on the host, as root).
+    pub fn profile_argv(&self, path: &str) -> Vec<String> {
+        crate::remote::privileged(
+            self.sudo,
+            &[
+                "nix-env".into(),
+                "-p".into(),
+                SYSTEM_PROFILE.into(),
+                "--set".into(),
+                path.into(),
+            ],
+        )
+    }
+
+    /// `<path>/bin/switch-to-configuration <action>` (on the host, as root).
+    pub fn activate_argv(&self, path: &str) -> Vec<String> {
+        crate::remote::privileged(
+            self.sudo,
+            &[
+                format!("{path}/bin/switch-to-configuration"),
+                self.action.as_str().into(),
+            ],
+        )
+    }
+
+    /// The steps this plan goes through, in order.
+    pub fn steps(&self) -> Vec<StepKind> {
+        let mut steps = vec![StepKind::Build];
+        if self.remote {
+            steps.push(StepKind::Copy);
+        }
+        if self.action.sets_profile() {
+            steps.push(StepKind::Profile);
+        }
+        steps.extend([StepKind::Activate, StepKind::Verify]);
+        steps
+    }
+
+    /// Each step with the exact command it runs (the store path not known
+    /// yet shown as `<built system>`), for the preview.
+    pub fn commands(&self) -> Vec<(StepKind, String, Vec<String>)> {
+        self.steps()
+            .into_iter()
+            .map(|step| {
+                let (place, argv) = match step {
+                    StepKind::Build => ("here".to_string(), self.build_argv()),
+                    StepKind::Copy => ("here".to_string(), self.copy_argv(BUILT)),
+                    StepKind::Profile => (self.target.clone(), self.profile_argv(BUILT)),
+                    StepKind::Activate => (self.target.clone(), self.activate_argv(BUILT)),
+                    StepKind::Verify => (
+                        self.target.clone(),
+                        vec!["readlink".into(), "/run/current-system".into()],
+                    ),
+                };
+                (step, place, argv)
+            })
+            .collect()
+    }
+}
+
+fn nix(args: &[&str]) -> Vec<String> {
+    std::iter::once("nix")
+        .chain(crate::nix::check::NIX_FLAGS)
+        .chain(args.iter().copied())
+        .map(String::from)
+        .collect()
+}
+
+/// The steps of a deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepKind {
+    /// Evaluate and build the system here.
+    Build,
+    /// Copy its closure to the host.
+    Copy,
+    /// Make it the system profile's newest generation.
+    Profile,
+    /// switch-to-configuration.
+    Activate,
+    /// The host runs what was built.
+    Verify,
+}
+
+impl StepKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            StepKind::Build => "build",
+            StepKind::Copy => "copy",
+            StepKind::Profile => "profile",
+            StepKind::Activate => "activate",
+            StepKind::Verify => "verify",
+        }
+    }
+}
+
+/// Where a step is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", content = "detail", rename_all = "kebab-case")]
+pub enum StepState {
+    Waiting,
+    Running,
+    Done(String),
+    Failed(String),
+    /// Not run: an earlier step failed, or the deploy was cancelled.
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub kind: StepKind,
+    pub state: StepState,
+    pub started: Option<SystemTime>,
+    pub ended: Option<SystemTime>,
+}
+
+/// What the runner reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Started(StepKind),
+    /// Output of a step, a chunk of whole lines at a time (never one
+    /// message per line: a flood costs one redraw per frame).
+    Output(StepKind, Vec<String>),
+    /// The step ended: what it achieved, or why it failed.
+    Finished(StepKind, Result<String, String>),
+    /// The built system's store path.
+    Built(String),
+    /// The system the host ran before the deploy.
+    Before(Option<String>),
+}
+
+/// One deploy as it goes: its steps, its whole log, and what nix reported.
+#[derive(Debug, Clone)]
+pub struct Deploy {
+    pub plan: Plan,
+    pub steps: Vec<Step>,
+    pub log: LogBuf,
+    pub progress: Progress,
+    pub activation: Activation,
+    pub built: Option<String>,
+    pub before: Option<String>,
+    pub started: SystemTime,
+    pub ended: Option<SystemTime>,
+}
+
+impl Deploy {
+    pub fn new(plan: Plan, now: SystemTime) -> Deploy {
+        let steps = plan
+            .steps()
+            .into_iter()
+            .map(|kind| Step {
+                kind,
+                state: StepState::Waiting,
+                started: None,
+                ended: None,
+            })
+            .collect();
+        Deploy {
+            plan,
+            steps,
+            log: LogBuf::new(),
+            progress: Progress::default(),
+            activation: Activation::default(),
+            built: None,
+            before: None,
+            started: now,
+            ended: None,
+        }
+    }
+
+    fn step_mut(&mut self, kind: StepKind) -> Option<&mut Step> {
+        self.steps.iter_mut().find(|s| s.kind == kind)
+    }
+
+    /// Folds one event in; returns the lines it added to the log.
+    pub fn apply(&mut self, event: Event, now: SystemTime) -> Vec<String> {
+        let mut added = Vec::new();
+        match event {
+            Event::Started(kind) => {
+                if let Some(s) = self.step_mut(kind) {
+                    s.state = StepState::Running;
+                    s.started = Some(now);
+                }
+                added.push(format!("── {} ──", kind.name()));
+            }
+            Event::Output(kind, lines) => {
+                for line in lines {
+                    let shown = match kind {
+                        // nix speaks internal-json: fold it, show what reads.
+                        StepKind::Build | StepKind::Copy => {
+                            self.progress.apply(&internal_json::parse_line(&line))
+                        }
+                        StepKind::Activate => {
+                            self.activation.read_line(&line);
+                            Some(line)
+                        }
+                        _ => Some(line),
+                    };
+                    // nix's messages span lines (an error with its trace).
+                    added.extend(shown.iter().flat_map(|s| s.lines()).map(str::to_string));
+                }
+            }
+            Event::Finished(kind, result) => {
+                // The activation's words are what switch-to-configuration said.
+                let result = match result {
+                    Ok(what) if what.is_empty() && kind == StepKind::Activate => {
+                        Ok(self.activation.summary())
+                    }
+                    other => other,
+                };
+                let line = match &result {
+                    Ok(what) => format!("{}: {what}", kind.name()),
+                    Err(why) => format!("{} FAILED: {why}", kind.name()),
+                };
+                if let Some(s) = self.step_mut(kind) {
+                    s.ended = Some(now);
+                    s.state = match result {
+                        Ok(what) => StepState::Done(what),
+                        Err(why) => StepState::Failed(why),
+                    };
+                }
+                if self.failed() {
+                    for s in &mut self.steps {
+                        if s.state == StepState::Waiting {
+                            s.state = StepState::Skipped;
+                        }
+                    }
+                }
+                if self
+                    .steps
+                    .iter()
+                    .all(|s| !matches!(s.state, StepState::Waiting | StepState::Running))
+                {
+                    self.ended = Some(now);
+                }
+                added.push(line);
+            }
+            Event::Built(path) => {
+                added.push(format!("built {path}"));
+                self.built = Some(path);
+            }
+            Event::Before(path) => self.before = path,
+        }
+        for line in &added {
+            self.log.push_line(line);
+        }
+        added
+    }
+
+    pub fn failed(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s.state, StepState::Failed(_)))
+    }
+
+    pub fn finished(&self) -> bool {
+        self.ended.is_some()
+    }
+
+    /// The step running now, if any.
+    pub fn current(&self) -> Option<&Step> {
+        self.steps.iter().find(|s| s.state == StepState::Running)
+    }
+
+    /// One line: where the deploy is, or how it ended.
+    pub fn verdict(&self) -> String {
+        if let Some(s) = self
+            .steps
+            .iter()
+            .find(|s| matches!(s.state, StepState::Failed(_)))
+        {
+            return format!("failed at {}", s.kind.name());
+        }
+        if self.finished() {
+            return match self.plan.action {
+                SwitchAction::DryActivate => "dry run done".into(),
+                a => format!("{} done", a.as_str()),
+            };
+        }
+        match self.current() {
+            Some(s) => format!("{}…", self.step_words(s.kind)),
+            None => "starting…".into(),
+        }
+    }
+
+    /// What a running step is doing, with nix's counts when it has them.
+    pub fn step_words(&self, kind: StepKind) -> String {
+        let p = &self.progress;
+        match kind {
+            StepKind::Build if p.builds.expected > 0 => {
+                format!("building {}/{}", p.builds.done, p.builds.expected)
+            }
+            StepKind::Build => "evaluating".into(),
+            StepKind::Copy if p.copies.expected > 0 => {
+                format!("copying {}/{}", p.copies.done, p.copies.expected)
+            }
+            other => other.name().into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

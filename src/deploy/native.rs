@@ -1,0 +1,274 @@
+//! The native engine: build here, copy the closure over the host's ssh
+//! session, set the system profile and switch on the host with sudo, then
+//! check that the host runs what was built. Each step reports `Event`s.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+
+use super::{Event, Plan, StepKind, SwitchAction};
+use crate::remote::{self, CommandOutput, Transport};
+use crate::secret::Secret;
+
+/// Output is sent at most this often (or when this many lines wait).
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+const FLUSH_LINES: usize = 500;
+
+/// What the runner needs besides the plan.
+pub struct Context<'a> {
+    pub transport: &'a Transport,
+    /// `NIX_SSHOPTS` for `nix copy` (through the host's ssh master).
+    pub nix_sshopts: Option<String>,
+    pub password: Option<&'a Secret>,
+    /// Deadline of a quick remote command (readlink).
+    pub command_timeout: Duration,
+    /// Deadline of the profile and activation commands.
+    pub action_timeout: Duration,
+}
+
+/// Runs every step of `plan`, stopping at the first that fails. Returns
+/// whether all of them worked.
+pub async fn run(plan: &Plan, cx: &Context<'_>, events: &mpsc::UnboundedSender<Event>) -> bool {
+    let send = |e: Event| {
+        let _ = events.send(e);
+    };
+    let before = current_system(cx).await;
+    send(Event::Before(before.clone()));
+
+    send(Event::Started(StepKind::Build));
+    let built = match local(&plan.build_argv(), None, StepKind::Build, events).await {
+        Ok((stdout, _)) => match crate::nix::parse_build_json(stdout.as_bytes()) {
+            Some(path) if crate::probe::is_store_path(&path) => path,
+            _ => {
+                send(Event::Finished(
+                    StepKind::Build,
+                    Err(format!(
+                        "nix build printed no store path: {}",
+                        crate::text::quote(stdout.trim())
+                    )),
+                ));
+                return false;
+            }
+        },
+        Err(why) => {
+            send(Event::Finished(StepKind::Build, Err(why)));
+            return false;
+        }
+    };
+    send(Event::Built(built.clone()));
+    let same = before.as_deref() == Some(built.as_str());
+    send(Event::Finished(
+        StepKind::Build,
+        Ok(if same {
+            format!("{} (what the host runs already)", name(&built))
+        } else {
+            name(&built)
+        }),
+    ));
+
+    if plan.remote {
+        send(Event::Started(StepKind::Copy));
+        let env = cx.nix_sshopts.clone().map(|o| ("NIX_SSHOPTS", o));
+        match local(&plan.copy_argv(&built), env, StepKind::Copy, events).await {
+            Ok(_) => send(Event::Finished(
+                StepKind::Copy,
+                Ok(format!("to {}", plan.target)),
+            )),
+            Err(why) => {
+                send(Event::Finished(StepKind::Copy, Err(why)));
+                return false;
+            }
+        }
+    }
+
+    if plan.action.sets_profile() {
+        send(Event::Started(StepKind::Profile));
+        let result = remote_step(cx, &plan.profile_argv(&built), StepKind::Profile, events)
+            .await
+            .map(|_| "system profile set".to_string());
+        let ok = result.is_ok();
+        send(Event::Finished(StepKind::Profile, result));
+        if !ok {
+            return false;
+        }
+    }
+
+    send(Event::Started(StepKind::Activate));
+    let result = remote_step(cx, &plan.activate_argv(&built), StepKind::Activate, events).await;
+    let ok = result.is_ok();
+    // The words come from what switch-to-configuration said (see `Deploy::apply`).
+    send(Event::Finished(
+        StepKind::Activate,
+        result.map(|_| String::new()),
+    ));
+    if !ok {
+        return false;
+    }
+
+    send(Event::Started(StepKind::Verify));
+    let result = verify(plan, cx, &built, before.as_deref()).await;
+    let ok = result.is_ok();
+    send(Event::Finished(StepKind::Verify, result));
+    ok
+}
+
+/// `/nix/store/<hash>-nixos-system-server1-1.0.0` → `nixos-system-server1-1.0.0`.
+fn name(path: &str) -> String {
+    crate::nix::internal_json::store_name(path).to_string()
+}
+
+async fn current_system(cx: &Context<'_>) -> Option<String> {
+    readlink(cx, "/run/current-system").await
+}
+
+async fn readlink(cx: &Context<'_>, link: &str) -> Option<String> {
+    let argv = vec![
+        "readlink".to_string(),
+        "-f".into(),
+        "--".into(),
+        link.into(),
+    ];
+    let out = cx
+        .transport
+        .output(&argv, None, cx.command_timeout)
+        .await
+        .ok()?;
+    let path = out.stdout.trim().to_string();
+    (out.success() && crate::probe::is_store_path(&path)).then_some(path)
+}
+
+/// The host runs (or will boot) what was built.
+async fn verify(
+    plan: &Plan,
+    cx: &Context<'_>,
+    built: &str,
+    before: Option<&str>,
+) -> Result<String, String> {
+    let (link, what) = match plan.action {
+        SwitchAction::Switch | SwitchAction::Test => ("/run/current-system", "runs"),
+        SwitchAction::Boot => (super::SYSTEM_PROFILE, "boots next"),
+        SwitchAction::DryActivate => {
+            let now = current_system(cx).await;
+            return if now.as_deref() == before {
+                Ok("nothing changed (dry run)".into())
+            } else {
+                Err("the running system changed during a dry run".into())
+            };
+        }
+    };
+    match readlink(cx, link).await {
+        Some(path) if path == built => Ok(format!("the host {what} {}", name(built))),
+        Some(path) => Err(format!(
+            "the host {what} {}, not the built {}",
+            name(&path),
+            name(built)
+        )),
+        None => Err(format!("cannot read {link} on the host")),
+    }
+}
+
+/// A command on the host as root: its output into the step's log.
+async fn remote_step(
+    cx: &Context<'_>,
+    argv: &[String],
+    step: StepKind,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Result<CommandOutput, String> {
+    let out = cx
+        .transport
+        .output(argv, cx.password, cx.action_timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let lines: Vec<String> = out
+        .stdout
+        .lines()
+        .chain(out.stderr.lines())
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| crate::text::clean(l).into_owned())
+        .collect();
+    if !lines.is_empty() {
+        let _ = events.send(Event::Output(step, lines));
+    }
+    if remote::is_wrong_password(&out) {
+        return Err("wrong sudo password".into());
+    }
+    match out.code {
+        Some(0) => Ok(out),
+        // switch-to-configuration's own meaning of 4.
+        Some(4) if step == StepKind::Activate => {
+            Err("exit 4: some units failed, but the system did switch".into())
+        }
+        Some(code) => Err(format!("exit {code}")),
+        None => Err("killed by a signal".into()),
+    }
+}
+
+/// Runs a command here, its stderr streamed as the step's output in
+/// chunks; returns its stdout, or why it failed.
+async fn local(
+    argv: &[String],
+    env: Option<(&str, String)>,
+    step: StepKind,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Result<(String, ()), String> {
+    let (program, args) = argv.split_first().ok_or("empty command")?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Cancelling the deploy (dropping this future) stops nix too.
+        .kill_on_drop(true);
+    if let Some((key, value)) = env {
+        cmd.env(key, value);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    let mut stdout = child.stdout.take().ok_or("no stdout")?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let read_stdout = async move {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text).await;
+        text
+    };
+    let stream_stderr = async {
+        let mut lines = BufReader::new(stderr).lines();
+        let mut batch = Vec::new();
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        loop {
+            tokio::select! {
+                line = lines.next_line() => match line {
+                    Ok(Some(line)) => {
+                        batch.push(line);
+                        if batch.len() >= FLUSH_LINES {
+                            let _ = events.send(Event::Output(step, std::mem::take(&mut batch)));
+                        }
+                    }
+                    _ => break,
+                },
+                _ = tick.tick() => {
+                    if !batch.is_empty() {
+                        let _ = events.send(Event::Output(step, std::mem::take(&mut batch)));
+                    }
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let _ = events.send(Event::Output(step, batch));
+        }
+    };
+    let (text, ()) = tokio::join!(read_stdout, stream_stderr);
+    let status = child.wait().await.map_err(|e| format!("{program}: {e}"))?;
+    if status.success() {
+        Ok((text, ()))
+    } else {
+        Err(status.code().map_or_else(
+            || format!("{program} was killed"),
+            |c| format!("{program} exited with {c}"),
+        ))
+    }
+}

@@ -1,0 +1,128 @@
+//! The plan's commands and the deploy's state as events come in.
+
+use super::*;
+use crate::config::{parse, FoundBy};
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+fn host(sudo: &str) -> crate::config::Host {
+    let text = format!(
+        "[[hosts]]\nname = \"s1\"\ntarget = \"deploy@10.0.0.1\"\nflake = \"/srv/mono/infra#s1\"\nsudo = \"{sudo}\"\n"
+    );
+    parse(&text, Path::new("/t/deploytui.toml"), FoundBy::Flag)
+        .unwrap()
+        .hosts
+        .remove(0)
+}
+
+fn plan(action: SwitchAction) -> Plan {
+    let overrides = vec![("monorepo".to_string(), "git+file:///srv/mono".to_string())];
+    Plan::new(0, &host("password"), action, overrides).unwrap()
+}
+
+#[test]
+fn the_plan_names_every_command_with_every_flag() {
+    let p = plan(SwitchAction::Switch);
+    let shown: Vec<String> = p
+        .commands()
+        .into_iter()
+        .map(|(step, place, argv)| {
+            format!(
+                "{} @{place}: {}",
+                step.name(),
+                crate::remote::display_command(&argv)
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "build @here: nix --extra-experimental-features 'nix-command flakes' build --no-link --json --log-format internal-json -v '/srv/mono/infra#nixosConfigurations.s1.config.system.build.toplevel' --override-input monorepo git+file:///srv/mono",
+            "copy @here: nix --extra-experimental-features 'nix-command flakes' copy --log-format internal-json -v --to ssh://deploy@10.0.0.1 '<built system>'",
+            "profile @deploy@10.0.0.1: sudo -k -S -p '' -- nix-env -p /nix/var/nix/profiles/system --set '<built system>'",
+            "activate @deploy@10.0.0.1: sudo -k -S -p '' -- '<built system>/bin/switch-to-configuration' switch",
+            "verify @deploy@10.0.0.1: readlink /run/current-system",
+        ]
+    );
+    // test and dry-activate leave the profile alone, as nixos-rebuild does.
+    for action in [SwitchAction::Test, SwitchAction::DryActivate] {
+        assert!(
+            !plan(action).steps().contains(&StepKind::Profile),
+            "{action:?}"
+        );
+    }
+    assert!(plan(SwitchAction::Boot)
+        .steps()
+        .contains(&StepKind::Profile));
+}
+
+#[test]
+fn steps_run_in_turn_and_a_failure_skips_the_rest() {
+    let t0 = UNIX_EPOCH + Duration::from_secs(1000);
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    let mut d = Deploy::new(plan(SwitchAction::Switch), t0);
+    assert_eq!(d.verdict(), "starting…");
+    d.apply(Event::Started(StepKind::Build), at(1));
+    assert_eq!(d.verdict(), "evaluating…");
+    let build = include_str!("../../tests/fixtures/internal-json/nix-2.8-build.ijson");
+    let added = d.apply(
+        Event::Output(StepKind::Build, build.lines().map(String::from).collect()),
+        at(2),
+    );
+    assert!(
+        added.contains(&"dep-1.0> building dep".to_string()),
+        "{added:#?}"
+    );
+    assert_eq!(d.verdict(), "building 2/2…");
+    d.apply(
+        Event::Built("/nix/store/aaaa-nixos-system-s1".into()),
+        at(3),
+    );
+    d.apply(Event::Finished(StepKind::Build, Ok("built".into())), at(3));
+    d.apply(Event::Started(StepKind::Copy), at(3));
+    d.apply(
+        Event::Finished(StepKind::Copy, Err("nix exited with 1".into())),
+        at(4),
+    );
+    assert!(d.failed() && d.finished());
+    assert_eq!(d.verdict(), "failed at copy");
+    let states: Vec<&StepState> = d.steps.iter().map(|s| &s.state).collect();
+    assert_eq!(
+        states,
+        [
+            &StepState::Done("built".into()),
+            &StepState::Failed("nix exited with 1".into()),
+            &StepState::Skipped,
+            &StepState::Skipped,
+            &StepState::Skipped,
+        ]
+    );
+    assert!(d.log.len() > 5, "the whole output is kept");
+}
+
+#[test]
+fn activation_lines_become_the_step_summary() {
+    let t0 = UNIX_EPOCH;
+    let mut d = Deploy::new(plan(SwitchAction::Switch), t0);
+    d.apply(Event::Started(StepKind::Activate), t0);
+    d.apply(
+        Event::Output(
+            StepKind::Activate,
+            vec![
+                "NOT restarting the following changed units: nginx.service".into(),
+                "restarting the following units: webapp.service".into(),
+            ],
+        ),
+        t0,
+    );
+    d.apply(Event::Finished(StepKind::Activate, Ok(String::new())), t0);
+    let step = d
+        .steps
+        .iter()
+        .find(|s| s.kind == StepKind::Activate)
+        .unwrap();
+    assert_eq!(
+        step.state,
+        StepState::Done("restarted webapp · left running (changed) nginx".into())
+    );
+}

@@ -1,0 +1,255 @@
+//! `deploytui deploy`: the same plan and engine as the TUI, printed as
+//! step lines (or one JSON event per line) for scripts and CI.
+
+use std::io::Write;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::{read_password, settings, PasswordSource};
+use crate::config::{Config, Host, SudoMode};
+use crate::deploy::{native, Deploy, Event, Plan, StepKind, SwitchAction};
+use crate::remote::Transport;
+
+/// JSON schema name and version of `deploy --json` events.
+pub const DEPLOY_SCHEMA: &str = "deploytui.deploy/1";
+
+/// One line of `deploy --json`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+enum JsonEvent<'a> {
+    Plan {
+        schema: &'static str,
+        host: &'a str,
+        plan: &'a Plan,
+    },
+    Started {
+        host: &'a str,
+        step: StepKind,
+    },
+    Output {
+        host: &'a str,
+        step: StepKind,
+        line: &'a str,
+    },
+    Finished {
+        host: &'a str,
+        step: StepKind,
+        ok: bool,
+        detail: &'a str,
+    },
+    Built {
+        host: &'a str,
+        path: &'a str,
+    },
+    Done {
+        host: &'a str,
+        ok: bool,
+        verdict: &'a str,
+        before: Option<&'a str>,
+        after: Option<&'a str>,
+    },
+}
+
+/// Deploys each host in turn; true when every deploy worked.
+pub async fn deploy(
+    config: &Config,
+    hosts: &[&Host],
+    action: SwitchAction,
+    json: bool,
+    source: PasswordSource,
+) -> anyhow::Result<bool> {
+    let mut all_ok = true;
+    for host in hosts {
+        all_ok &= deploy_one(config, host, action, json, &source).await?;
+    }
+    Ok(all_ok)
+}
+
+async fn deploy_one(
+    config: &Config,
+    host: &Host,
+    action: SwitchAction,
+    json: bool,
+    source: &PasswordSource,
+) -> anyhow::Result<bool> {
+    let index = config
+        .hosts
+        .iter()
+        .position(|h| h.name == host.name)
+        .unwrap_or(0);
+    let flake = host
+        .flake
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("{} has no flake = \"…#…\" in the config", host.name))?;
+    // The overrides the flake pane shows: the same check, the same rule.
+    let report = crate::nix::check::check(flake, None, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", host.name))?;
+    let overrides = crate::nix::check::overrides(&host.override_inputs, &report);
+    let plan = Plan::new(index, host, action, overrides).map_err(|e| anyhow::anyhow!(e))?;
+    let mut out = std::io::stdout().lock();
+    let name = host.name.as_str();
+    if json {
+        print_json(
+            &mut out,
+            &JsonEvent::Plan {
+                schema: DEPLOY_SCHEMA,
+                host: name,
+                plan: &plan,
+            },
+        );
+    } else {
+        for (step, place, argv) in plan.commands() {
+            let _ = writeln!(
+                out,
+                "{name}: {:<8} ({place}) {}",
+                step.name(),
+                crate::remote::display_command(&argv)
+            );
+        }
+    }
+    drop(out);
+    // The password before anything runs: with none there is nothing to do.
+    let password = match host.sudo {
+        SudoMode::Password => Some(read_password(host, source)?),
+        _ => None,
+    };
+    let settings = settings(config)?;
+    let transport = Transport::connect(host, &settings)
+        .await
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let cx = native::Context {
+        transport: &transport,
+        nix_sshopts: transport.nix_sshopts(host, &settings),
+        password: password.as_ref(),
+        command_timeout: settings.command_timeout,
+        action_timeout: settings.action_timeout,
+    };
+    let mut deploy = Deploy::new(plan.clone(), std::time::SystemTime::now());
+    let run = async {
+        let ok = native::run(&plan, &cx, &tx).await;
+        drop(tx);
+        ok
+    };
+    let show = async {
+        while let Some(event) = rx.recv().await {
+            show_event(&mut deploy, event, name, json);
+        }
+    };
+    let (ok, ()) = tokio::join!(run, show);
+    drop(password);
+    transport.close().await;
+    let verdict = deploy.verdict();
+    let mut out = std::io::stdout().lock();
+    if json {
+        print_json(
+            &mut out,
+            &JsonEvent::Done {
+                host: name,
+                ok,
+                verdict: &verdict,
+                before: deploy.before.as_deref(),
+                after: deploy.built.as_deref(),
+            },
+        );
+    } else {
+        let _ = writeln!(out, "{name}: {verdict}");
+    }
+    Ok(ok)
+}
+
+fn show_event(deploy: &mut Deploy, event: Event, host: &str, json: bool) {
+    let now = std::time::SystemTime::now();
+    let mut out = std::io::stdout().lock();
+    if !json {
+        let started = matches!(event, Event::Started(_));
+        let finished = match &event {
+            Event::Finished(step, _) => Some(*step),
+            _ => None,
+        };
+        let lines = deploy.apply(event, now);
+        for line in lines {
+            if started || finished.is_some() {
+                continue;
+            }
+            let line = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                crate::text::AnsiFilter::filter(&line)
+            } else {
+                crate::text::plain(&line)
+            };
+            let _ = writeln!(out, "{host}:   {line}");
+        }
+        if let Some(step) = finished {
+            if let Some(s) = deploy.steps.iter().find(|s| s.kind == step) {
+                let secs = match (s.started, s.ended) {
+                    (Some(a), Some(b)) => b.duration_since(a).unwrap_or_default().as_secs(),
+                    _ => 0,
+                };
+                let _ = match &s.state {
+                    crate::deploy::StepState::Done(what) => {
+                        writeln!(out, "{host}: ✓ {} ({secs}s): {what}", step.name())
+                    }
+                    crate::deploy::StepState::Failed(why) => {
+                        writeln!(out, "{host}: ✗ {} ({secs}s): {why}", step.name())
+                    }
+                    _ => Ok(()),
+                };
+            }
+        } else if started {
+            if let Some(s) = deploy.current() {
+                let _ = writeln!(out, "{host}: … {}", s.kind.name());
+            }
+        }
+        return;
+    }
+    match &event {
+        Event::Started(step) => print_json(&mut out, &JsonEvent::Started { host, step: *step }),
+        Event::Finished(step, _) => {
+            let step = *step;
+            deploy.apply(event, now);
+            if let Some(s) = deploy.steps.iter().find(|s| s.kind == step) {
+                let (ok, detail) = match &s.state {
+                    crate::deploy::StepState::Done(what) => (true, what.as_str()),
+                    crate::deploy::StepState::Failed(why) => (false, why.as_str()),
+                    _ => (false, ""),
+                };
+                print_json(
+                    &mut out,
+                    &JsonEvent::Finished {
+                        host,
+                        step,
+                        ok,
+                        detail,
+                    },
+                );
+            }
+            return;
+        }
+        Event::Built(path) => print_json(&mut out, &JsonEvent::Built { host, path }),
+        Event::Output(..) | Event::Before(_) => {}
+    }
+    let step = match &event {
+        Event::Output(step, _) => Some(*step),
+        _ => None,
+    };
+    for line in deploy.apply(event, now) {
+        if let Some(step) = step {
+            print_json(
+                &mut out,
+                &JsonEvent::Output {
+                    host,
+                    step,
+                    line: &line,
+                },
+            );
+        }
+    }
+}
+
+fn print_json(out: &mut impl Write, event: &JsonEvent) {
+    if let Ok(line) = serde_json::to_string(event) {
+        let _ = writeln!(out, "{line}");
+    }
+}

@@ -1,0 +1,174 @@
+//! `deploytui deploy` against the test fleet: real nix builds here, real
+//! `nix copy` over the host's ssh session, sudo with the password on
+//! stdin, switch-to-configuration on the host, and the checks after it.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use deploytui::fleet::{Fleet, NIX_CONFIG, SUDO_PASSWORD};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn fleet(hosts: usize) -> Option<Fleet> {
+    common::fleet("deploy tests", hosts)
+}
+
+fn deploytui(f: &Fleet, args: &[&str], stdin: &str) -> Output {
+    let mut cmd = Command::new(common::bin());
+    cmd.arg("--config")
+        .arg(&f.config_path)
+        .args(args)
+        .env("NIX_CONFIG", NIX_CONFIG);
+    common::output_within(cmd, stdin.as_bytes(), LIMIT)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The host's running system and system profile generation, from `status --json`.
+fn running(f: &Fleet) -> (String, u64) {
+    let out = deploytui(f, &["status", "--json", "server1"], "");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
+    let sys = &v["hosts"][0]["system"];
+    (
+        sys["current"].as_str().unwrap_or_default().to_string(),
+        sys["generation"].as_u64().unwrap_or(0),
+    )
+}
+
+#[test]
+fn a_native_deploy_switches_the_host_to_head_and_nginx_serves_it_after_a_restart() {
+    let Some(f) = fleet(1) else { return };
+    let (before, generation) = running(&f);
+    f.repo
+        .commit_app_change("Deployed by deploytui")
+        .expect("commit");
+
+    let out = deploytui(
+        &f,
+        &["deploy", "server1", "--sudo-password-stdin"],
+        &format!("{SUDO_PASSWORD}\n"),
+    );
+    let said = text(&out.stdout);
+    assert!(out.status.success(), "{said}{}", text(&out.stderr));
+    // The plan first, with the override that makes it build HEAD.
+    assert!(
+        said.contains("--override-input monorepo git+file://"),
+        "{said}"
+    );
+    for line in [
+        "server1: ✓ build",
+        "server1: ✓ copy",
+        "server1: ✓ profile",
+        "server1: ✓ activate",
+        "restarted webapp",
+        "left running (changed) nginx",
+        "server1: ✓ verify",
+        "server1: switch done",
+    ] {
+        assert!(said.contains(line), "{line}: {said}");
+    }
+    assert!(
+        !said.contains(SUDO_PASSWORD),
+        "the password is never printed"
+    );
+
+    let (after, generation_after) = running(&f);
+    assert_ne!(after, before, "the host runs a new system");
+    assert!(said.contains(after.rsplit('-').next().unwrap_or("?")));
+    assert_eq!(generation_after, generation + 1, "a new generation");
+    // nginx was not restarted by the switch (X-RestartIfChanged=false):
+    // it serves the old page until restarted, then the new one.
+    assert!(!f
+        .fetch_page(0)
+        .expect("page")
+        .contains("Deployed by deploytui"));
+    let out = deploytui(
+        &f,
+        &["restart", "server1", "nginx", "--sudo-password-stdin"],
+        &format!("{SUDO_PASSWORD}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(f
+        .fetch_page(0)
+        .expect("page")
+        .contains("Deployed by deploytui"));
+}
+
+#[test]
+fn deploy_json_is_one_event_per_line_and_dry_activate_changes_nothing() {
+    let Some(f) = fleet(1) else { return };
+    let (before, generation) = running(&f);
+    f.repo.commit_app_change("Only a dry run").expect("commit");
+    let out = deploytui(
+        &f,
+        &[
+            "deploy",
+            "server1",
+            "--json",
+            "--action",
+            "dry-activate",
+            "--sudo-password-stdin",
+        ],
+        &format!("{SUDO_PASSWORD}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let events: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(events[0]["event"], "plan");
+    assert_eq!(events[0]["schema"], "deploytui.deploy/1");
+    assert_eq!(events[0]["plan"]["action"], "dry-activate");
+    let finished: Vec<(String, bool)> = events
+        .iter()
+        .filter(|e| e["event"] == "finished")
+        .map(|e| {
+            (
+                e["step"].as_str().unwrap_or("").to_string(),
+                e["ok"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    assert_eq!(
+        finished,
+        [
+            ("build".to_string(), true),
+            ("copy".to_string(), true),
+            ("activate".to_string(), true),
+            ("verify".to_string(), true),
+        ],
+        "no profile step for a dry run"
+    );
+    assert!(events.iter().any(|e| e["event"] == "output"
+        && e["step"] == "activate"
+        && e["line"].as_str().unwrap_or("").starts_with("would ")));
+    let done = events.last().expect("done");
+    assert_eq!(
+        (done["event"].as_str(), done["ok"].as_bool()),
+        (Some("done"), Some(true))
+    );
+    assert_eq!(done["before"], before.as_str());
+    assert_eq!(running(&f), (before, generation), "nothing changed");
+}
+
+#[test]
+fn a_wrong_sudo_password_stops_the_deploy_before_the_host_changes() {
+    let Some(f) = fleet(1) else { return };
+    let before = running(&f);
+    f.repo.commit_app_change("Never deployed").expect("commit");
+    let out = deploytui(
+        &f,
+        &["deploy", "server1", "--sudo-password-stdin"],
+        "not-the-password\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stdout);
+    assert!(said.contains("server1: ✗ profile"), "{said}");
+    assert!(said.contains("wrong sudo password"), "{said}");
+    assert!(said.contains("server1: failed at profile"), "{said}");
+    assert_eq!(running(&f), before, "the host is untouched");
+}
