@@ -22,6 +22,8 @@ pub enum Scope {
     Password,
     /// The help window.
     Help,
+    /// A question with choices (the deploy's action).
+    Choice,
 }
 
 impl Scope {
@@ -43,6 +45,7 @@ impl Scope {
             Scope::Log => &[Scope::Log],
             Scope::Password => &[Scope::Password],
             Scope::Help => &[Scope::Help],
+            Scope::Choice => &[Scope::Dialog],
         }
     }
 
@@ -67,17 +70,19 @@ impl Scope {
             Scope::Dialog => "Questions (yes / no)",
             Scope::Password => "Sudo password prompt",
             Scope::Help => "Help window",
+            Scope::Choice => "Deploy question",
         }
     }
 
     /// In the order the help lists them.
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 8] = [
         Scope::Global,
         Scope::Hosts,
         Scope::Services,
         Scope::Flake,
         Scope::Log,
         Scope::Dialog,
+        Scope::Choice,
         Scope::Password,
     ];
 }
@@ -118,6 +123,12 @@ pub enum Action {
     PasswordSend,
     PasswordRemember,
     PasswordCancel,
+    Deploy,
+    /// In a question with choices (the deploy's action): the next one.
+    NextChoice,
+    PrevChoice,
+    /// The log pane: the selected host's deploy, or the activity log.
+    ToggleDeployLog,
 }
 
 /// One row of the key table.
@@ -157,6 +168,7 @@ const DEFAULTS: &[Row] = &[
     (Action::NextHost, "next_host", Scope::Global, Some("host"), "Select the next host from any pane", &["]"]),
     (Action::Refresh, "refresh", Scope::Global, Some("refresh"), "Probe every host now", &["shift-r"]),
     (Action::Open, "open", Scope::Hosts, Some("services"), "Show the selected host's services", &["enter"]),
+    (Action::Deploy, "deploy", Scope::Hosts, Some("deploy"), "Deploy the selected host: shows exactly what will run first", &["d"]),
     (Action::Restart, "restart", Scope::Services, Some("restart"), "Restart the selected service (asks first)", &["r"]),
     (Action::Reload, "reload", Scope::Services, Some("reload"), "Reload the selected service (asks first)", &["e"]),
     (Action::Start, "start", Scope::Services, Some("start"), "Start the selected service (asks first)", &["s"]),
@@ -169,8 +181,11 @@ const DEFAULTS: &[Row] = &[
     (Action::ScrollLeft, "scroll_left", Scope::Log, Some("scroll"), "Scroll left", &["left"]),
     (Action::ScrollRight, "scroll_right", Scope::Log, Some("scroll"), "Scroll right, to read long lines", &["right"]),
     (Action::CloseJournal, "close_journal", Scope::Log, Some("activity log"), "Stop the journal and show the activity log", &["a"]),
+    (Action::ToggleDeployLog, "deploy_log", Scope::Log, Some("deploy log"), "Show the selected host's deploy log, or the activity log", &["v"]),
     (Action::Confirm, "confirm", Scope::Dialog, Some("yes"), "Yes: do it", &["y", "enter"]),
     (Action::Cancel, "cancel", Scope::Dialog, Some("no"), "No: cancel (also closes the help)", &["esc", "n"]),
+    (Action::NextChoice, "next_choice", Scope::Choice, Some("action"), "The next switch action (switch, boot, test, dry-activate)", &["tab", "right"]),
+    (Action::PrevChoice, "prev_choice", Scope::Choice, None, "The previous switch action", &["backtab", "left"]),
     (Action::PasswordSend, "password_send", Scope::Password, Some("send"), "Send the password to sudo", &["enter"]),
     (Action::PasswordRemember, "password_remember", Scope::Password, Some("remember"), "Keep it in memory for this session, or not", &["tab"]),
     (Action::PasswordCancel, "password_cancel", Scope::Password, Some("cancel"), "Cancel (nothing runs)", &["esc"]),

@@ -172,3 +172,44 @@ fn a_wrong_sudo_password_stops_the_deploy_before_the_host_changes() {
     assert!(said.contains("server1: failed at profile"), "{said}");
     assert_eq!(running(&f), before, "the host is untouched");
 }
+
+#[test]
+fn a_deploy_from_the_tui_shows_each_step_turn_green() {
+    let Some(f) = fleet(1) else { return };
+    if !common::require_tools("deploy e2e", &["tmux"]) {
+        return;
+    }
+    let before = running(&f);
+    f.repo
+        .commit_app_change("From the keyboard")
+        .expect("commit");
+    let (t, _data) = common::tmux::open_deploytui_with_nix(&f.config_path, 120, 40, NIX_CONFIG);
+    t.wait_for("server1 up and its flake checked", LIMIT, |s| {
+        s.contains("● up") && s.contains("✗ stale") && s.contains("d deploy")
+    });
+    t.keys(&["d"]);
+    let preview = t.wait_for("the plan", LIMIT, |s| s.contains("Deploy server1"));
+    for shown in [
+        "[switch]",
+        "--override-input monorepo",
+        "switch-to-configuration",
+    ] {
+        assert!(preview.contains(shown), "{shown}: {preview}");
+    }
+    t.keys(&["Enter"]);
+    t.wait_for("the password prompt", LIMIT, |s| {
+        s.contains("to deploy (switch)")
+    });
+    t.type_line(SUDO_PASSWORD);
+    let done = t.wait_for("every step done", LIMIT, |s| s.contains("switch done"));
+    for step in ["✓ build", "✓ copy", "✓ profile", "✓ activate", "✓ verify"] {
+        assert!(done.contains(step), "{step}: {done}");
+    }
+    assert!(done.contains("restarted webapp"), "{done}");
+    assert!(!done.contains(SUDO_PASSWORD), "{done}");
+    t.keys(&["q"]);
+    t.wait_for("the shell back", LIMIT, |s| s.contains("EXIT=0"));
+    let after = running(&f);
+    assert_ne!(after.0, before.0, "the host runs the new system");
+    assert_eq!(after.1, before.1 + 1);
+}

@@ -8,7 +8,6 @@ mod common;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::tmux::Tmux;
 use deploytui::fleet::{Fleet, NIX_CONFIG};
 
 fn fleet(hosts: usize) -> Option<Fleet> {
@@ -130,22 +129,7 @@ fn the_flake_pane_turns_red_on_a_commit_and_u_then_c_make_it_current() {
     if !common::require_tools("flake e2e", &["tmux"]) {
         return;
     }
-    let data = tempfile::tempdir().expect("tempdir");
-    let t = Tmux::start(
-        120,
-        34,
-        &[
-            ("XDG_DATA_HOME", &data.path().to_string_lossy()),
-            ("NIX_CONFIG", &NIX_CONFIG.replace('\n', "\\n")),
-        ],
-    );
-    // tmux -e cannot carry newlines: let bash turn \n back into them.
-    t.type_line("export NIX_CONFIG=$(printf \"$NIX_CONFIG\")");
-    t.type_line(&format!(
-        "{} --config {}; echo EXIT=$?",
-        common::bin().display(),
-        f.config_path.display()
-    ));
+    let (t, _data) = common::tmux::open_deploytui_with_nix(&f.config_path, 120, 34, NIX_CONFIG);
     t.wait_for("the input current", Duration::from_secs(30), |s| {
         s.contains("✓ current") && s.contains(" q quit")
     });

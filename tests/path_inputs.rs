@@ -168,20 +168,8 @@ fn open_with_stock_nix(m: &Mono) -> (common::tmux::Tmux, tempfile::TempDir) {
         .lines()
         .filter(|l| !l.starts_with("experimental-features"))
         .collect::<Vec<_>>()
-        .join("\\n");
-    let data = tempfile::tempdir().expect("tempdir");
-    let t = common::tmux::Tmux::start(
-        150,
-        40,
-        &[
-            ("XDG_DATA_HOME", &data.path().to_string_lossy()),
-            ("NIX_CONFIG", &stock),
-        ],
-    );
-    // tmux -e cannot carry newlines: let bash turn \n back into them.
-    t.type_line("export NIX_CONFIG=$(printf \"$NIX_CONFIG\")");
-    t.run_deploytui(&m.config);
-    (t, data)
+        .join("\n");
+    common::tmux::open_deploytui_with_nix(&m.config, 150, 40, &stock)
 }
 
 fn nar_hash(dir: &Path) -> String {

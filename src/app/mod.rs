@@ -15,6 +15,7 @@ use crossterm::event::KeyEvent;
 use tui_textarea::TextArea;
 
 use crate::config::{Config, FlakeRef};
+use crate::deploy::{Deploy, Plan};
 use crate::keymap::Scope;
 use crate::logbuf::LogBuf;
 use crate::nix::check::FlakeReport;
@@ -96,9 +97,33 @@ pub struct PendingAction {
     pub command: String,
 }
 
+/// What waits for a sudo password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NeedsSudo {
+    Unit(PendingAction),
+    Deploy(Box<Plan>),
+}
+
+impl NeedsSudo {
+    pub fn host(&self) -> usize {
+        match self {
+            NeedsSudo::Unit(p) => p.host,
+            NeedsSudo::Deploy(plan) => plan.host,
+        }
+    }
+
+    /// "restart nginx.service", "deploy (switch)".
+    pub fn what(&self) -> String {
+        match self {
+            NeedsSudo::Unit(p) => format!("{} {}", p.action.verb(), p.unit),
+            NeedsSudo::Deploy(plan) => format!("deploy ({})", plan.action.as_str()),
+        }
+    }
+}
+
 /// The masked sudo password prompt.
 pub struct PasswordPrompt {
-    pub pending: PendingAction,
+    pub pending: NeedsSudo,
     pub input: TextArea<'static>,
     /// Keep the password in memory for this session.
     pub remember: bool,
@@ -120,12 +145,16 @@ impl std::fmt::Debug for PasswordPrompt {
 /// A window drawn over the panes that takes the keys while open.
 #[derive(Debug)]
 pub enum Overlay {
-    Help { scroll: usize },
+    Help {
+        scroll: usize,
+    },
     ConfirmQuit,
     Confirm(PendingAction),
     UpdateLock(LockUpdate),
     CommitLock(LockCommit),
     Password(Box<PasswordPrompt>),
+    /// What a deploy will run, before it does; the action can be changed.
+    DeployPreview(Box<Plan>),
 }
 
 /// What a probe found, and when.
@@ -272,6 +301,18 @@ pub struct LogView {
     pub wrap: bool,
 }
 
+impl LogView {
+    /// At the newest line, following, from the first column (wrapping as before).
+    pub fn at_end(wrap: bool) -> LogView {
+        LogView {
+            from_bottom: 0,
+            follow: true,
+            x: 0,
+            wrap,
+        }
+    }
+}
+
 /// A followed journal, shown in the log pane instead of the activity log.
 #[derive(Debug, Clone)]
 pub struct Journal {
@@ -315,6 +356,13 @@ pub struct State {
     pub refreshing: std::collections::BTreeSet<usize>,
     /// The notice and when a tick first saw it, so it can go after a while.
     notice_seen: Option<(String, SystemTime)>,
+    /// The latest deploy of each host (by index), running or done.
+    pub deploys: HashMap<usize, Deploy>,
+    /// Deploys in flight: job id → host index.
+    deploy_jobs: HashMap<JobId, usize>,
+    /// The log pane shows the selected host's deploy (when it has one)
+    /// rather than the activity log.
+    pub show_deploy: bool,
     /// Sudo passwords the user let deploytui keep, per host index.
     pub passwords: HashMap<usize, Secret>,
     /// The latest time from a tick.
@@ -377,6 +425,16 @@ pub enum Msg {
         id: JobId,
         result: Result<LockDiff, String>,
     },
+    /// A step of a deploy started, printed, ended.
+    Deploy {
+        id: JobId,
+        event: crate::deploy::Event,
+    },
+    /// The deploy's runner stopped (every step reported, or cancelled).
+    DeployEnded {
+        id: JobId,
+        ok: bool,
+    },
 }
 
 /// Work for the runtime to do outside `update`.
@@ -417,6 +475,12 @@ pub enum Effect {
     UpdateLock {
         id: JobId,
         update: LockUpdate,
+    },
+    /// Run a deploy (build here, then the host).
+    Deploy {
+        id: JobId,
+        plan: Box<Plan>,
+        password: Option<Secret>,
     },
     /// `git commit` the lock file alone.
     CommitLock {
@@ -497,6 +561,9 @@ impl State {
             refreshing: Default::default(),
             notice_seen: None,
             passwords: HashMap::new(),
+            deploys: HashMap::new(),
+            deploy_jobs: HashMap::new(),
+            show_deploy: false,
             now: SystemTime::UNIX_EPOCH,
             nix_version: None,
             uncommitted_lock: None,
@@ -535,8 +602,20 @@ impl State {
         }
     }
 
-    /// The buffer the log pane shows: the followed journal, else the activity log.
+    /// The deploy the log pane shows, if it shows one.
+    pub fn shown_deploy(&self) -> Option<&Deploy> {
+        if self.journal.is_some() || !self.show_deploy {
+            return None;
+        }
+        self.deploys.get(&self.selected_host)
+    }
+
+    /// The buffer the log pane shows: the followed journal, else the
+    /// selected host's deploy (when shown), else the activity log.
     pub fn shown_log(&self) -> &LogBuf {
-        self.journal.as_ref().map_or(&self.log, |j| &j.lines)
+        if let Some(j) = &self.journal {
+            return &j.lines;
+        }
+        self.shown_deploy().map_or(&self.log, |d| &d.log)
     }
 }

@@ -16,7 +16,8 @@ pub fn mode(state: &State) -> Scope {
             Overlay::ConfirmQuit
             | Overlay::Confirm(_)
             | Overlay::UpdateLock(_)
-            | Overlay::CommitLock(_),
+            | Overlay::CommitLock(_)
+            | Overlay::DeployPreview(_),
         ) => Scope::Dialog,
     }
 }
@@ -33,8 +34,10 @@ pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String>
             return (!acts).then(|| help_reason(state));
         }
         Scope::Dialog => {
-            return (!matches!(action, Action::Confirm | Action::Cancel))
-                .then(|| dialog_reason(state));
+            let choices = matches!(state.overlay, Some(Overlay::DeployPreview(_)));
+            let acts = matches!(action, Action::Confirm | Action::Cancel)
+                || (choices && matches!(action, Action::NextChoice | Action::PrevChoice));
+            return (!acts).then(|| dialog_reason(state));
         }
         _ => {}
     }
@@ -50,6 +53,16 @@ pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String>
             .is_none()
             .then(|| "no service selected: add services = [...] to this host".into()),
         Action::UpdateLock => lock_update_blocked(state),
+        Action::Deploy => state
+            .selected_config()
+            .is_some_and(|h| h.flake.is_none())
+            .then(|| "this host has no flake = \"…#…\" in the config: nothing to deploy".into()),
+        Action::ToggleDeployLog if state.journal.is_some() => Some(format!(
+            "a journal is open ({} closes it)",
+            state.config.keymap.keys_of(Action::CloseJournal)
+        )),
+        Action::ToggleDeployLog => (!state.deploys.contains_key(&state.selected_host))
+            .then(|| "this host has no deploy yet (d deploys it)".into()),
         Action::CommitLock => state.uncommitted_lock.is_none().then(|| {
             format!(
                 "no updated flake.lock to commit ({} updates an input first)",
@@ -144,6 +157,7 @@ pub fn answers(state: &State) -> (&'static str, &'static str) {
         Some(Overlay::Confirm(p)) => (p.action.verb(), "cancel"),
         Some(Overlay::UpdateLock(_)) => ("update", "cancel"),
         Some(Overlay::CommitLock(_)) => ("commit", "cancel"),
+        Some(Overlay::DeployPreview(_)) => ("deploy", "cancel"),
         _ => ("yes", "no"),
     }
 }

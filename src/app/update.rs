@@ -9,7 +9,7 @@ use zeroize::Zeroize;
 
 use super::{
     DelayedMsg, Effect, FlakeStatus, HostStatus, Job, Journal, LockCommit, LockDiff, LockUpdate,
-    Msg, Overlay, Pane, PasswordPrompt, PendingAction, Probed, State, UnitAction,
+    Msg, NeedsSudo, Overlay, Pane, PasswordPrompt, PendingAction, Probed, State, UnitAction,
 };
 use crate::config::SudoMode;
 use crate::keymap::{Action, Scope};
@@ -28,7 +28,15 @@ const JOURNAL_BACKLOG: u32 = 50;
 /// Applies one message and returns the effects the runtime must run.
 pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
     // Lines for the log (the most frequent messages) change no pane's size.
-    let relayout = !matches!(msg, Msg::FollowLine { .. } | Msg::Log(_));
+    let relayout = !matches!(
+        msg,
+        Msg::FollowLine { .. }
+            | Msg::Log(_)
+            | Msg::Deploy {
+                event: crate::deploy::Event::Output(..),
+                ..
+            }
+    );
     let effects = apply(state, msg);
     // Panes are sized by their content: the log's size follows the rest.
     if relayout {
@@ -62,6 +70,11 @@ fn apply(state: &mut State, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::LockUpdated { id, result } => on_lock_updated(state, id, result),
+        Msg::Deploy { id, event } => {
+            on_deploy_event(state, id, event);
+            Vec::new()
+        }
+        Msg::DeployEnded { id, ok } => on_deploy_ended(state, id, ok),
         Msg::Log(line) => {
             activity(state, line);
             Vec::new()
@@ -264,10 +277,12 @@ fn on_probe_done(
     }
 }
 
+mod deploys;
 mod flake;
 mod keys;
 mod services;
 
+use deploys::*;
 use flake::*;
 use keys::*;
 use services::*;

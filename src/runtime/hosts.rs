@@ -33,6 +33,11 @@ pub enum Request {
     StopFollow {
         id: JobId,
     },
+    Deploy {
+        id: JobId,
+        plan: Box<crate::deploy::Plan>,
+        password: Option<Secret>,
+    },
 }
 
 /// The app's handle on one host's worker.
@@ -120,6 +125,52 @@ async fn worker(
                     let result = t.output(&argv, password.as_ref(), limit).await;
                     drop(password);
                     let _ = msgs.send(Msg::UnitActionDone { id, result });
+                });
+            }
+            Request::Deploy { id, plan, password } => {
+                let t = match session(&mut transport, &host, &settings).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        let _ = msgs.send(Msg::Deploy {
+                            id,
+                            event: crate::deploy::Event::Finished(
+                                crate::deploy::StepKind::Build,
+                                Err(format!("cannot reach the host: {e}")),
+                            ),
+                        });
+                        let _ = msgs.send(Msg::DeployEnded { id, ok: false });
+                        continue;
+                    }
+                };
+                let msgs = msgs.clone();
+                let sshopts = t.nix_sshopts(&host, &settings);
+                let (command_timeout, action_timeout) =
+                    (settings.command_timeout, settings.action_timeout);
+                tasks.spawn(async move {
+                    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+                    let forward = {
+                        let msgs = msgs.clone();
+                        async move {
+                            while let Some(event) = events_rx.recv().await {
+                                let _ = msgs.send(Msg::Deploy { id, event });
+                            }
+                        }
+                    };
+                    let run = async {
+                        let cx = crate::deploy::native::Context {
+                            transport: &t,
+                            nix_sshopts: sshopts,
+                            password: password.as_ref(),
+                            command_timeout,
+                            action_timeout,
+                        };
+                        let ok = crate::deploy::native::run(&plan, &cx, &events_tx).await;
+                        drop(events_tx);
+                        ok
+                    };
+                    let (ok, ()) = tokio::join!(run, forward);
+                    drop(password);
+                    let _ = msgs.send(Msg::DeployEnded { id, ok });
                 });
             }
             Request::Follow { id, argv } => {

@@ -185,6 +185,9 @@ fn run_effect(
             password,
         } => send(host, hosts::Request::Run { id, argv, password }),
         Effect::Follow { id, host, argv } => send(host, hosts::Request::Follow { id, argv }),
+        Effect::Deploy { id, plan, password } => {
+            send(plan.host, hosts::Request::Deploy { id, plan, password })
+        }
         Effect::StopFollow { id } => {
             for w in workers {
                 let _ = w.requests.send(hosts::Request::StopFollow { id });

@@ -73,6 +73,20 @@ fn command(argv: &[String], area: Rect, theme: &Theme) -> Vec<Line<'static>> {
         .collect()
 }
 
+/// A question: its lines, a blank line, its answers, framed.
+fn ask(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    theme: &Theme,
+    title: String,
+    mut lines: Vec<Line>,
+) {
+    lines.push(Line::raw(""));
+    lines.push(answer_keys(state, theme));
+    frame_dialog(frame, area, theme, title, lines, theme.warn);
+}
+
 /// The question's answers, worded as the footer words them.
 fn answer_keys(state: &State, theme: &Theme) -> Line<'static> {
     let (yes, no) = crate::app::modes::answers(state);
@@ -131,16 +145,8 @@ pub fn confirm_action(
         Line::raw(""),
     ];
     lines.extend(command(&argv, area, theme));
-    lines.push(Line::raw(""));
-    lines.push(answer_keys(state, theme));
-    frame_dialog(
-        frame,
-        area,
-        theme,
-        format!(" {} a service ", capitalise(p.action.verb())),
-        lines,
-        theme.warn,
-    );
+    let title = format!(" {} a service ", capitalise(p.action.verb()));
+    ask(frame, area, state, theme, title, lines);
 }
 
 pub fn password(
@@ -150,13 +156,12 @@ pub fn password(
     theme: &Theme,
     prompt: &PasswordPrompt,
 ) {
-    let host = state.hosts.get(prompt.pending.host);
+    let host = state.hosts.get(prompt.pending.host());
     let host_name = host.map_or("?", |h| h.name.as_str());
     let target = host.map_or("?", |h| h.target.as_str());
     let mut lines = vec![Line::raw(format!(
-        "sudo password for {target} ({host_name}), to {} {}:",
-        prompt.pending.action.verb(),
-        prompt.pending.unit
+        "sudo password for {target} ({host_name}), to {}:",
+        prompt.pending.what()
     ))];
     if let Some(error) = &prompt.error {
         lines.push(Line::styled(error.clone(), theme.error));
@@ -262,6 +267,54 @@ pub fn confirm_lock_commit(
         " Commit flake.lock ".into(),
         lines,
         theme.warn,
+    );
+}
+
+/// The deploy question: every command the deploy runs, in order, where
+/// it runs, and the action (which Tab changes).
+pub fn deploy_preview(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    theme: &Theme,
+    plan: &crate::deploy::Plan,
+) {
+    let km = &state.config.keymap;
+    let sudo = match plan.sudo {
+        crate::config::SudoMode::None => "as the login user",
+        crate::config::SudoMode::Nopasswd => "sudo, no password",
+        crate::config::SudoMode::Password => "sudo with a password",
+    };
+    let mut actions = vec![Span::raw("Action: ")];
+    for a in crate::deploy::SwitchAction::ALL {
+        if a == plan.action {
+            actions.push(Span::styled(format!("[{}]", a.as_str()), theme.title));
+        } else {
+            actions.push(Span::styled(format!(" {} ", a.as_str()), theme.dim));
+        }
+        actions.push(Span::raw(" "));
+    }
+    actions.push(Span::styled(km.keys_of(Action::NextChoice), theme.key));
+    actions.push(Span::raw(" changes it"));
+    let mut lines = vec![
+        Line::raw(format!("Engine native · target {} · {sudo}", plan.target)),
+        Line::from(actions),
+    ];
+    for (step, place, argv) in plan.commands() {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(
+            format!("{} ({place}):", step.name()),
+            theme.title,
+        ));
+        lines.extend(command(&argv, area, theme));
+    }
+    ask(
+        frame,
+        area,
+        state,
+        theme,
+        format!(" Deploy {} ", plan.host_name),
+        lines,
     );
 }
 

@@ -6,6 +6,15 @@ use ratatui::widgets::{List, ListItem, ListState};
 use super::{ago, pane_block, short_store_path, Theme};
 use crate::app::{HostState, HostStatus, Pane, State};
 
+/// The index of `h` among the hosts.
+fn index_of(state: &State, h: &HostState) -> usize {
+    state
+        .hosts
+        .iter()
+        .position(|x| std::ptr::eq(x, h))
+        .unwrap_or(usize::MAX)
+}
+
 /// Lines the hosts pane needs for `h` at `width` columns of text.
 pub fn line_count(h: &HostState, state: &State, width: usize) -> usize {
     rows(h, state, &Theme::new(state.config.theme), width).len()
@@ -62,6 +71,12 @@ fn rows<'a>(h: &'a HostState, state: &State, theme: &Theme, width: usize) -> Vec
             theme.error,
         ),
         HostStatus::Unreachable { .. } => ("✗ unreachable".to_string(), theme.error),
+    };
+    // A deploy says where it is, in place of the state until it ends.
+    let (badge, badge_style) = match state.deploys.get(&index_of(state, h)) {
+        Some(d) if !d.finished() => (format!("⟳ {}", d.verdict()), theme.warn),
+        Some(d) if d.failed() => (format!("{badge} · ✗ deploy {}", d.verdict()), theme.error),
+        _ => (badge, badge_style),
     };
     // The badge before the target: when the pane is narrow, the target is
     // what gets cut, and it says so with an ellipsis.

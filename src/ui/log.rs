@@ -5,11 +5,81 @@ use ratatui::prelude::*;
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{pane_block, Theme};
+use std::time::SystemTime;
+
 use crate::app::{Pane, State};
+use crate::deploy::{Deploy, StepState};
+
+/// Rows the step list takes above a deploy's log.
+pub fn step_rows(state: &State) -> u16 {
+    state
+        .shown_deploy()
+        .map_or(0, |d| u16::try_from(d.steps.len() + 1).unwrap_or(0))
+}
+
+/// One line per step: its mark, name, time and what it did or does.
+fn step_lines(deploy: &Deploy, now: SystemTime, theme: &Theme) -> Vec<Line<'static>> {
+    const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+    let frame = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| (d.as_millis() / 100) as usize);
+    let mut lines: Vec<Line> = deploy
+        .steps
+        .iter()
+        .map(|s| {
+            let secs = s.started.map(|a| {
+                s.ended
+                    .unwrap_or(now)
+                    .duration_since(a)
+                    .unwrap_or_default()
+                    .as_secs()
+            });
+            let time = secs.map_or(String::new(), |t| format!("{t}s"));
+            let (mark, style, words) = match &s.state {
+                StepState::Waiting => ("·".to_string(), theme.dim, String::new()),
+                StepState::Running => (
+                    SPINNER[frame % SPINNER.len()].to_string(),
+                    theme.warn,
+                    deploy.step_words(s.kind),
+                ),
+                StepState::Done(what) => ("✓".into(), theme.ok, what.clone()),
+                StepState::Failed(why) => ("✗".into(), theme.error, why.clone()),
+                StepState::Skipped => ("-".into(), theme.dim, "not run".into()),
+            };
+            Line::from(vec![
+                Span::styled(format!("{mark} {:<9}", s.kind.name()), style),
+                Span::styled(format!("{time:>5}  "), theme.dim),
+                Span::raw(words),
+            ])
+        })
+        .collect();
+    // What is building now, and the last line it printed.
+    let building = deploy
+        .progress
+        .building
+        .iter()
+        .map(|(_, name, last)| match last {
+            Some(l) => format!("{name}: {}", crate::text::plain(l)),
+            None => name.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(" · ");
+    lines.push(Line::styled(building, theme.dim));
+    lines
+}
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let view = state.log_view;
+    let deploy = state.shown_deploy();
     let source = match &state.journal {
+        None if deploy.is_some() => deploy.map_or(String::new(), |d| {
+            format!(
+                "deploy {} ({}) · {}",
+                d.plan.host_name,
+                d.plan.action.as_str(),
+                d.verdict()
+            )
+        }),
         None => "activity".to_string(),
         Some(j) => {
             let host = state.hosts.get(j.host).map_or("?", |h| h.name.as_str());
@@ -40,7 +110,23 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         ));
     }
     let block = pane_block(Pane::Log, state, theme, format!("{source} · {position} "));
-    let inner = block.inner(area);
+    let mut inner = block.inner(area);
+    let mut area = area;
+    if let Some(d) = deploy {
+        // The steps above the log, the block around both.
+        frame.render_widget(block.clone(), area);
+        let [steps, rest] =
+            Layout::vertical([Constraint::Length(step_rows(state)), Constraint::Fill(1)])
+                .areas(inner);
+        frame.render_widget(Paragraph::new(step_lines(d, state.now, theme)), steps);
+        inner = rest;
+        area = rest;
+    }
+    let block = if deploy.is_some() {
+        ratatui::widgets::Block::default()
+    } else {
+        block
+    };
     let rows = usize::from(inner.height);
     let log = state.shown_log();
     let end = log.len().saturating_sub(view.from_bottom);

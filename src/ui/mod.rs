@@ -5,7 +5,7 @@ pub(crate) mod flake;
 pub(crate) mod help;
 pub(crate) mod hosts;
 pub mod layout;
-mod log;
+pub(crate) mod log;
 pub(crate) mod services;
 mod statusbar;
 mod theme;
@@ -53,6 +53,9 @@ pub fn view(state: &State, frame: &mut Frame) {
         }
         Some(Overlay::CommitLock(commit)) => {
             dialogs::confirm_lock_commit(frame, area, state, &theme, commit)
+        }
+        Some(Overlay::DeployPreview(plan)) => {
+            dialogs::deploy_preview(frame, area, state, &theme, plan)
         }
         None => {}
     }

@@ -26,6 +26,29 @@ pub fn open_deploytui(config: &Path, width: u16, height: u16) -> (Tmux, tempfile
     (t, data)
 }
 
+/// deploytui on `config` with `NIX_CONFIG` set to `nix_config` in its shell
+/// (lock updates and deploys run nix).
+pub fn open_deploytui_with_nix(
+    config: &Path,
+    width: u16,
+    height: u16,
+    nix_config: &str,
+) -> (Tmux, tempfile::TempDir) {
+    let data = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(
+        width,
+        height,
+        &[
+            ("XDG_DATA_HOME", &data.path().to_string_lossy()),
+            ("NIX_CONFIG", &nix_config.replace('\n', "\\n")),
+        ],
+    );
+    // tmux -e cannot carry newlines: let bash turn \n back into them.
+    t.type_line("export NIX_CONFIG=$(printf \"$NIX_CONFIG\")");
+    t.run_deploytui(config);
+    (t, data)
+}
+
 impl Tmux {
     /// Types the command that runs deploytui on `config`; the shell prints
     /// `EXIT=<code>` when it ends.

@@ -26,7 +26,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Some(Overlay::Help { scroll }) => on_help(state, key, scroll),
         Some(Overlay::Confirm(pending)) => {
             match state.config.keymap.action_for(&key, Scope::Dialog) {
-                Some(Action::Confirm) => confirmed(state, pending),
+                Some(Action::Confirm) => confirmed(state, NeedsSudo::Unit(pending)),
                 Some(Action::Cancel) => {
                     state.notice = Some(format!(
                         "{} of {} cancelled",
@@ -43,6 +43,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             }
         }
         Some(Overlay::Password(prompt)) => on_password_key(state, prompt, key),
+        Some(Overlay::DeployPreview(plan)) => on_preview_key(state, plan, key),
         Some(Overlay::UpdateLock(update)) => {
             match state.config.keymap.action_for(&key, Scope::Dialog) {
                 Some(Action::Confirm) => {
@@ -191,12 +192,7 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Action::CloseJournal => {
             let effects = stop_journal(state, "closed");
             state.journal = None;
-            state.log_view = crate::app::LogView {
-                from_bottom: 0,
-                follow: true,
-                x: 0,
-                wrap: state.log_view.wrap,
-            };
+            state.log_view = crate::app::LogView::at_end(state.log_view.wrap);
             return effects;
         }
         Action::ScrollLeft => state.log_view.x = state.log_view.x.saturating_sub(SCROLL_STEP),
@@ -217,12 +213,20 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             state.service_cursor = 0;
             return stop_journal_if_moved_away(state);
         }
+        Action::Deploy => ask_deploy(state),
+        Action::ToggleDeployLog => {
+            state.show_deploy = !state.show_deploy;
+            state.log_view.from_bottom = 0;
+            state.log_view.follow = true;
+        }
         Action::WrapLog => {
             state.log_view.wrap = !state.log_view.wrap;
             state.log_view.x = 0;
         }
         // Not read in a pane.
         Action::Confirm
+        | Action::NextChoice
+        | Action::PrevChoice
         | Action::Cancel
         | Action::PasswordSend
         | Action::PasswordRemember

@@ -27,18 +27,27 @@ pub(super) fn ask_unit_action(state: &mut State, action: UnitAction) {
 }
 
 /// After the user's yes: run it, or ask for the sudo password first.
-pub(super) fn confirmed(state: &mut State, pending: PendingAction) -> Vec<Effect> {
-    let needs_password = sudo_of(state, pending.host) == SudoMode::Password;
-    match state.passwords.get(&pending.host).cloned() {
+pub(super) fn confirmed(state: &mut State, pending: NeedsSudo) -> Vec<Effect> {
+    let host = pending.host();
+    let needs_password = sudo_of(state, host) == SudoMode::Password;
+    match state.passwords.get(&host).cloned() {
         None if needs_password => {
             state.overlay = Some(password_prompt(pending, None));
             Vec::new()
         }
-        password => run_action(state, pending, password),
+        password => run_sudo(state, pending, password),
     }
 }
 
-pub(super) fn password_prompt(pending: PendingAction, error: Option<String>) -> Overlay {
+/// Runs what waited for sudo.
+fn run_sudo(state: &mut State, pending: NeedsSudo, password: Option<Secret>) -> Vec<Effect> {
+    match pending {
+        NeedsSudo::Unit(p) => run_action(state, p, password),
+        NeedsSudo::Deploy(plan) => super::deploys::start_deploy(state, *plan, password),
+    }
+}
+
+pub(super) fn password_prompt(pending: NeedsSudo, error: Option<String>) -> Overlay {
     Overlay::Password(Box::new(PasswordPrompt {
         pending,
         input: fresh_input(),
@@ -108,7 +117,7 @@ pub(super) fn on_action_done(
                 return quit_if_waiting(state);
             }
             state.overlay = Some(password_prompt(
-                pending,
+                NeedsSudo::Unit(pending),
                 Some("wrong sudo password, try again".into()),
             ));
             Vec::new()
@@ -162,11 +171,7 @@ pub(super) fn on_password_key(
 ) -> Vec<Effect> {
     match state.config.keymap.action_for(&key, Scope::Password) {
         Some(Action::PasswordCancel) => {
-            state.notice = Some(format!(
-                "{} of {} cancelled",
-                prompt.pending.action.verb(),
-                prompt.pending.unit
-            ));
+            state.notice = Some(format!("{}: cancelled", prompt.pending.what()));
             clear(&mut prompt.input);
             state.overlay = None;
             Vec::new()
@@ -184,9 +189,9 @@ pub(super) fn on_password_key(
             if prompt.remember {
                 state
                     .passwords
-                    .insert(prompt.pending.host, password.clone());
+                    .insert(prompt.pending.host(), password.clone());
             }
-            run_action(state, prompt.pending, Some(password))
+            run_sudo(state, prompt.pending, Some(password))
         }
         Some(Action::PasswordRemember) => {
             prompt.remember = !prompt.remember;
@@ -239,12 +244,7 @@ pub(super) fn follow_journal(state: &mut State) -> Vec<Effect> {
         lines: LogBuf::new(),
         ended: None,
     });
-    state.log_view = crate::app::LogView {
-        from_bottom: 0,
-        follow: true,
-        x: 0,
-        wrap: state.log_view.wrap,
-    };
+    state.log_view = crate::app::LogView::at_end(state.log_view.wrap);
     state.focus = Pane::Log;
     effects.push(Effect::Follow { id, host, argv });
     effects

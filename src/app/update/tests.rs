@@ -285,7 +285,7 @@ fn key_release_is_ignored() {
 #[test]
 fn unbound_keys_act_on_nothing_and_say_so() {
     let mut s = state(2);
-    for c in ['z', '1', ' ', 'r', '/', 'd'] {
+    for c in ['z', '1', ' ', 'r', '/', 'D'] {
         assert!(ch(&mut s, c).is_empty(), "{c}");
         let notice = s.notice.clone().unwrap_or_default();
         assert!(
@@ -297,7 +297,7 @@ fn unbound_keys_act_on_nothing_and_say_so() {
     assert!(s.overlay.is_none(), "r only acts in the services pane");
     assert_eq!(
         s.notice.as_deref(),
-        Some("`d` does nothing in the hosts pane (? lists every key)")
+        Some("`D` does nothing in the hosts pane (? lists every key)")
     );
 }
 
@@ -590,7 +590,7 @@ fn wrong_password_asks_again_and_forgets_it() {
     match &s.overlay {
         Some(Overlay::Password(p)) => {
             assert_eq!(p.error.as_deref(), Some("wrong sudo password, try again"));
-            assert_eq!(p.pending.unit, "nginx.service");
+            assert_eq!(p.pending.what(), "restart nginx.service");
             assert!(p.input.lines().concat().is_empty());
         }
         other => panic!("expected the prompt again, got {other:?}"),
@@ -1047,4 +1047,5 @@ fn notices_leave_the_status_bar_after_a_while() {
     assert_eq!(s.notice, None);
 }
 
+mod deploys;
 mod footer;

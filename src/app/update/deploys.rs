@@ -1,0 +1,163 @@
+//! Deploys from the TUI: `d` shows the plan, the answer starts it (after the
+//! sudo password when the host needs one), and the runner's events fold
+//! into the host's deploy, which the log pane and the hosts pane show.
+
+use super::*;
+use crate::app::JobId;
+use crate::deploy::{Deploy, Plan, SwitchAction};
+
+/// `d` on a host: the plan, exactly, before anything runs.
+pub(super) fn ask_deploy(state: &mut State) {
+    let host = state.selected_host;
+    if let Some(d) = state.deploys.get(&host).filter(|d| !d.finished()) {
+        state.notice = Some(format!(
+            "{} is deploying already ({}): one deploy per host at a time",
+            d.plan.host_name,
+            d.verdict()
+        ));
+        return;
+    }
+    let Some(config) = state.selected_config() else {
+        return;
+    };
+    // The overrides the flake pane shows, so the deploy builds HEAD.
+    let overrides = state
+        .selected_flake()
+        .map(|r| check::overrides(&config.override_inputs, r))
+        .unwrap_or_default();
+    match Plan::new(host, config, SwitchAction::Switch, overrides) {
+        Ok(plan) => state.overlay = Some(Overlay::DeployPreview(Box::new(plan))),
+        Err(e) => state.notice = Some(e),
+    }
+}
+
+/// Keys in the preview: the answer, or another action.
+pub(super) fn on_preview_key(state: &mut State, mut plan: Box<Plan>, key: KeyEvent) -> Vec<Effect> {
+    match state.config.keymap.action_for(&key, Scope::Dialog) {
+        Some(Action::Confirm) => confirmed(state, NeedsSudo::Deploy(plan)),
+        Some(Action::Cancel) => {
+            state.notice = Some(format!("deploy of {} cancelled", plan.host_name));
+            Vec::new()
+        }
+        Some(step @ (Action::NextChoice | Action::PrevChoice)) => {
+            let all = SwitchAction::ALL;
+            let at = all.iter().position(|a| *a == plan.action).unwrap_or(0);
+            let next = if step == Action::NextChoice {
+                (at + 1) % all.len()
+            } else {
+                (at + all.len() - 1) % all.len()
+            };
+            plan.action = all[next];
+            state.overlay = Some(Overlay::DeployPreview(plan));
+            Vec::new()
+        }
+        _ => {
+            state.overlay = Some(Overlay::DeployPreview(plan));
+            state.notice = Some(crate::app::modes::dialog_reason(state));
+            Vec::new()
+        }
+    }
+}
+
+/// Starts the deploy: a job, the host's deploy state, the effect.
+pub(super) fn start_deploy(state: &mut State, plan: Plan, password: Option<Secret>) -> Vec<Effect> {
+    state.overlay = None;
+    let id = state.new_id();
+    let host = plan.host;
+    activity(
+        state,
+        format!(
+            "{}: deploy ({}) started",
+            plan.host_name,
+            plan.action.as_str()
+        ),
+    );
+    state.jobs.insert(
+        id,
+        Job {
+            host: plan.host_name.clone(),
+            what: format!("deploy ({})", plan.action.as_str()),
+        },
+    );
+    state.deploy_jobs.insert(id, host);
+    state
+        .deploys
+        .insert(host, Deploy::new(plan.clone(), state.now));
+    // The log pane follows the deploy from its first line.
+    state.show_deploy = true;
+    state.log_view = crate::app::LogView::at_end(state.log_view.wrap);
+    state.notice = Some(format!("{}: deploying…", plan.host_name));
+    vec![Effect::Deploy {
+        id,
+        plan: Box::new(plan),
+        password,
+    }]
+}
+
+pub(super) fn on_deploy_event(state: &mut State, id: JobId, event: crate::deploy::Event) {
+    let Some(host) = state.deploy_jobs.get(&id).copied() else {
+        return;
+    };
+    let now = state.now;
+    let shown = state.shown_deploy().is_some_and(|d| d.plan.host == host);
+    let Some(deploy) = state.deploys.get_mut(&host) else {
+        return;
+    };
+    let step_end = match &event {
+        crate::deploy::Event::Finished(kind, result) => Some((*kind, result.is_err())),
+        _ => None,
+    };
+    let added = deploy.apply(event, now);
+    let name = deploy.plan.host_name.clone();
+    if let Some((kind, failed)) = step_end {
+        let state_line = deploy
+            .steps
+            .iter()
+            .find(|s| s.kind == kind)
+            .map(|s| match &s.state {
+                crate::deploy::StepState::Done(what) => {
+                    format!("{name}: ✓ {}: {what}", kind.name())
+                }
+                crate::deploy::StepState::Failed(why) => {
+                    format!("{name}: ✗ {}: {why}", kind.name())
+                }
+                _ => String::new(),
+            })
+            .unwrap_or_default();
+        if failed {
+            // A wrong password is not kept for the next try.
+            if state_line.contains("wrong sudo password") {
+                state.passwords.remove(&host);
+            }
+            state.notice = Some(state_line.clone());
+        }
+        activity(state, state_line);
+    }
+    if shown {
+        keep_log_anchor(state, added.len());
+    }
+}
+
+pub(super) fn on_deploy_ended(state: &mut State, id: JobId, ok: bool) -> Vec<Effect> {
+    state.jobs.remove(&id);
+    let Some(host) = state.deploy_jobs.remove(&id) else {
+        return quit_if_waiting(state);
+    };
+    if let Some(d) = state.deploys.get_mut(&host) {
+        if !d.finished() {
+            // The runner stopped without a last word (cancelled, or gone).
+            d.ended = Some(state.now);
+        }
+        let line = format!("{}: deploy {}", d.plan.host_name, d.verdict());
+        if ok {
+            state.notice = Some(line.clone());
+        }
+        activity(state, line);
+    }
+    // Show what the host runs now.
+    let mut effects = quit_if_waiting(state);
+    if effects.is_empty() {
+        effects.extend(probe(state, host));
+    }
+    effects
+}

@@ -1,0 +1,153 @@
+//! Deploys from the keyboard: the preview, the action, the password, the
+//! runner's events, one deploy per host, and the log pane's source.
+
+use super::*;
+use crate::app::JobId;
+use crate::deploy::{Event as DeployEvent, StepKind, StepState, SwitchAction};
+
+fn deploy_state() -> State {
+    let text = "repo = \"/srv/mono\"\n\
+                [[hosts]]\nname = \"s1\"\ntarget = \"me@s1\"\nflake = \"infra#s1\"\nsudo = \"password\"\n\
+                [[hosts]]\nname = \"s2\"\ntarget = \"root@s2\"\n";
+    State::new(parse(text, Path::new("/t/deploytui.toml"), FoundBy::Flag).unwrap())
+}
+
+/// `d`, Tab to `boot`, yes, the password: the deploy's effect.
+fn start(s: &mut State) -> (JobId, Vec<Effect>) {
+    update(
+        s,
+        Msg::FlakeChecked {
+            host: 0,
+            result: Ok(report(crate::nix::check::InputStatus::Stale, "monorepo")),
+        },
+    );
+    ch(s, 'd');
+    let Some(Overlay::DeployPreview(plan)) = &s.overlay else {
+        panic!("{:?}", s.overlay)
+    };
+    assert_eq!(plan.action, SwitchAction::Switch);
+    assert_eq!(
+        plan.overrides,
+        [("monorepo".to_string(), "git+file:///srv/mono".to_string())],
+        "the flake pane's override"
+    );
+    key(s, KeyCode::Tab);
+    let Some(Overlay::DeployPreview(plan)) = &s.overlay else {
+        panic!()
+    };
+    assert_eq!(plan.action, SwitchAction::Boot);
+    assert_eq!(
+        crate::app::modes::footer(s)
+            .into_iter()
+            .map(|(k, l)| format!("{k} {l}"))
+            .collect::<Vec<_>>(),
+        ["y deploy", "Esc cancel", "Tab action"]
+    );
+    ch(s, 'y');
+    assert!(matches!(s.overlay, Some(Overlay::Password(_))));
+    typed(s, "pw");
+    let fx = key(s, KeyCode::Enter);
+    let [Effect::Deploy { id, plan, password }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(plan.action, SwitchAction::Boot);
+    assert_eq!(password.as_ref().map(|p| p.expose()), Some("pw"));
+    (*id, fx)
+}
+
+#[test]
+fn d_previews_then_runs_with_the_password_and_the_log_follows_it() {
+    let mut s = deploy_state();
+    let (id, _) = start(&mut s);
+    assert!(s.show_deploy, "the log pane shows the deploy");
+    assert_eq!(s.jobs.len(), 1, "quitting now asks first");
+    update(
+        &mut s,
+        Msg::Deploy {
+            id,
+            event: DeployEvent::Started(StepKind::Build),
+        },
+    );
+    update(
+        &mut s,
+        Msg::Deploy {
+            id,
+            event: DeployEvent::Output(StepKind::Build, vec!["plain line".into()]),
+        },
+    );
+    assert_eq!(
+        s.shown_log().raw_line(s.shown_log().len() - 1),
+        Some("plain line")
+    );
+    // A second deploy of a busy host is refused, and says why.
+    ch(&mut s, 'd');
+    assert!(s.overlay.is_none());
+    assert!(
+        s.notice
+            .as_deref()
+            .unwrap_or("")
+            .contains("one deploy per host"),
+        "{:?}",
+        s.notice
+    );
+    update(
+        &mut s,
+        Msg::Deploy {
+            id,
+            event: DeployEvent::Finished(StepKind::Build, Err("nix exited with 1".into())),
+        },
+    );
+    let d = &s.deploys[&0];
+    assert_eq!(
+        d.steps[0].state,
+        StepState::Failed("nix exited with 1".into())
+    );
+    assert!(d.steps[1..].iter().all(|st| st.state == StepState::Skipped));
+    assert_eq!(s.notice.as_deref(), Some("s1: ✗ build: nix exited with 1"));
+    let fx = update(&mut s, Msg::DeployEnded { id, ok: false });
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Probe { host: 0, .. })),
+        "the host is probed again: {fx:?}"
+    );
+    assert!(s.jobs.is_empty());
+    // v: the activity log again, and back.
+    s.focus = Pane::Log;
+    ch(&mut s, 'v');
+    assert!(s.shown_deploy().is_none());
+    assert!(s
+        .log
+        .raw_line(s.log.len() - 1)
+        .unwrap_or("")
+        .contains("s1: deploy failed at build"));
+    ch(&mut s, 'v');
+    assert!(s.shown_deploy().is_some());
+}
+
+#[test]
+fn a_wrong_password_in_a_deploy_is_forgotten() {
+    let mut s = deploy_state();
+    let (id, _) = start(&mut s);
+    s.passwords
+        .insert(0, crate::secret::Secret::new("pw".into()));
+    update(
+        &mut s,
+        Msg::Deploy {
+            id,
+            event: DeployEvent::Finished(StepKind::Profile, Err("wrong sudo password".into())),
+        },
+    );
+    assert!(s.passwords.is_empty());
+}
+
+#[test]
+fn a_host_without_a_flake_cannot_be_deployed_and_says_so() {
+    let mut s = deploy_state();
+    ch(&mut s, 'j');
+    ch(&mut s, 'd');
+    assert!(s.overlay.is_none());
+    assert_eq!(
+        s.notice.as_deref(),
+        Some("this host has no flake = \"…#…\" in the config: nothing to deploy")
+    );
+}
