@@ -202,7 +202,6 @@ pub async fn check(
                 .collect()
         })
         .unwrap_or_default();
-    let locked_at = lock_time(&flake.path, flake_repo.as_deref(), flake_state.as_ref()).await;
     // Many inputs may live in one repository: ask git about each folder once.
     let mut repos = RepoCache::default();
     let mut reports = Vec::with_capacity(inputs.len());
@@ -213,7 +212,8 @@ pub async fn check(
             .filter(|b| b.locked == input);
         let context = Context {
             flake_repo: flake_repo.as_deref(),
-            locked_at,
+            flake_dir: &flake.path,
+            flake_state: flake_state.as_ref(),
         };
         reports.push(compare_input(input, context, before, &mut repos).await);
     }
@@ -259,10 +259,21 @@ pub async fn check(
 struct Context<'a> {
     /// The repository that holds the flake.
     flake_repo: Option<&'a Path>,
-    /// When the lock was taken, as well as can be told: the time of the
-    /// commit that last changed flake.lock, or the file's own time when it
-    /// has uncommitted changes.
-    locked_at: Option<u64>,
+    flake_dir: &'a Path,
+    flake_state: Option<&'a git::RepoState>,
+}
+
+/// When the lock was taken, as well as can be told: the time of the commit
+/// that last changed flake.lock, or the file's own time when it has
+/// uncommitted changes. Asked only when a `path:` input changed: finding
+/// that commit walks history.
+async fn locked_at(context: Context<'_>, repos: &mut RepoCache) -> Option<u64> {
+    if let Some(known) = repos.locked_at {
+        return known;
+    }
+    let at = lock_time(context.flake_dir, context.flake_repo, context.flake_state).await;
+    repos.locked_at = Some(at);
+    at
 }
 
 async fn lock_time(
@@ -295,6 +306,7 @@ async fn lock_time(
 struct RepoCache {
     roots: HashMap<PathBuf, Option<PathBuf>>,
     states: HashMap<PathBuf, Result<git::RepoState, String>>,
+    locked_at: Option<Option<u64>>,
 }
 
 impl RepoCache {
@@ -432,7 +444,10 @@ async fn compare_path(
     }
     // The lock holds what the folder had when it was taken: commits after
     // both its `lastModified` (the files' newest time) and the lock itself.
-    let since = report.locked.last_modified.max(context.locked_at);
+    let since = report
+        .locked
+        .last_modified
+        .max(locked_at(context, repos).await);
     let missing = match (&root, since) {
         (Some(root), Some(since)) => git::missing_since(root, dir, since).await,
         _ => git::Missing::default(),
