@@ -24,6 +24,8 @@ pub enum Scope {
     Help,
     /// A question with choices (the deploy's action).
     Choice,
+    /// Every pane (but not the help or a question).
+    Panes,
 }
 
 impl Scope {
@@ -46,6 +48,7 @@ impl Scope {
             Scope::Password => &[Scope::Password],
             Scope::Help => &[Scope::Help],
             Scope::Choice => &[Scope::Dialog],
+            Scope::Panes => &[Scope::Hosts, Scope::Services, Scope::Flake, Scope::Log],
         }
     }
 
@@ -71,12 +74,14 @@ impl Scope {
             Scope::Password => "Sudo password prompt",
             Scope::Help => "Help window",
             Scope::Choice => "Deploy question",
+            Scope::Panes => "Every pane",
         }
     }
 
     /// In the order the help lists them.
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 9] = [
         Scope::Global,
+        Scope::Panes,
         Scope::Hosts,
         Scope::Services,
         Scope::Flake,
@@ -129,6 +134,8 @@ pub enum Action {
     PrevChoice,
     /// The log pane: the selected host's deploy, or the activity log.
     ToggleDeployLog,
+    /// Stop the selected host's running deploy (asks first).
+    StopDeploy,
 }
 
 /// One row of the key table.
@@ -167,6 +174,7 @@ const DEFAULTS: &[Row] = &[
     (Action::PrevHost, "prev_host", Scope::Global, Some("host"), "Select the previous host from any pane", &["["]),
     (Action::NextHost, "next_host", Scope::Global, Some("host"), "Select the next host from any pane", &["]"]),
     (Action::Refresh, "refresh", Scope::Global, Some("refresh"), "Probe every host now", &["shift-r"]),
+    (Action::StopDeploy, "stop_deploy", Scope::Panes, Some("stop deploy"), "Stop the selected host's running deploy (asks first)", &["esc"]),
     (Action::Open, "open", Scope::Hosts, Some("services"), "Show the selected host's services", &["enter"]),
     (Action::Deploy, "deploy", Scope::Hosts, Some("deploy"), "Deploy the selected host: shows exactly what will run first", &["d"]),
     (Action::Restart, "restart", Scope::Services, Some("restart"), "Restart the selected service (asks first)", &["r"]),

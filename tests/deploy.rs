@@ -213,3 +213,59 @@ fn a_deploy_from_the_tui_shows_each_step_turn_green() {
     assert_ne!(after.0, before.0, "the host runs the new system");
     assert_eq!(after.1, before.1 + 1);
 }
+
+#[test]
+fn stopping_a_deploy_mid_build_stops_nix_and_its_builder_and_leaves_the_host_alone() {
+    let Some(f) = fleet(1) else { return };
+    if !common::require_tools("deploy cancel e2e", &["tmux"]) {
+        return;
+    }
+    let before = running(&f);
+    // A build that takes long: the web app's builder sleeps first.
+    let marker = format!("sleep {}", 600 + std::process::id() % 300);
+    let webapp = f.repo.read("infra/pkgs/webapp.nix").expect("webapp.nix");
+    let at = webapp
+        .rfind("export PATH=/usr/bin:/bin")
+        .expect("the builder");
+    let slow = format!(
+        "{}export PATH=/usr/bin:/bin; echo building slowly; {marker}\n{}",
+        &webapp[..at],
+        &webapp[at + "export PATH=/usr/bin:/bin".len()..]
+    );
+    f.repo.write("infra/pkgs/webapp.nix", &slow).expect("write");
+    f.repo.commit("webapp: a slow build").expect("commit");
+    let (t, _data) = common::tmux::open_deploytui_with_nix(&f.config_path, 120, 40, NIX_CONFIG);
+    t.wait_for("server1 up", LIMIT, |s| {
+        s.contains("● up") && s.contains("d deploy")
+    });
+    t.keys(&["d"]);
+    t.wait_for("the plan", LIMIT, |s| s.contains("Deploy server1"));
+    t.keys(&["Enter"]);
+    t.wait_for("the password prompt", LIMIT, |s| {
+        s.contains("to deploy (switch)")
+    });
+    t.type_line(SUDO_PASSWORD);
+    t.wait_for("the slow builder", LIMIT, |s| s.contains("building slowly"));
+    let builder_running = || !common::pids_matching(&marker).is_empty();
+    assert!(builder_running(), "the builder runs");
+    t.keys(&["Escape"]);
+    t.wait_for("the stop question", LIMIT, |s| {
+        s.contains("Stop the deploy?")
+    });
+    t.keys(&["y"]);
+    let screen = t.wait_for("the deploy stopped", LIMIT, |s| {
+        s.contains("cancelled at build")
+    });
+    assert!(
+        screen.contains("- copy"),
+        "the later steps did not run: {screen}"
+    );
+    common::wait_until(
+        "nix and its builder to stop",
+        Duration::from_secs(10),
+        || !builder_running(),
+    );
+    t.keys(&["q"]);
+    t.wait_for("the shell back", LIMIT, |s| s.contains("EXIT=0"));
+    assert_eq!(running(&f), before, "the host is untouched");
+}

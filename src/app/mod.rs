@@ -155,6 +155,8 @@ pub enum Overlay {
     Password(Box<PasswordPrompt>),
     /// What a deploy will run, before it does; the action can be changed.
     DeployPreview(Box<Plan>),
+    /// Stop this host's running deploy?
+    ConfirmStopDeploy(usize),
 }
 
 /// What a probe found, and when.
@@ -481,6 +483,11 @@ pub enum Effect {
         id: JobId,
         plan: Box<Plan>,
         password: Option<Secret>,
+    },
+    /// Stop a running deploy: its local processes, its remote command.
+    StopDeploy {
+        id: JobId,
+        host: usize,
     },
     /// `git commit` the lock file alone.
     CommitLock {

@@ -17,7 +17,8 @@ pub fn mode(state: &State) -> Scope {
             | Overlay::Confirm(_)
             | Overlay::UpdateLock(_)
             | Overlay::CommitLock(_)
-            | Overlay::DeployPreview(_),
+            | Overlay::DeployPreview(_)
+            | Overlay::ConfirmStopDeploy(_),
         ) => Scope::Dialog,
     }
 }
@@ -57,6 +58,11 @@ pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String>
             .selected_config()
             .is_some_and(|h| h.flake.is_none())
             .then(|| "this host has no flake = \"…#…\" in the config: nothing to deploy".into()),
+        Action::StopDeploy => state
+            .deploys
+            .get(&state.selected_host)
+            .is_none_or(|d| d.finished())
+            .then(|| "no deploy is running on this host".into()),
         Action::ToggleDeployLog if state.journal.is_some() => Some(format!(
             "a journal is open ({} closes it)",
             state.config.keymap.keys_of(Action::CloseJournal)
@@ -158,6 +164,7 @@ pub fn answers(state: &State) -> (&'static str, &'static str) {
         Some(Overlay::UpdateLock(_)) => ("update", "cancel"),
         Some(Overlay::CommitLock(_)) => ("commit", "cancel"),
         Some(Overlay::DeployPreview(_)) => ("deploy", "cancel"),
+        Some(Overlay::ConfirmStopDeploy(_)) => ("stop it", "keep it running"),
         _ => ("yes", "no"),
     }
 }

@@ -262,6 +262,8 @@ pub enum Event {
     Built(String),
     /// The system the host ran before the deploy.
     Before(Option<String>),
+    /// The user stopped it: the running step is cut short.
+    Cancelled,
 }
 
 /// One deploy as it goes: its steps, its whole log, and what nix reported.
@@ -375,6 +377,29 @@ impl Deploy {
                 self.built = Some(path);
             }
             Event::Before(path) => self.before = path,
+            Event::Cancelled => {
+                for s in &mut self.steps {
+                    match s.state {
+                        StepState::Running => {
+                            s.state = StepState::Failed("cancelled".into());
+                            s.ended = Some(now);
+                            added.push(format!("{}: cancelled while running", s.kind.name()));
+                            // The host may have gone on: say so, not hide it.
+                            if matches!(s.kind, StepKind::Profile | StepKind::Activate) {
+                                added.push(format!(
+                                    "{} had started on the host and may have finished there; \
+                                     the host's state is probed again",
+                                    s.kind.name()
+                                ));
+                            }
+                        }
+                        StepState::Waiting => s.state = StepState::Skipped,
+                        _ => {}
+                    }
+                }
+                self.ended = Some(now);
+                added.push("deploy cancelled".into());
+            }
         }
         for line in &added {
             self.log.push_line(line);
@@ -404,6 +429,9 @@ impl Deploy {
             .iter()
             .find(|s| matches!(s.state, StepState::Failed(_)))
         {
+            if s.state == StepState::Failed("cancelled".into()) {
+                return format!("cancelled at {}", s.kind.name());
+            }
             return format!("failed at {}", s.kind.name());
         }
         if self.finished() {

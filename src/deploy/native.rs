@@ -220,14 +220,16 @@ async fn local(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        // Cancelling the deploy (dropping this future) stops nix too.
-        .kill_on_drop(true);
+        // Its own process group, stopped as a whole on cancel (see GroupGuard);
+        // not killed outright on drop: nix must get to stop its builders.
+        .process_group(0);
     if let Some((key, value)) = env {
         cmd.env(key, value);
     }
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot run {program}: {e}"))?;
+    let mut group = GroupGuard(child.id());
     let mut stdout = child.stdout.take().ok_or("no stdout")?;
     let stderr = child.stderr.take().ok_or("no stderr")?;
     let read_stdout = async move {
@@ -263,6 +265,8 @@ async fn local(
     };
     let (text, ()) = tokio::join!(read_stdout, stream_stderr);
     let status = child.wait().await.map_err(|e| format!("{program}: {e}"))?;
+    // Ended by itself: nothing of its group to stop (and the id may be reused).
+    group.0 = None;
     if status.success() {
         Ok((text, ()))
     } else {
@@ -270,5 +274,34 @@ async fn local(
             || format!("{program} was killed"),
             |c| format!("{program} exited with {c}"),
         ))
+    }
+}
+
+/// How long nix gets to stop its builders before its group is killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Stops a process group when dropped (a cancelled deploy drops the future
+/// running nix). nix runs each builder in a session of its own, so only
+/// nix can stop them: it gets SIGTERM first, which it answers by killing
+/// its builds, and SIGKILL for the whole group a few seconds later.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        use rustix::process::{kill_process_group, Pid, Signal};
+        let Some(group) = self
+            .0
+            .and_then(|id| i32::try_from(id).ok())
+            .and_then(Pid::from_raw)
+        else {
+            return;
+        };
+        // Gone already is fine.
+        if kill_process_group(group, Signal::TERM).is_ok() {
+            std::thread::spawn(move || {
+                std::thread::sleep(STOP_GRACE);
+                let _ = kill_process_group(group, Signal::KILL);
+            });
+        }
     }
 }

@@ -228,7 +228,7 @@ fn show_event(deploy: &mut Deploy, event: Event, host: &str, json: bool) {
             return;
         }
         Event::Built(path) => print_json(&mut out, &JsonEvent::Built { host, path }),
-        Event::Output(..) | Event::Before(_) => {}
+        Event::Output(..) | Event::Before(_) | Event::Cancelled => {}
     }
     let step = match &event {
         Event::Output(step, _) => Some(*step),

@@ -38,6 +38,9 @@ pub enum Request {
         plan: Box<crate::deploy::Plan>,
         password: Option<Secret>,
     },
+    StopDeploy {
+        id: JobId,
+    },
 }
 
 /// The app's handle on one host's worker.
@@ -72,10 +75,24 @@ async fn worker(
     // Every task this worker starts, so none outlives it holding the session.
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut follows: HashMap<JobId, AbortHandle> = HashMap::new();
+    let mut deploys: HashMap<JobId, AbortHandle> = HashMap::new();
     while let Some(request) = requests.recv().await {
         while tasks.try_join_next().is_some() {}
         follows.retain(|_, task| !task.is_finished());
+        deploys.retain(|_, task| !task.is_finished());
         match request {
+            Request::StopDeploy { id } => {
+                // Dropping the runner stops nix's process group here and
+                // closes the channel of the command on the host.
+                if let Some(task) = deploys.remove(&id) {
+                    task.abort();
+                    let _ = msgs.send(Msg::Deploy {
+                        id,
+                        event: crate::deploy::Event::Cancelled,
+                    });
+                    let _ = msgs.send(Msg::DeployEnded { id, ok: false });
+                }
+            }
             Request::StopFollow { id } => {
                 if let Some(task) = follows.remove(&id) {
                     task.abort();
@@ -146,7 +163,7 @@ async fn worker(
                 let sshopts = t.nix_sshopts(&host, &settings);
                 let (command_timeout, action_timeout) =
                     (settings.command_timeout, settings.action_timeout);
-                tasks.spawn(async move {
+                let task = tasks.spawn(async move {
                     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
                     let forward = {
                         let msgs = msgs.clone();
@@ -172,6 +189,7 @@ async fn worker(
                     drop(password);
                     let _ = msgs.send(Msg::DeployEnded { id, ok });
                 });
+                deploys.insert(id, task);
             }
             Request::Follow { id, argv } => {
                 let t = match session(&mut transport, &host, &settings).await {

@@ -185,6 +185,7 @@ fn run_effect(
             password,
         } => send(host, hosts::Request::Run { id, argv, password }),
         Effect::Follow { id, host, argv } => send(host, hosts::Request::Follow { id, argv }),
+        Effect::StopDeploy { id, host } => send(host, hosts::Request::StopDeploy { id }),
         Effect::Deploy { id, plan, password } => {
             send(plan.host, hosts::Request::Deploy { id, plan, password })
         }

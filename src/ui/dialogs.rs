@@ -318,6 +318,36 @@ pub fn deploy_preview(
     );
 }
 
+/// "Stop this deploy?": where it is, and what stopping does and does not undo.
+pub fn confirm_stop_deploy(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    theme: &Theme,
+    host: usize,
+) {
+    let Some(d) = state.deploys.get(&host) else {
+        return;
+    };
+    let lines = vec![
+        Line::raw(format!("{} is at: {}", d.plan.host_name, d.verdict())),
+        Line::raw(""),
+        Line::raw("Stopping ends the build or copy here (nix and every builder it started)."),
+        Line::raw(
+            "A step already running on the host (profile, activation) may still finish there: \
+             the log says which, and the host is probed again.",
+        ),
+    ];
+    ask(
+        frame,
+        area,
+        state,
+        theme,
+        " Stop the deploy? ".into(),
+        lines,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -181,6 +181,21 @@ pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Live processes whose command line contains `needle`.
+#[allow(dead_code)]
+pub fn pids_matching(needle: &str) -> Vec<u32> {
+    all_pids()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let line = String::from_utf8_lossy(&c).replace('\0', " ");
+                line.contains(needle)
+            }) && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| !s.contains(") Z "))
+        })
+        .collect()
+}
+
 /// Every process on the machine (the fleet hosts' namespaces included).
 pub fn all_pids() -> Vec<u32> {
     std::fs::read_dir("/proc")

@@ -161,3 +161,32 @@ pub(super) fn on_deploy_ended(state: &mut State, id: JobId, ok: bool) -> Vec<Eff
     }
     effects
 }
+
+/// The answer to "stop this deploy?".
+pub(super) fn on_stop_deploy_key(state: &mut State, host: usize, key: KeyEvent) -> Vec<Effect> {
+    match state.config.keymap.action_for(&key, Scope::Dialog) {
+        Some(Action::Confirm) => {
+            let id = state
+                .deploy_jobs
+                .iter()
+                .find(|(_, h)| **h == host)
+                .map(|(id, _)| *id);
+            match id {
+                Some(id) => {
+                    state.notice = Some("stopping the deploy…".into());
+                    vec![Effect::StopDeploy { id, host }]
+                }
+                None => {
+                    state.notice = Some("the deploy has ended already".into());
+                    Vec::new()
+                }
+            }
+        }
+        Some(Action::Cancel) => Vec::new(),
+        _ => {
+            state.overlay = Some(Overlay::ConfirmStopDeploy(host));
+            state.notice = Some(crate::app::modes::dialog_reason(state));
+            Vec::new()
+        }
+    }
+}

@@ -44,6 +44,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         }
         Some(Overlay::Password(prompt)) => on_password_key(state, prompt, key),
         Some(Overlay::DeployPreview(plan)) => on_preview_key(state, plan, key),
+        Some(Overlay::ConfirmStopDeploy(host)) => on_stop_deploy_key(state, host, key),
         Some(Overlay::UpdateLock(update)) => {
             match state.config.keymap.action_for(&key, Scope::Dialog) {
                 Some(Action::Confirm) => {
@@ -214,6 +215,7 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             return stop_journal_if_moved_away(state);
         }
         Action::Deploy => ask_deploy(state),
+        Action::StopDeploy => state.overlay = Some(Overlay::ConfirmStopDeploy(state.selected_host)),
         Action::ToggleDeployLog => {
             state.show_deploy = !state.show_deploy;
             state.log_view.from_bottom = 0;

@@ -151,3 +151,56 @@ fn a_host_without_a_flake_cannot_be_deployed_and_says_so() {
         Some("this host has no flake = \"…#…\" in the config: nothing to deploy")
     );
 }
+
+#[test]
+fn esc_on_a_deploying_host_asks_then_stops_it() {
+    let mut s = deploy_state();
+    ch(&mut s, 'x');
+    assert!(
+        s.notice.as_deref().unwrap_or("").contains("does nothing"),
+        "x is not a deploy key"
+    );
+    key(&mut s, KeyCode::Esc);
+    assert_eq!(
+        s.notice.as_deref(),
+        Some("no deploy is running on this host"),
+        "nothing to stop yet"
+    );
+    let (id, _) = start(&mut s);
+    s.focus = Pane::Hosts;
+    update(
+        &mut s,
+        Msg::Deploy {
+            id,
+            event: DeployEvent::Started(StepKind::Build),
+        },
+    );
+    key(&mut s, KeyCode::Esc);
+    assert!(matches!(s.overlay, Some(Overlay::ConfirmStopDeploy(0))));
+    assert_eq!(
+        crate::app::modes::footer(&s)
+            .into_iter()
+            .map(|(k, l)| format!("{k} {l}"))
+            .collect::<Vec<_>>(),
+        ["y stop it", "Esc keep it running"]
+    );
+    let fx = ch(&mut s, 'y');
+    assert_eq!(fx, vec![Effect::StopDeploy { id, host: 0 }]);
+    // What the host worker reports once it stopped the runner.
+    update(
+        &mut s,
+        Msg::Deploy {
+            id,
+            event: DeployEvent::Cancelled,
+        },
+    );
+    let fx = update(&mut s, Msg::DeployEnded { id, ok: false });
+    let d = &s.deploys[&0];
+    assert_eq!(d.verdict(), "cancelled at build");
+    assert_eq!(d.steps[0].state, StepState::Failed("cancelled".into()));
+    assert!(d.steps[1..].iter().all(|st| st.state == StepState::Skipped));
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Probe { host: 0, .. })));
+    assert!(s.jobs.is_empty());
+}
