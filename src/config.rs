@@ -36,6 +36,8 @@ pub struct Config {
     pub action_timeout: Duration,
     /// How many hosts are probed or deployed at once.
     pub parallel: usize,
+    /// How many past deploys (their records and logs) are kept.
+    pub history_limit: usize,
     pub theme: ThemeName,
     pub keymap: Keymap,
     pub hosts: Vec<Host>,
@@ -296,6 +298,7 @@ struct RawConfig {
     command_timeout_secs: Option<Spanned<u64>>,
     action_timeout_secs: Option<Spanned<u64>>,
     parallel: Option<Spanned<usize>>,
+    history_limit: Option<Spanned<usize>>,
     theme: Option<ThemeName>,
     #[serde(default)]
     keys: BTreeMap<Spanned<String>, Spanned<KeyList>>,
@@ -472,6 +475,17 @@ pub fn parse(text: &str, path: &Path, found_by: FoundBy) -> Result<Config, Confi
         }
         Some(p) => *p.get_ref(),
     };
+    let history_limit = match &raw.history_limit {
+        None => 100,
+        Some(h) if *h.get_ref() == 0 => {
+            return Err(src.error(
+                h.span(),
+                "history_limit",
+                "must be at least 1 (the deploy running now is kept)",
+            ))
+        }
+        Some(h) => *h.get_ref(),
+    };
 
     let mut keymap = Keymap::default();
     for (action_name, keys) in &raw.keys {
@@ -544,6 +558,7 @@ pub fn parse(text: &str, path: &Path, found_by: FoundBy) -> Result<Config, Confi
         command_timeout,
         action_timeout,
         parallel,
+        history_limit,
         theme: raw.theme.unwrap_or(ThemeName::Default),
         keymap,
         hosts,

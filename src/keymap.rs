@@ -26,6 +26,8 @@ pub enum Scope {
     Choice,
     /// Every pane (but not the help or a question).
     Panes,
+    /// A list to pick from (past deploys).
+    Pick,
 }
 
 impl Scope {
@@ -38,9 +40,10 @@ impl Scope {
                 Scope::Flake,
                 Scope::Log,
                 Scope::Help,
+                Scope::Pick,
             ],
-            // Esc (cancel) also closes the help.
-            Scope::Dialog => &[Scope::Dialog, Scope::Help],
+            // Esc (cancel) also closes the help; Enter picks from a list.
+            Scope::Dialog => &[Scope::Dialog, Scope::Help, Scope::Pick],
             Scope::Hosts => &[Scope::Hosts],
             Scope::Services => &[Scope::Services],
             Scope::Flake => &[Scope::Flake],
@@ -49,6 +52,7 @@ impl Scope {
             Scope::Help => &[Scope::Help],
             Scope::Choice => &[Scope::Dialog],
             Scope::Panes => &[Scope::Hosts, Scope::Services, Scope::Flake, Scope::Log],
+            Scope::Pick => &[Scope::Pick],
         }
     }
 
@@ -75,6 +79,7 @@ impl Scope {
             Scope::Help => "Help window",
             Scope::Choice => "Deploy question",
             Scope::Panes => "Every pane",
+            Scope::Pick => "Past deploys",
         }
     }
 
@@ -136,6 +141,8 @@ pub enum Action {
     ToggleDeployLog,
     /// Stop the selected host's running deploy (asks first).
     StopDeploy,
+    /// The list of past deploys.
+    History,
 }
 
 /// One row of the key table.
@@ -174,6 +181,7 @@ const DEFAULTS: &[Row] = &[
     (Action::PrevHost, "prev_host", Scope::Global, Some("host"), "Select the previous host from any pane", &["["]),
     (Action::NextHost, "next_host", Scope::Global, Some("host"), "Select the next host from any pane", &["]"]),
     (Action::Refresh, "refresh", Scope::Global, Some("refresh"), "Probe every host now", &["shift-r"]),
+    (Action::History, "history", Scope::Global, Some("history"), "Past deploys, newest first; Enter opens one's log in the log pane", &["shift-h"]),
     (Action::StopDeploy, "stop_deploy", Scope::Panes, Some("stop deploy"), "Stop the selected host's running deploy (asks first)", &["esc"]),
     (Action::Open, "open", Scope::Hosts, Some("services"), "Show the selected host's services", &["enter"]),
     (Action::Deploy, "deploy", Scope::Hosts, Some("deploy"), "Deploy the selected host: shows exactly what will run first", &["d"]),

@@ -214,6 +214,24 @@ fn a_deploy_from_the_tui_shows_each_step_turn_green() {
     assert_eq!(after.1, before.1 + 1);
 }
 
+/// Makes the web app's builder sleep first (a long build); returns the
+/// sleep's command line, to find and stop it.
+fn slow_build(f: &Fleet) -> String {
+    let marker = format!("sleep {}", 600 + std::process::id() % 300);
+    let webapp = f.repo.read("infra/pkgs/webapp.nix").expect("webapp.nix");
+    let at = webapp
+        .rfind("export PATH=/usr/bin:/bin")
+        .expect("the builder");
+    let slow = format!(
+        "{}export PATH=/usr/bin:/bin; echo building slowly; {marker}\n{}",
+        &webapp[..at],
+        &webapp[at + "export PATH=/usr/bin:/bin".len()..]
+    );
+    f.repo.write("infra/pkgs/webapp.nix", &slow).expect("write");
+    f.repo.commit("webapp: a slow build").expect("commit");
+    marker
+}
+
 #[test]
 fn stopping_a_deploy_mid_build_stops_nix_and_its_builder_and_leaves_the_host_alone() {
     let Some(f) = fleet(1) else { return };
@@ -268,4 +286,106 @@ fn stopping_a_deploy_mid_build_stops_nix_and_its_builder_and_leaves_the_host_alo
     t.keys(&["q"]);
     t.wait_for("the shell back", LIMIT, |s| s.contains("EXIT=0"));
     assert_eq!(running(&f), before, "the host is untouched");
+}
+
+/// The one deploy kept under `data` (its folder, record and log).
+fn kept(data: &std::path::Path) -> (std::path::PathBuf, serde_json::Value, String) {
+    let base = data.join("deploytui/deploys");
+    let folders: Vec<_> = std::fs::read_dir(&base)
+        .unwrap_or_else(|e| panic!("{}: {e}", base.display()))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    let folder = folders[0].clone();
+    let record = std::fs::read_to_string(folder.join("record.json")).expect("record.json");
+    let log = std::fs::read_to_string(folder.join("log")).expect("log");
+    (
+        folder,
+        serde_json::from_str(&record).expect("record json"),
+        log,
+    )
+}
+
+#[test]
+fn every_deploy_is_kept_on_disk_even_when_deploytui_is_killed_mid_way() {
+    let Some(f) = fleet(1) else { return };
+    // A finished deploy: its record and its whole log.
+    let data = tempfile::tempdir().expect("tempdir");
+    f.repo.commit_app_change("Kept").expect("commit");
+    let mut cmd = Command::new(common::bin());
+    cmd.arg("--config")
+        .arg(&f.config_path)
+        .args(["deploy", "server1", "--sudo-password-stdin"])
+        .env("NIX_CONFIG", NIX_CONFIG)
+        .env("XDG_DATA_HOME", data.path());
+    let out = common::output_within(cmd, format!("{SUDO_PASSWORD}\n").as_bytes(), LIMIT);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (folder, record, log) = kept(data.path());
+    assert!(
+        text(&out.stdout).contains(&format!("log kept in {}", folder.display())),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(record["schema"], "deploytui.deploy-record/1");
+    assert_eq!(
+        (record["host"].as_str(), record["ok"].as_bool()),
+        (Some("server1"), Some(true))
+    );
+    assert_eq!(record["verdict"], "switch done");
+    assert!(record["after"]
+        .as_str()
+        .unwrap_or("")
+        .contains("nixos-system-server1"));
+    for line in [
+        "── build ──",
+        "── activate ──",
+        "restarting the following units: webapp.service",
+    ] {
+        assert!(log.contains(line), "{line}: {log}");
+    }
+
+    // Killed mid-build: what was written stays, and the record says it did
+    // not end.
+    let data = tempfile::tempdir().expect("tempdir");
+    let marker = slow_build(&f);
+    let mut child = Command::new(common::bin())
+        .arg("--config")
+        .arg(&f.config_path)
+        .args(["deploy", "server1", "--sudo-password-stdin"])
+        .env("NIX_CONFIG", NIX_CONFIG)
+        .env("XDG_DATA_HOME", data.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("deploytui deploy");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "{SUDO_PASSWORD}").expect("password");
+    }
+    common::wait_until("the slow builder's line in the kept log", LIMIT, || {
+        std::fs::read_dir(data.path().join("deploytui/deploys"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                std::fs::read_to_string(e.path().join("log"))
+                    .is_ok_and(|l| l.contains("building slowly"))
+            })
+    });
+    child.kill().expect("SIGKILL deploytui");
+    let _ = child.wait();
+    // nix runs on in its own process group: stop what this test started.
+    for pid in common::pids_matching(&marker)
+        .into_iter()
+        .chain(common::pids_matching("nixosConfigurations.server1"))
+    {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    let (_, record, log) = kept(data.path());
+    assert!(record["ended"].is_null(), "{record}");
+    assert!(record["ok"].is_null(), "{record}");
+    assert!(log.contains("building slowly"), "{log}");
 }

@@ -157,6 +157,18 @@ pub enum Overlay {
     DeployPreview(Box<Plan>),
     /// Stop this host's running deploy?
     ConfirmStopDeploy(usize),
+    /// Past deploys to pick one's log from.
+    History {
+        records: Vec<crate::deploy::history::Record>,
+        cursor: usize,
+    },
+}
+
+/// A past deploy's log, opened from the history.
+#[derive(Debug, Clone)]
+pub struct PastDeploy {
+    pub title: String,
+    pub log: LogBuf,
 }
 
 /// What a probe found, and when.
@@ -365,6 +377,8 @@ pub struct State {
     /// The log pane shows the selected host's deploy (when it has one)
     /// rather than the activity log.
     pub show_deploy: bool,
+    /// A past deploy's log, shown in the log pane until closed.
+    pub past: Option<PastDeploy>,
     /// Sudo passwords the user let deploytui keep, per host index.
     pub passwords: HashMap<usize, Secret>,
     /// The latest time from a tick.
@@ -437,6 +451,11 @@ pub enum Msg {
         id: JobId,
         ok: bool,
     },
+    HistoryListed(Vec<crate::deploy::history::Record>),
+    HistoryLoaded {
+        title: String,
+        result: Result<String, String>,
+    },
 }
 
 /// Work for the runtime to do outside `update`.
@@ -483,6 +502,13 @@ pub enum Effect {
         id: JobId,
         plan: Box<Plan>,
         password: Option<Secret>,
+    },
+    /// Read the kept deploys' records.
+    ListHistory,
+    /// Read a kept deploy's log.
+    LoadHistory {
+        folder: PathBuf,
+        title: String,
     },
     /// Stop a running deploy: its local processes, its remote command.
     StopDeploy {
@@ -571,6 +597,7 @@ impl State {
             deploys: HashMap::new(),
             deploy_jobs: HashMap::new(),
             show_deploy: false,
+            past: None,
             now: SystemTime::UNIX_EPOCH,
             nix_version: None,
             uncommitted_lock: None,
@@ -611,7 +638,7 @@ impl State {
 
     /// The deploy the log pane shows, if it shows one.
     pub fn shown_deploy(&self) -> Option<&Deploy> {
-        if self.journal.is_some() || !self.show_deploy {
+        if self.journal.is_some() || self.past.is_some() || !self.show_deploy {
             return None;
         }
         self.deploys.get(&self.selected_host)
@@ -622,6 +649,9 @@ impl State {
     pub fn shown_log(&self) -> &LogBuf {
         if let Some(j) = &self.journal {
             return &j.lines;
+        }
+        if let Some(p) = &self.past {
+            return &p.log;
         }
         self.shown_deploy().map_or(&self.log, |d| &d.log)
     }

@@ -12,6 +12,7 @@ pub fn mode(state: &State) -> Scope {
         None => state.focus.scope(),
         Some(Overlay::Help { .. }) => Scope::Help,
         Some(Overlay::Password(_)) => Scope::Password,
+        Some(Overlay::History { .. }) => Scope::Pick,
         Some(
             Overlay::ConfirmQuit
             | Overlay::Confirm(_)
@@ -33,6 +34,12 @@ pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String>
             }
             let acts = moves || matches!(action, Action::Help | Action::Cancel | Action::Quit);
             return (!acts).then(|| help_reason(state));
+        }
+        Scope::Pick => {
+            let acts = is_move(action)
+                || matches!(action, Action::Confirm | Action::Cancel | Action::Quit);
+            return (!acts)
+                .then(|| "Enter opens the selected deploy's log, Esc closes the list".into());
         }
         Scope::Dialog => {
             let choices = matches!(state.overlay, Some(Overlay::DeployPreview(_)));
@@ -75,7 +82,7 @@ pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String>
                 state.config.keymap.keys_of(Action::UpdateLock)
             )
         }),
-        Action::CloseJournal => state.journal.is_none().then(|| {
+        Action::CloseJournal => (state.journal.is_none() && state.past.is_none()).then(|| {
             format!(
                 "the log pane already shows the activity log ({} in the services pane follows a journal)",
                 state.config.keymap.keys_of(Action::Journal)
@@ -169,6 +176,15 @@ pub fn answers(state: &State) -> (&'static str, &'static str) {
     }
 }
 
+/// "Enter" when the action has Enter among its keys, else `key`.
+fn enter_or(state: &State, action: Action, key: String) -> String {
+    let enter = crate::keymap::parse_key("enter").ok();
+    match state.config.keymap.binding(action) {
+        Some(b) if enter.is_some_and(|e| b.keys.contains(&e)) => "Enter".into(),
+        _ => key,
+    }
+}
+
 /// Why `u` cannot update the input under the cursor, if it cannot.
 fn lock_update_blocked(state: &State) -> Option<String> {
     let has_flake = state.selected_config().is_some_and(|h| h.flake.is_some());
@@ -215,6 +231,11 @@ pub fn footer_actions(state: &State) -> Vec<(Action, String, &'static str)> {
             (Scope::Help, Action::Help) => None,
             (Scope::Help, Action::Cancel) => Some((action, key, "close")),
             (Scope::Help, Action::Up | Action::Down) => Some((action, key, "scroll")),
+            // In a list, Enter is what people press to open.
+            (Scope::Pick, Action::Confirm) => {
+                Some((action, enter_or(state, action, key), "open log"))
+            }
+            (Scope::Pick, Action::Cancel) => Some((action, key, "close")),
             (Scope::Dialog, Action::Confirm) => Some((action, key, yes)),
             (Scope::Dialog, Action::Cancel) => Some((action, key, no)),
             _ => Some((action, key, label)),

@@ -75,6 +75,14 @@ fn apply(state: &mut State, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::DeployEnded { id, ok } => on_deploy_ended(state, id, ok),
+        Msg::HistoryListed(records) => {
+            on_history_listed(state, records);
+            Vec::new()
+        }
+        Msg::HistoryLoaded { title, result } => {
+            on_history_loaded(state, title, result);
+            Vec::new()
+        }
         Msg::Log(line) => {
             activity(state, line);
             Vec::new()

@@ -4,6 +4,7 @@
 //! headless `deploy` fold them with the same `Deploy::apply`.
 
 pub mod activation;
+pub mod history;
 pub mod native;
 
 use std::time::SystemTime;

@@ -48,6 +48,8 @@ enum JsonEvent<'a> {
         verdict: &'a str,
         before: Option<&'a str>,
         after: Option<&'a str>,
+        /// The folder the record and the whole log are kept in.
+        log: Option<&'a str>,
     },
 }
 
@@ -128,6 +130,9 @@ async fn deploy_one(
         action_timeout: settings.action_timeout,
     };
     let mut deploy = Deploy::new(plan.clone(), std::time::SystemTime::now());
+    // Kept like a deploy from the TUI: record and whole log, as it goes.
+    let base = crate::deploy::history::default_dir();
+    let mut kept = crate::deploy::history::Writer::create(&base, &deploy).ok();
     let run = async {
         let ok = native::run(&plan, &cx, &tx).await;
         drop(tx);
@@ -136,11 +141,21 @@ async fn deploy_one(
     let show = async {
         while let Some(event) = rx.recv().await {
             show_event(&mut deploy, event, name, json);
+            if let Some(w) = kept.as_mut() {
+                if w.sync(&deploy).is_err() {
+                    kept = None;
+                }
+            }
         }
     };
     let (ok, ()) = tokio::join!(run, show);
     drop(password);
     transport.close().await;
+    if let Some(w) = kept.as_mut() {
+        let _ = w.sync(&deploy);
+        let _ = crate::deploy::history::prune(&base, config.history_limit);
+    }
+    let folder = kept.as_ref().map(|w| w.folder().display().to_string());
     let verdict = deploy.verdict();
     let mut out = std::io::stdout().lock();
     if json {
@@ -152,10 +167,14 @@ async fn deploy_one(
                 verdict: &verdict,
                 before: deploy.before.as_deref(),
                 after: deploy.built.as_deref(),
+                log: folder.as_deref(),
             },
         );
     } else {
         let _ = writeln!(out, "{name}: {verdict}");
+        if let Some(folder) = folder {
+            let _ = writeln!(out, "{name}: log kept in {folder}");
+        }
     }
     Ok(ok)
 }

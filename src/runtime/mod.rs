@@ -124,6 +124,7 @@ async fn select_loop(
     let mut last_draw = Instant::now() - FRAME;
     // Activity lines already copied to the log file.
     let mut persisted = 0;
+    let mut history = History::default();
     loop {
         if dirty && last_draw.elapsed() >= FRAME {
             terminal.draw(|frame| ui::view(state, frame))?;
@@ -156,9 +157,68 @@ async fn select_loop(
             tracing::info!(target: "deploytui::activity", "{line}");
             persisted += 1;
         }
+        // Every deploy's lines go to disk as they come.
+        history.sync(state, tx);
         for effect in effects {
             if run_effect(effect, workers, tx) {
                 return Ok(());
+            }
+        }
+    }
+}
+
+/// The deploys being written to the history, by host and start.
+#[derive(Default)]
+struct History {
+    writers: std::collections::HashMap<(usize, SystemTime), crate::deploy::history::Writer>,
+    /// Written whole, or refused: not started again.
+    done: std::collections::HashSet<(usize, SystemTime)>,
+}
+
+impl History {
+    fn sync(&mut self, state: &State, tx: &mpsc::UnboundedSender<Msg>) {
+        use crate::deploy::history;
+        let base = history::default_dir();
+        for (host, deploy) in &state.deploys {
+            let key = (*host, deploy.started);
+            if self.done.contains(&key) {
+                continue;
+            }
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.writers.entry(key) {
+                match history::Writer::create(&base, deploy) {
+                    Ok(w) => {
+                        slot.insert(w);
+                    }
+                    Err(e) => {
+                        self.done.insert(key);
+                        let _ = tx.send(Msg::Log(format!(
+                            "{}: the deploy's log cannot be kept in {}: {e}",
+                            deploy.plan.host_name,
+                            base.display()
+                        )));
+                        continue;
+                    }
+                }
+            }
+            let Some(w) = self.writers.get_mut(&key) else {
+                continue;
+            };
+            match w.sync(deploy) {
+                Ok(false) => {}
+                Ok(true) => {
+                    self.writers.remove(&key);
+                    self.done.insert(key);
+                    let _ = history::prune(&base, state.config.history_limit);
+                }
+                Err(e) => {
+                    let _ = tx.send(Msg::Log(format!(
+                        "{}: writing the deploy's log to {} failed: {e}",
+                        deploy.plan.host_name,
+                        w.folder().display()
+                    )));
+                    self.writers.remove(&key);
+                    self.done.insert(key);
+                }
             }
         }
     }
@@ -185,6 +245,20 @@ fn run_effect(
             password,
         } => send(host, hosts::Request::Run { id, argv, password }),
         Effect::Follow { id, host, argv } => send(host, hosts::Request::Follow { id, argv }),
+        Effect::ListHistory => {
+            let tx = tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let records = crate::deploy::history::list(&crate::deploy::history::default_dir());
+                let _ = tx.send(Msg::HistoryListed(records));
+            });
+        }
+        Effect::LoadHistory { folder, title } => {
+            let tx = tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let result = crate::deploy::history::read_log(&folder).map_err(|e| e.to_string());
+                let _ = tx.send(Msg::HistoryLoaded { title, result });
+            });
+        }
         Effect::StopDeploy { id, host } => send(host, hosts::Request::StopDeploy { id }),
         Effect::Deploy { id, plan, password } => {
             send(plan.host, hosts::Request::Deploy { id, plan, password })

@@ -348,6 +348,51 @@ pub fn confirm_stop_deploy(
     );
 }
 
+/// The kept deploys, newest first, the selected one highlighted.
+pub fn history(
+    frame: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+    records: &[crate::deploy::history::Record],
+    cursor: usize,
+) {
+    use ratatui::widgets::{List, ListItem, ListState};
+    let above = Rect::new(area.x, area.y, area.width, area.height.saturating_sub(2));
+    let rect = centered(
+        above,
+        area.width.saturating_sub(4).min(110),
+        u16::try_from(records.len() + 2).unwrap_or(u16::MAX),
+    );
+    let items: Vec<ListItem> = records
+        .iter()
+        .map(|r| {
+            let style = match r.ok {
+                Some(true) => theme.ok,
+                Some(false) => theme.error,
+                None => theme.warn,
+            };
+            ListItem::new(Line::styled(r.line(), style))
+        })
+        .collect();
+    frame.render_widget(Clear, rect);
+    let block = Block::bordered()
+        .border_type(BorderType::Double)
+        .border_style(theme.focused_border)
+        .title(Span::styled(
+            format!(" Past deploys ({}) ", records.len()),
+            theme.title,
+        ));
+    let mut list_state = ListState::default().with_selected(Some(cursor));
+    frame.render_stateful_widget(
+        List::new(items)
+            .block(block)
+            .highlight_style(theme.selected)
+            .highlight_symbol("▶ "),
+        rect,
+        &mut list_state,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -72,6 +72,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let view = state.log_view;
     let deploy = state.shown_deploy();
     let source = match &state.journal {
+        None if state.past.is_some() => state
+            .past
+            .as_ref()
+            .map_or(String::new(), |p| format!("past deploy: {}", p.title)),
         None if deploy.is_some() => deploy.map_or(String::new(), |d| {
             format!(
                 "deploy {} ({}) · {}",

@@ -54,6 +54,9 @@ pub fn view(state: &State, frame: &mut Frame) {
         Some(Overlay::CommitLock(commit)) => {
             dialogs::confirm_lock_commit(frame, area, state, &theme, commit)
         }
+        Some(Overlay::History { records, cursor }) => {
+            dialogs::history(frame, area, &theme, records, *cursor)
+        }
         Some(Overlay::ConfirmStopDeploy(host)) => {
             dialogs::confirm_stop_deploy(frame, area, state, &theme, *host)
         }

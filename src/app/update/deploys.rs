@@ -190,3 +190,67 @@ pub(super) fn on_stop_deploy_key(state: &mut State, host: usize, key: KeyEvent) 
         }
     }
 }
+
+/// `H`: the kept deploys, newest first.
+pub(super) fn on_history_listed(state: &mut State, records: Vec<crate::deploy::history::Record>) {
+    if records.is_empty() {
+        state.notice = Some(format!(
+            "no deploy kept yet in {}",
+            crate::deploy::history::default_dir().display()
+        ));
+        return;
+    }
+    state.overlay = Some(Overlay::History { records, cursor: 0 });
+}
+
+/// Keys in the history list: move, open a deploy's log, close.
+pub(super) fn on_history_key(
+    state: &mut State,
+    records: Vec<crate::deploy::history::Record>,
+    cursor: usize,
+    key: KeyEvent,
+) -> Vec<Effect> {
+    let last = records.len().saturating_sub(1);
+    let page = state.log_page.max(1);
+    let cursor = match state.config.keymap.action_for(&key, Scope::Pick) {
+        Some(Action::Confirm) => {
+            let Some(r) = records.get(cursor) else {
+                return Vec::new();
+            };
+            return vec![Effect::LoadHistory {
+                folder: r.folder.clone(),
+                title: r.line(),
+            }];
+        }
+        Some(Action::Cancel) => return Vec::new(),
+        Some(Action::Quit) => return request_quit(state),
+        Some(Action::Up) => cursor.saturating_sub(1),
+        Some(Action::Down) => (cursor + 1).min(last),
+        Some(Action::PageUp) => cursor.saturating_sub(page),
+        Some(Action::PageDown) => (cursor + page).min(last),
+        Some(Action::Top) => 0,
+        Some(Action::Bottom) => last,
+        _ => {
+            state.notice = crate::app::modes::unavailable(state, Scope::Pick, Action::Help);
+            cursor
+        }
+    };
+    state.overlay = Some(Overlay::History { records, cursor });
+    Vec::new()
+}
+
+/// A kept deploy's log, into the log pane.
+pub(super) fn on_history_loaded(state: &mut State, title: String, result: Result<String, String>) {
+    match result {
+        Ok(text) => {
+            let mut log = LogBuf::new();
+            for line in text.lines() {
+                log.push_line(line);
+            }
+            state.past = Some(crate::app::PastDeploy { title, log });
+            state.log_view = crate::app::LogView::at_end(state.log_view.wrap);
+            state.focus = Pane::Log;
+        }
+        Err(e) => state.notice = Some(format!("cannot read that deploy's log: {e}")),
+    }
+}

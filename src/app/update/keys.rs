@@ -45,6 +45,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Some(Overlay::Password(prompt)) => on_password_key(state, prompt, key),
         Some(Overlay::DeployPreview(plan)) => on_preview_key(state, plan, key),
         Some(Overlay::ConfirmStopDeploy(host)) => on_stop_deploy_key(state, host, key),
+        Some(Overlay::History { records, cursor }) => on_history_key(state, records, cursor, key),
         Some(Overlay::UpdateLock(update)) => {
             match state.config.keymap.action_for(&key, Scope::Dialog) {
                 Some(Action::Confirm) => {
@@ -193,6 +194,7 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Action::CloseJournal => {
             let effects = stop_journal(state, "closed");
             state.journal = None;
+            state.past = None;
             state.log_view = crate::app::LogView::at_end(state.log_view.wrap);
             return effects;
         }
@@ -215,6 +217,7 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             return stop_journal_if_moved_away(state);
         }
         Action::Deploy => ask_deploy(state),
+        Action::History => return vec![Effect::ListHistory],
         Action::StopDeploy => state.overlay = Some(Overlay::ConfirmStopDeploy(state.selected_host)),
         Action::ToggleDeployLog => {
             state.show_deploy = !state.show_deploy;

@@ -204,3 +204,63 @@ fn esc_on_a_deploying_host_asks_then_stops_it() {
         .any(|e| matches!(e, Effect::Probe { host: 0, .. })));
     assert!(s.jobs.is_empty());
 }
+
+#[test]
+fn h_lists_past_deploys_and_enter_opens_one_in_the_log_pane() {
+    use crate::deploy::history::Record;
+    let mut s = deploy_state();
+    let fx = update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('H'), KeyModifiers::SHIFT)),
+    );
+    assert_eq!(fx, vec![Effect::ListHistory]);
+    let record = |host: &str, started: u64| Record {
+        schema: crate::deploy::history::RECORD_SCHEMA.into(),
+        host: host.into(),
+        target: "me@s1".into(),
+        engine: "native".into(),
+        action: "switch".into(),
+        installable: "infra#…".into(),
+        overrides: Vec::new(),
+        started,
+        ended: Some(started + 9),
+        verdict: "switch done".into(),
+        ok: Some(true),
+        before: None,
+        after: None,
+        steps: Vec::new(),
+        folder: format!("/kept/{started}").into(),
+    };
+    update(
+        &mut s,
+        Msg::HistoryListed(vec![record("s1", 2000), record("s2", 1000)]),
+    );
+    assert!(matches!(
+        s.overlay,
+        Some(Overlay::History { cursor: 0, .. })
+    ));
+    assert_eq!(
+        crate::app::modes::footer(&s)
+            .into_iter()
+            .map(|(k, l)| format!("{k} {l}"))
+            .collect::<Vec<_>>(),
+        ["q quit", "↑ ↓ move", "Enter open log", "Esc close"]
+    );
+    ch(&mut s, 'j');
+    let fx = key(&mut s, KeyCode::Enter);
+    let [Effect::LoadHistory { folder, title }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(folder, Path::new("/kept/1000"));
+    update(
+        &mut s,
+        Msg::HistoryLoaded {
+            title: title.clone(),
+            result: Ok("── build ──\nbuilt /nix/store/x\n".into()),
+        },
+    );
+    assert_eq!(s.focus, Pane::Log);
+    assert_eq!(s.shown_log().raw_line(1), Some("built /nix/store/x"));
+    ch(&mut s, 'a');
+    assert!(s.past.is_none(), "a goes back to the activity log");
+}

@@ -1,0 +1,285 @@
+//! Deploy history on disk: one folder per deploy under the data dir, with
+//! `record.json` (what ran and how it ended) and `log` (every line, written
+//! as it comes, synced each time: a crash or a power loss loses at most
+//! the last batch). Kept up to `history_limit`, the oldest pruned first.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Deploy, StepState};
+
+/// Schema name and version of `record.json`.
+pub const RECORD_SCHEMA: &str = "deploytui.deploy-record/1";
+
+/// Where deploys are kept: `$XDG_DATA_HOME/deploytui/deploys`.
+pub fn default_dir() -> PathBuf {
+    crate::paths::data_dir().join("deploys")
+}
+
+/// What a deploy was and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub schema: String,
+    pub host: String,
+    pub target: String,
+    pub engine: String,
+    pub action: String,
+    pub installable: String,
+    pub overrides: Vec<(String, String)>,
+    /// Unix seconds.
+    pub started: u64,
+    /// `None` while it runs, or when deploytui stopped before it ended.
+    pub ended: Option<u64>,
+    /// "switch done", "failed at copy", "cancelled at build", …
+    pub verdict: String,
+    pub ok: Option<bool>,
+    /// The system the host ran before, and the one built.
+    pub before: Option<String>,
+    pub after: Option<String>,
+    /// Each step: its name, how it ended, what it said.
+    pub steps: Vec<(String, String, String)>,
+    /// The folder it is kept in (not stored: where it was read from).
+    #[serde(skip)]
+    pub folder: PathBuf,
+}
+
+impl Record {
+    fn of(deploy: &Deploy) -> Record {
+        let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        Record {
+            schema: RECORD_SCHEMA.into(),
+            host: deploy.plan.host_name.clone(),
+            target: deploy.plan.target.clone(),
+            engine: "native".into(),
+            action: deploy.plan.action.as_str().into(),
+            installable: deploy.plan.installable.clone(),
+            overrides: deploy.plan.overrides.clone(),
+            started: secs(deploy.started),
+            ended: deploy.ended.map(secs),
+            verdict: deploy.verdict(),
+            ok: deploy.finished().then(|| !deploy.failed()),
+            before: deploy.before.clone(),
+            after: deploy.built.clone(),
+            steps: deploy
+                .steps
+                .iter()
+                .map(|s| {
+                    let (state, words) = match &s.state {
+                        StepState::Waiting => ("waiting", String::new()),
+                        StepState::Running => ("running", String::new()),
+                        StepState::Done(w) => ("done", w.clone()),
+                        StepState::Failed(w) => ("failed", w.clone()),
+                        StepState::Skipped => ("skipped", String::new()),
+                    };
+                    (s.kind.name().to_string(), state.to_string(), words)
+                })
+                .collect(),
+            folder: PathBuf::new(),
+        }
+    }
+
+    /// One line for a list: when, where, what, how it ended.
+    pub fn line(&self) -> String {
+        let when = crate::ui::when(self.started, now_secs());
+        let took = self.ended.map_or(String::new(), |e| {
+            format!(", {}s", e.saturating_sub(self.started))
+        });
+        let verdict = if self.ended.is_none() {
+            "unfinished: deploytui stopped before the deploy ended".to_string()
+        } else {
+            self.verdict.clone()
+        };
+        format!("{when}  {} ({})  {verdict}{took}", self.host, self.action)
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Writes one deploy's record and log as it goes.
+pub struct Writer {
+    folder: PathBuf,
+    log: File,
+    written: usize,
+    done: bool,
+}
+
+impl Writer {
+    /// A new folder for `deploy` under `base`, its record, an empty log.
+    pub fn create(base: &Path, deploy: &Deploy) -> std::io::Result<Writer> {
+        std::fs::create_dir_all(base)?;
+        let started = deploy
+            .started
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        // Sorts by time; the host name is checked by the config (no `/`).
+        let stem = format!("{started}-{}", deploy.plan.host_name);
+        let mut folder = base.join(&stem);
+        let mut n = 1;
+        while folder.exists() {
+            n += 1;
+            folder = base.join(format!("{stem}-{n}"));
+        }
+        std::fs::create_dir(&folder)?;
+        let log = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(folder.join("log"))?;
+        let mut writer = Writer {
+            folder,
+            log,
+            written: 0,
+            done: false,
+        };
+        writer.write_record(deploy)?;
+        Ok(writer)
+    }
+
+    pub fn folder(&self) -> &Path {
+        &self.folder
+    }
+
+    /// Appends the lines the log gained since the last call, and rewrites
+    /// the record when the deploy has ended. Returns whether it had ended.
+    pub fn sync(&mut self, deploy: &Deploy) -> std::io::Result<bool> {
+        let mut batch = String::new();
+        while let Some(line) = deploy.log.raw_line(self.written) {
+            batch.push_str(line);
+            batch.push('\n');
+            self.written += 1;
+        }
+        if !batch.is_empty() {
+            self.log.write_all(batch.as_bytes())?;
+            self.log.sync_data()?;
+        }
+        if deploy.finished() && !self.done {
+            self.write_record(deploy)?;
+            self.done = true;
+        }
+        Ok(self.done)
+    }
+
+    /// The record, replaced whole (written aside, then renamed over).
+    fn write_record(&mut self, deploy: &Deploy) -> std::io::Result<()> {
+        let text =
+            serde_json::to_string_pretty(&Record::of(deploy)).map_err(std::io::Error::other)?;
+        let aside = self.folder.join("record.json.new");
+        let mut file = File::create(&aside)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&aside, self.folder.join("record.json"))
+    }
+}
+
+/// Every kept deploy, newest first; folders that do not read are skipped.
+pub fn list(base: &Path) -> Vec<Record> {
+    let mut records: Vec<Record> = std::fs::read_dir(base)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let folder = entry.path();
+            let text = std::fs::read_to_string(folder.join("record.json")).ok()?;
+            let mut record: Record = serde_json::from_str(&text).ok()?;
+            record.folder = folder;
+            Some(record)
+        })
+        .collect();
+    records.sort_by(|a, b| b.started.cmp(&a.started).then(b.folder.cmp(&a.folder)));
+    records
+}
+
+/// Removes the oldest deploys beyond `keep`.
+pub fn prune(base: &Path, keep: usize) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for old in list(base).into_iter().skip(keep) {
+        std::fs::remove_dir_all(&old.folder)?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+/// A kept deploy's whole log.
+pub fn read_log(folder: &Path) -> std::io::Result<String> {
+    std::fs::read_to_string(folder.join("log"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::{Event, Plan, StepKind, SwitchAction};
+    use std::time::Duration;
+
+    fn deploy(host: &str, at: u64) -> Deploy {
+        let text = format!(
+            "[[hosts]]\nname = \"{host}\"\ntarget = \"root@h\"\nflake = \"/srv/infra#{host}\"\n"
+        );
+        let config =
+            crate::config::parse(&text, Path::new("/t.toml"), crate::config::FoundBy::Flag)
+                .unwrap();
+        let plan = Plan::new(0, &config.hosts[0], SwitchAction::Switch, Vec::new()).unwrap();
+        Deploy::new(plan, UNIX_EPOCH + Duration::from_secs(at))
+    }
+
+    #[test]
+    fn a_deploy_is_written_as_it_goes_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = deploy("s1", 1_795_000_000);
+        let mut w = Writer::create(dir.path(), &d).unwrap();
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_000_001);
+        d.apply(Event::Started(StepKind::Build), t);
+        d.apply(
+            Event::Output(StepKind::Build, vec!["\u{1b}[31mred\u{1b}[0m line".into()]),
+            t,
+        );
+        assert!(!w.sync(&d).unwrap());
+        // Half way: the log is on disk, the record says it has not ended.
+        let log = read_log(w.folder()).unwrap();
+        assert!(log.contains("red\u{1b}[0m line"), "{log}");
+        let listed = list(dir.path());
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].ended, None);
+        assert!(
+            listed[0].line().contains("unfinished"),
+            "{}",
+            listed[0].line()
+        );
+
+        d.apply(
+            Event::Finished(StepKind::Build, Err("nix exited with 1".into())),
+            t,
+        );
+        assert!(w.sync(&d).unwrap());
+        let r = &list(dir.path())[0];
+        assert_eq!(r.schema, RECORD_SCHEMA);
+        assert_eq!((r.ok, r.verdict.as_str()), (Some(false), "failed at build"));
+        assert_eq!(
+            r.steps[0],
+            ("build".into(), "failed".into(), "nix exited with 1".into())
+        );
+        assert_eq!(r.steps[1].1, "skipped");
+        assert!(read_log(&r.folder)
+            .unwrap()
+            .ends_with("build FAILED: nix exited with 1\n"));
+    }
+
+    #[test]
+    fn the_newest_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, host) in ["a", "b", "c", "d"].iter().enumerate() {
+            Writer::create(dir.path(), &deploy(host, 1_795_000_000 + i as u64)).unwrap();
+        }
+        // Two at the same second do not share a folder.
+        Writer::create(dir.path(), &deploy("d", 1_795_000_003)).unwrap();
+        assert_eq!(prune(dir.path(), 2).unwrap(), 3);
+        let hosts: Vec<String> = list(dir.path()).into_iter().map(|r| r.host).collect();
+        assert_eq!(hosts, ["d", "d"]);
+    }
+}
