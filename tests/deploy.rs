@@ -240,18 +240,7 @@ fn stopping_a_deploy_mid_build_stops_nix_and_its_builder_and_leaves_the_host_alo
     }
     let before = running(&f);
     // A build that takes long: the web app's builder sleeps first.
-    let marker = format!("sleep {}", 600 + std::process::id() % 300);
-    let webapp = f.repo.read("infra/pkgs/webapp.nix").expect("webapp.nix");
-    let at = webapp
-        .rfind("export PATH=/usr/bin:/bin")
-        .expect("the builder");
-    let slow = format!(
-        "{}export PATH=/usr/bin:/bin; echo building slowly; {marker}\n{}",
-        &webapp[..at],
-        &webapp[at + "export PATH=/usr/bin:/bin".len()..]
-    );
-    f.repo.write("infra/pkgs/webapp.nix", &slow).expect("write");
-    f.repo.commit("webapp: a slow build").expect("commit");
+    let marker = slow_build(&f);
     let (t, _data) = common::tmux::open_deploytui_with_nix(&f.config_path, 120, 40, NIX_CONFIG);
     t.wait_for("server1 up", LIMIT, |s| {
         s.contains("● up") && s.contains("d deploy")
