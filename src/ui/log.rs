@@ -10,6 +10,45 @@ use std::time::SystemTime;
 use crate::app::{Pane, State};
 use crate::deploy::{Deploy, StepState};
 
+/// Error lines in the error colour, warnings in the warning colour (the
+/// colours a line brings itself win): what failed stands out in a flood.
+fn marked(lines: Vec<Line<'static>>, theme: &Theme) -> Vec<Line<'static>> {
+    lines
+        .into_iter()
+        .map(|line| {
+            let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+            let style = match severity(&text) {
+                Some(Severity::Error) => theme.error,
+                Some(Severity::Warning) => theme.warn,
+                None => return line,
+            };
+            let base = style.patch(line.style);
+            line.style(base)
+        })
+        .collect()
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Severity {
+    Error,
+    Warning,
+}
+
+/// Whether a log line reports an error or a warning, as nix, systemd,
+/// switch-to-configuration and deploytui word them.
+fn severity(text: &str) -> Option<Severity> {
+    let lower = text.to_lowercase();
+    let error = ["error:", "error ", "failed", "✗ "];
+    let warning = ["warning:", "warn:"];
+    if error.iter().any(|e| lower.contains(e)) {
+        Some(Severity::Error)
+    } else if warning.iter().any(|w| lower.contains(w)) {
+        Some(Severity::Warning)
+    } else {
+        None
+    }
+}
+
 /// Rows the step list takes above a deploy's log.
 pub fn step_rows(state: &State) -> u16 {
     state
@@ -138,13 +177,39 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     if view.wrap {
         // The newest line at the bottom, whole: wrapped lines take more
         // rows than one, so scroll the top ones out of view.
-        let lines = log.styled_lines(start, end - start, 0);
+        let lines = marked(log.styled_lines(start, end - start, 0), theme);
         let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
         let overflow = paragraph.line_count(inner.width).saturating_sub(rows);
         let scroll = u16::try_from(overflow).unwrap_or(u16::MAX);
         frame.render_widget(paragraph.scroll((scroll, 0)).block(block), area);
         return;
     }
-    let lines = log.styled_lines(start, end - start, view.x);
+    let lines = marked(log.styled_lines(start, end - start, view.x), theme);
     frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_and_warnings_are_told_apart() {
+        for e in [
+            "error: hash mismatch in fixed-output derivation",
+            "build FAILED: nix exited with 1",
+            "warning: the following units failed: webapp.service",
+            "server1: ✗ copy: nix exited with 1",
+        ] {
+            assert_eq!(severity(e), Some(Severity::Error), "{e}");
+        }
+        assert_eq!(
+            severity("warning: Git tree '/r' is dirty"),
+            Some(Severity::Warning)
+        );
+        assert_eq!(severity("building '/nix/store/x.drv'"), None);
+        assert_eq!(
+            severity("restarting the following units: webapp.service"),
+            None
+        );
+    }
 }
