@@ -143,6 +143,8 @@ pub enum Action {
     StopDeploy,
     /// The list of past deploys.
     History,
+    /// Mark the selected host (d then deploys every marked host).
+    Mark,
 }
 
 /// One row of the key table.
@@ -184,7 +186,8 @@ const DEFAULTS: &[Row] = &[
     (Action::History, "history", Scope::Global, Some("history"), "Past deploys, newest first; Enter opens one's log in the log pane", &["shift-h"]),
     (Action::StopDeploy, "stop_deploy", Scope::Panes, Some("stop deploy"), "Stop the selected host's running deploy (asks first)", &["esc"]),
     (Action::Open, "open", Scope::Hosts, Some("services"), "Show the selected host's services", &["enter"]),
-    (Action::Deploy, "deploy", Scope::Hosts, Some("deploy"), "Deploy the selected host: shows exactly what will run first", &["d"]),
+    (Action::Mark, "mark", Scope::Hosts, Some("mark"), "Mark or unmark the selected host; d deploys every marked host", &["space"]),
+    (Action::Deploy, "deploy", Scope::Hosts, Some("deploy"), "Deploy the selected host, or the marked ones: shows exactly what will run first", &["d"]),
     (Action::Restart, "restart", Scope::Services, Some("restart"), "Restart the selected service (asks first)", &["r"]),
     (Action::Reload, "reload", Scope::Services, Some("reload"), "Reload the selected service (asks first)", &["e"]),
     (Action::Start, "start", Scope::Services, Some("start"), "Start the selected service (asks first)", &["s"]),

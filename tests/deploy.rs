@@ -378,3 +378,52 @@ fn every_deploy_is_kept_on_disk_even_when_deploytui_is_killed_mid_way() {
     assert!(record["ok"].is_null(), "{record}");
     assert!(log.contains("building slowly"), "{log}");
 }
+
+#[test]
+fn two_hosts_deploy_at_once_each_with_its_own_steps() {
+    let Some(f) = fleet(2) else { return };
+    f.repo.commit_app_change("Both at once").expect("commit");
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(common::bin());
+    cmd.arg("--config")
+        .arg(&f.config_path)
+        .args([
+            "deploy",
+            "server1",
+            "server2",
+            "--sudo-password-stdin",
+            "--json",
+        ])
+        .env("NIX_CONFIG", NIX_CONFIG)
+        .env("XDG_DATA_HOME", data.path());
+    // Only server1 asks for a password (server2 logs in as root).
+    let out = common::output_within(cmd, format!("{SUDO_PASSWORD}\n").as_bytes(), LIMIT);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let events: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    for host in ["server1", "server2"] {
+        let done = events
+            .iter()
+            .find(|e| e["event"] == "done" && e["host"] == host)
+            .unwrap_or_else(|| panic!("no done for {host}"));
+        assert_eq!(done["ok"], true, "{done}");
+    }
+    // Both ran together: server2 started building before server1 was done.
+    let at = |pred: &dyn Fn(&serde_json::Value) -> bool| {
+        events.iter().position(pred).expect("event")
+    };
+    let second_starts = at(&|e| e["event"] == "started" && e["host"] == "server2");
+    let first_done = at(&|e| e["event"] == "done" && e["host"] == "server1");
+    assert!(second_starts < first_done, "{events:#?}");
+    let kept = std::fs::read_dir(data.path().join("deploytui/deploys"))
+        .expect("kept")
+        .count();
+    assert_eq!(kept, 2, "a record and log each");
+}

@@ -154,7 +154,8 @@ pub enum Overlay {
     CommitLock(LockCommit),
     Password(Box<PasswordPrompt>),
     /// What a deploy will run, before it does; the action can be changed.
-    DeployPreview(Box<Plan>),
+    /// (One plan a host: the selected one, or every marked one.)
+    DeployPreview(Vec<Plan>),
     /// Stop this host's running deploy?
     ConfirmStopDeploy(usize),
     /// Past deploys to pick one's log from.
@@ -377,6 +378,10 @@ pub struct State {
     /// The log pane shows the selected host's deploy (when it has one)
     /// rather than the activity log.
     pub show_deploy: bool,
+    /// Hosts marked for a deploy of several at once.
+    pub marked: std::collections::BTreeSet<usize>,
+    /// Deploys the user said yes to that wait for their host's sudo password.
+    deploy_queue: Vec<Plan>,
     /// A past deploy's log, shown in the log pane until closed.
     pub past: Option<PastDeploy>,
     /// Sudo passwords the user let deploytui keep, per host index.
@@ -597,6 +602,8 @@ impl State {
             deploys: HashMap::new(),
             deploy_jobs: HashMap::new(),
             show_deploy: false,
+            marked: Default::default(),
+            deploy_queue: Vec::new(),
             past: None,
             now: SystemTime::UNIX_EPOCH,
             nix_version: None,
@@ -634,6 +641,12 @@ impl State {
             FlakeStatus::Checked(report) => Some(report),
             _ => None,
         }
+    }
+
+    /// Running deploys' job ids by host (for tests).
+    #[cfg(test)]
+    pub fn deploy_jobs_for_test(&self) -> HashMap<usize, JobId> {
+        self.deploy_jobs.iter().map(|(id, h)| (*h, *id)).collect()
     }
 
     /// The deploy the log pane shows, if it shows one.

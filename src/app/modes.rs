@@ -61,9 +61,9 @@ pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String>
             .is_none()
             .then(|| "no service selected: add services = [...] to this host".into()),
         Action::UpdateLock => lock_update_blocked(state),
-        Action::Deploy => state
-            .selected_config()
-            .is_some_and(|h| h.flake.is_none())
+        // With marks, d deploys the marked hosts, whichever is selected.
+        Action::Deploy => (state.marked.is_empty()
+            && state.selected_config().is_some_and(|h| h.flake.is_none()))
             .then(|| "this host has no flake = \"…#…\" in the config: nothing to deploy".into()),
         Action::StopDeploy => state
             .deploys

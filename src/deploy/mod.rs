@@ -265,6 +265,8 @@ pub enum Event {
     Before(Option<String>),
     /// The user stopped it: the running step is cut short.
     Cancelled,
+    /// It waits for a free slot (`parallel` deploys run at once).
+    Waiting,
 }
 
 /// One deploy as it goes: its steps, its whole log, and what nix reported.
@@ -279,6 +281,8 @@ pub struct Deploy {
     pub before: Option<String>,
     pub started: SystemTime,
     pub ended: Option<SystemTime>,
+    /// Queued behind other deploys (`parallel`).
+    pub waiting: bool,
 }
 
 impl Deploy {
@@ -303,6 +307,7 @@ impl Deploy {
             before: None,
             started: now,
             ended: None,
+            waiting: false,
         }
     }
 
@@ -315,6 +320,7 @@ impl Deploy {
         let mut added = Vec::new();
         match event {
             Event::Started(kind) => {
+                self.waiting = false;
                 if let Some(s) = self.step_mut(kind) {
                     s.state = StepState::Running;
                     s.started = Some(now);
@@ -378,6 +384,10 @@ impl Deploy {
                 self.built = Some(path);
             }
             Event::Before(path) => self.before = path,
+            Event::Waiting => {
+                self.waiting = true;
+                added.push("waiting: as many deploys as `parallel` allows are running".into());
+            }
             Event::Cancelled => {
                 for s in &mut self.steps {
                     match s.state {
@@ -443,6 +453,7 @@ impl Deploy {
         }
         match self.current() {
             Some(s) => format!("{}…", self.step_words(s.kind)),
+            None if self.waiting => "waiting for a free slot…".into(),
             None => "starting…".into(),
         }
     }

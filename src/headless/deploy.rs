@@ -10,6 +10,7 @@ use super::{read_password, settings, PasswordSource};
 use crate::config::{Config, Host, SudoMode};
 use crate::deploy::{native, Deploy, Event, Plan, StepKind, SwitchAction};
 use crate::remote::Transport;
+use crate::secret::Secret;
 
 /// JSON schema name and version of `deploy --json` events.
 pub const DEPLOY_SCHEMA: &str = "deploytui.deploy/1";
@@ -61,20 +62,36 @@ pub async fn deploy(
     json: bool,
     source: PasswordSource,
 ) -> anyhow::Result<bool> {
-    let mut all_ok = true;
+    // Every plan shown and every password asked first, one host after the
+    // other (a terminal or stdin has one line at a time); then the deploys
+    // run together, at most `parallel` at once.
+    let mut ready = Vec::new();
     for host in hosts {
-        all_ok &= deploy_one(config, host, action, json, &source).await?;
+        ready.push(prepare(config, host, action, json, &source).await?);
+    }
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(config.parallel));
+    let runs = ready.into_iter().map(|(host, plan, password)| {
+        let slots = slots.clone();
+        async move {
+            let _slot = slots.acquire().await;
+            deploy_one(config, host, plan, password, json).await
+        }
+    });
+    let mut all_ok = true;
+    for result in futures::future::join_all(runs).await {
+        all_ok &= result?;
     }
     Ok(all_ok)
 }
 
-async fn deploy_one(
+/// The host's plan, printed, and its sudo password when it needs one.
+async fn prepare<'a>(
     config: &Config,
-    host: &Host,
+    host: &'a Host,
     action: SwitchAction,
     json: bool,
     source: &PasswordSource,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<(&'a Host, Plan, Option<Secret>)> {
     let index = config
         .hosts
         .iter()
@@ -117,6 +134,17 @@ async fn deploy_one(
         SudoMode::Password => Some(read_password(host, source)?),
         _ => None,
     };
+    Ok((host, plan, password))
+}
+
+async fn deploy_one(
+    config: &Config,
+    host: &Host,
+    plan: Plan,
+    password: Option<Secret>,
+    json: bool,
+) -> anyhow::Result<bool> {
+    let name = host.name.as_str();
     let settings = settings(config)?;
     let transport = Transport::connect(host, &settings)
         .await
@@ -247,7 +275,7 @@ fn show_event(deploy: &mut Deploy, event: Event, host: &str, json: bool) {
             return;
         }
         Event::Built(path) => print_json(&mut out, &JsonEvent::Built { host, path }),
-        Event::Output(..) | Event::Before(_) | Event::Cancelled => {}
+        Event::Output(..) | Event::Before(_) | Event::Cancelled | Event::Waiting => {}
     }
     let step = match &event {
         Event::Output(step, _) => Some(*step),

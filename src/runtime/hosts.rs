@@ -49,17 +49,23 @@ pub struct HostHandle {
     pub task: JoinHandle<()>,
 }
 
-/// Starts the worker for host `index`. `probes` bounds how many hosts are
-/// probed at once across the fleet.
+/// How many hosts are probed, and how many deployed, at once across the fleet.
+#[derive(Clone)]
+pub struct Slots {
+    pub probes: Arc<Semaphore>,
+    pub deploys: Arc<Semaphore>,
+}
+
+/// Starts the worker for host `index`.
 pub fn spawn(
     index: usize,
     host: Host,
     settings: SshSettings,
-    probes: Arc<Semaphore>,
+    slots: Slots,
     msgs: mpsc::UnboundedSender<Msg>,
 ) -> HostHandle {
     let (tx, rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(worker(index, host, settings, probes, msgs, rx));
+    let task = tokio::spawn(worker(index, host, settings, slots, msgs, rx));
     HostHandle { requests: tx, task }
 }
 
@@ -67,7 +73,7 @@ async fn worker(
     index: usize,
     host: Host,
     settings: SshSettings,
-    probes: Arc<Semaphore>,
+    slots: Slots,
     msgs: mpsc::UnboundedSender<Msg>,
     mut requests: mpsc::UnboundedReceiver<Request>,
 ) {
@@ -99,7 +105,7 @@ async fn worker(
                 }
             }
             Request::Probe { units } => {
-                let permit = probes.clone().acquire_owned().await;
+                let permit = slots.probes.clone().acquire_owned().await;
                 let t = match session(&mut transport, &host, &settings).await {
                     Ok(t) => t,
                     Err(e) => {
@@ -163,7 +169,22 @@ async fn worker(
                 let sshopts = t.nix_sshopts(&host, &settings);
                 let (command_timeout, action_timeout) =
                     (settings.command_timeout, settings.action_timeout);
+                let deploy_slots = slots.deploys.clone();
                 let task = tasks.spawn(async move {
+                    // At most `parallel` deploys at once: the others wait, and say so.
+                    let permit = match deploy_slots.clone().try_acquire_owned() {
+                        Ok(p) => p,
+                        Err(_) => {
+                            let _ = msgs.send(Msg::Deploy {
+                                id,
+                                event: crate::deploy::Event::Waiting,
+                            });
+                            match deploy_slots.acquire_owned().await {
+                                Ok(p) => p,
+                                Err(_) => return,
+                            }
+                        }
+                    };
                     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
                     let forward = {
                         let msgs = msgs.clone();
@@ -187,6 +208,7 @@ async fn worker(
                     };
                     let (ok, ()) = tokio::join!(run, forward);
                     drop(password);
+                    drop(permit);
                     let _ = msgs.send(Msg::DeployEnded { id, ok });
                 });
                 deploys.insert(id, task);

@@ -64,12 +64,17 @@ async fn event_loop(
 ) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let settings = ssh_settings(&config)?;
-    let probes = Arc::new(tokio::sync::Semaphore::new(config.parallel));
+    // Probes and deploys each run on at most `parallel` hosts at once, apart:
+    // a long deploy never holds up a probe.
+    let slots = hosts::Slots {
+        probes: Arc::new(tokio::sync::Semaphore::new(config.parallel)),
+        deploys: Arc::new(tokio::sync::Semaphore::new(config.parallel)),
+    };
     let workers: Vec<hosts::HostHandle> = config
         .hosts
         .iter()
         .enumerate()
-        .map(|(i, h)| hosts::spawn(i, h.clone(), settings.clone(), probes.clone(), tx.clone()))
+        .map(|(i, h)| hosts::spawn(i, h.clone(), settings.clone(), slots.clone(), tx.clone()))
         .collect();
     let mut state = State::new(config);
     local::detect_nix(tx.clone());

@@ -271,16 +271,20 @@ pub fn confirm_lock_commit(
 }
 
 /// The deploy question: every command the deploy runs, in order, where
-/// it runs, and the action (which Tab changes).
+/// it runs, and the action (which Tab changes). Several hosts: the first in
+/// full, the others by what differs (their flake attribute and target).
 pub fn deploy_preview(
     frame: &mut Frame,
     area: Rect,
     state: &State,
     theme: &Theme,
-    plan: &crate::deploy::Plan,
+    plans: &[crate::deploy::Plan],
 ) {
+    let Some(plan) = plans.first() else {
+        return;
+    };
     let km = &state.config.keymap;
-    let sudo = match plan.sudo {
+    let sudo = |p: &crate::deploy::Plan| match p.sudo {
         crate::config::SudoMode::None => "as the login user",
         crate::config::SudoMode::Nopasswd => "sudo, no password",
         crate::config::SudoMode::Password => "sudo with a password",
@@ -296,10 +300,19 @@ pub fn deploy_preview(
     }
     actions.push(Span::styled(km.keys_of(Action::NextChoice), theme.key));
     actions.push(Span::raw(" changes it"));
-    let mut lines = vec![
-        Line::raw(format!("Engine native · target {} · {sudo}", plan.target)),
-        Line::from(actions),
-    ];
+    let mut lines = vec![Line::raw(format!(
+        "Engine native · target {} · {}",
+        plan.target,
+        sudo(plan)
+    ))];
+    if plans.len() > 1 {
+        lines.push(Line::raw(format!(
+            "{} hosts, at most {} at once (parallel); each its own steps and log.",
+            plans.len(),
+            state.config.parallel
+        )));
+    }
+    lines.push(Line::from(actions));
     for (step, place, argv) in plan.commands() {
         lines.push(Line::raw(""));
         lines.push(Line::styled(
@@ -308,12 +321,25 @@ pub fn deploy_preview(
         ));
         lines.extend(command(&argv, area, theme));
     }
+    for other in &plans[1..] {
+        lines.push(Line::raw(""));
+        lines.push(Line::from(vec![
+            Span::styled(format!("{}: ", other.host_name), theme.title),
+            Span::raw(format!(
+                "the same steps for {} on {} ({})",
+                other.installable,
+                other.target,
+                sudo(other)
+            )),
+        ]));
+    }
+    let names: Vec<&str> = plans.iter().map(|p| p.host_name.as_str()).collect();
     ask(
         frame,
         area,
         state,
         theme,
-        format!(" Deploy {} ", plan.host_name),
+        format!(" Deploy {} ", names.join(", ")),
         lines,
     );
 }

@@ -83,7 +83,13 @@ fn rows<'a>(h: &'a HostState, state: &State, theme: &Theme, width: usize) -> Vec
     let room = width
         .saturating_sub(2)
         .saturating_sub(h.name.chars().count() + 1 + badge.chars().count() + 2);
+    let mark = if state.marked.contains(&index_of(state, h)) {
+        "◆ "
+    } else {
+        ""
+    };
     let mut lines = vec![Line::from(vec![
+        Span::styled(mark, theme.key),
         Span::styled(h.name.as_str(), theme.title),
         Span::raw(" "),
         Span::styled(badge, badge_style),

@@ -61,7 +61,7 @@ pub fn view(state: &State, frame: &mut Frame) {
             dialogs::confirm_stop_deploy(frame, area, state, &theme, *host)
         }
         Some(Overlay::DeployPreview(plan)) => {
-            dialogs::deploy_preview(frame, area, state, &theme, plan)
+            dialogs::deploy_preview(frame, area, state, &theme, plan.as_slice())
         }
         None => {}
     }

@@ -6,57 +6,104 @@ use super::*;
 use crate::app::JobId;
 use crate::deploy::{Deploy, Plan, SwitchAction};
 
-/// `d` on a host: the plan, exactly, before anything runs.
+/// `d`: the plan of the selected host, or of every marked one, exactly,
+/// before anything runs. Hosts that cannot be deployed now are named.
 pub(super) fn ask_deploy(state: &mut State) {
-    let host = state.selected_host;
-    if let Some(d) = state.deploys.get(&host).filter(|d| !d.finished()) {
-        state.notice = Some(format!(
-            "{} is deploying already ({}): one deploy per host at a time",
-            d.plan.host_name,
-            d.verdict()
-        ));
-        return;
-    }
-    let Some(config) = state.selected_config() else {
-        return;
+    let hosts: Vec<usize> = if state.marked.is_empty() {
+        vec![state.selected_host]
+    } else {
+        state.marked.iter().copied().collect()
     };
-    // The overrides the flake pane shows, so the deploy builds HEAD.
-    let overrides = state
-        .selected_flake()
-        .map(|r| check::overrides(&config.override_inputs, r))
-        .unwrap_or_default();
-    match Plan::new(host, config, SwitchAction::Switch, overrides) {
-        Ok(plan) => state.overlay = Some(Overlay::DeployPreview(Box::new(plan))),
-        Err(e) => state.notice = Some(e),
+    let mut plans = Vec::new();
+    let mut left_out = Vec::new();
+    for host in hosts {
+        let (Some(config), Some(h)) = (state.config.hosts.get(host), state.hosts.get(host)) else {
+            continue;
+        };
+        if let Some(d) = state.deploys.get(&host).filter(|d| !d.finished()) {
+            left_out.push(format!("{} is deploying already ({})", h.name, d.verdict()));
+            continue;
+        }
+        // The overrides the flake pane shows, so the deploy builds HEAD.
+        let overrides = match &h.flake {
+            FlakeStatus::Checked(r) => check::overrides(&config.override_inputs, r),
+            _ => Vec::new(),
+        };
+        match Plan::new(host, config, SwitchAction::Switch, overrides) {
+            Ok(plan) => plans.push(plan),
+            Err(e) => left_out.push(e),
+        }
+    }
+    if !left_out.is_empty() {
+        state.notice = Some(format!(
+            "not deployed: {} (one deploy per host at a time)",
+            left_out.join("; ")
+        ));
+    }
+    if !plans.is_empty() {
+        state.overlay = Some(Overlay::DeployPreview(plans));
     }
 }
 
-/// Keys in the preview: the answer, or another action.
-pub(super) fn on_preview_key(state: &mut State, mut plan: Box<Plan>, key: KeyEvent) -> Vec<Effect> {
+/// Keys in the preview: the answer, or another action (for every host).
+pub(super) fn on_preview_key(
+    state: &mut State,
+    mut plans: Vec<Plan>,
+    key: KeyEvent,
+) -> Vec<Effect> {
     match state.config.keymap.action_for(&key, Scope::Dialog) {
-        Some(Action::Confirm) => confirmed(state, NeedsSudo::Deploy(plan)),
+        Some(Action::Confirm) => {
+            state.marked.clear();
+            start_plans(state, plans)
+        }
         Some(Action::Cancel) => {
-            state.notice = Some(format!("deploy of {} cancelled", plan.host_name));
+            let names: Vec<&str> = plans.iter().map(|p| p.host_name.as_str()).collect();
+            state.notice = Some(format!("deploy of {} cancelled", names.join(", ")));
             Vec::new()
         }
         Some(step @ (Action::NextChoice | Action::PrevChoice)) => {
             let all = SwitchAction::ALL;
-            let at = all.iter().position(|a| *a == plan.action).unwrap_or(0);
+            let at = all
+                .iter()
+                .position(|a| Some(*a) == plans.first().map(|p| p.action))
+                .unwrap_or(0);
             let next = if step == Action::NextChoice {
                 (at + 1) % all.len()
             } else {
                 (at + all.len() - 1) % all.len()
             };
-            plan.action = all[next];
-            state.overlay = Some(Overlay::DeployPreview(plan));
+            for plan in &mut plans {
+                plan.action = all[next];
+            }
+            state.overlay = Some(Overlay::DeployPreview(plans));
             Vec::new()
         }
         _ => {
-            state.overlay = Some(Overlay::DeployPreview(plan));
+            state.overlay = Some(Overlay::DeployPreview(plans));
             state.notice = Some(crate::app::modes::dialog_reason(state));
             Vec::new()
         }
     }
+}
+
+/// Starts each plan in turn; one whose host needs a sudo password nobody
+/// gave yet asks for it, and the rest wait in the queue until it is given.
+pub(super) fn start_plans(state: &mut State, plans: Vec<Plan>) -> Vec<Effect> {
+    state.deploy_queue = plans;
+    continue_deploys(state)
+}
+
+/// Starts what is queued, up to the first deploy that needs a password.
+pub(super) fn continue_deploys(state: &mut State) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    while !state.deploy_queue.is_empty() {
+        let plan = state.deploy_queue.remove(0);
+        effects.extend(confirmed(state, NeedsSudo::Deploy(Box::new(plan))));
+        if matches!(state.overlay, Some(Overlay::Password(_))) {
+            break;
+        }
+    }
+    effects
 }
 
 /// Starts the deploy: a job, the host's deploy state, the effect.

@@ -43,7 +43,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             }
         }
         Some(Overlay::Password(prompt)) => on_password_key(state, prompt, key),
-        Some(Overlay::DeployPreview(plan)) => on_preview_key(state, plan, key),
+        Some(Overlay::DeployPreview(plans)) => on_preview_key(state, plans, key),
         Some(Overlay::ConfirmStopDeploy(host)) => on_stop_deploy_key(state, host, key),
         Some(Overlay::History { records, cursor }) => on_history_key(state, records, cursor, key),
         Some(Overlay::UpdateLock(update)) => {
@@ -217,6 +217,12 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             return stop_journal_if_moved_away(state);
         }
         Action::Deploy => ask_deploy(state),
+        Action::Mark => {
+            let h = state.selected_host;
+            if !state.marked.remove(&h) {
+                state.marked.insert(h);
+            }
+        }
         Action::History => return vec![Effect::ListHistory],
         Action::StopDeploy => state.overlay = Some(Overlay::ConfirmStopDeploy(state.selected_host)),
         Action::ToggleDeployLog => {

@@ -43,7 +43,14 @@ pub(super) fn confirmed(state: &mut State, pending: NeedsSudo) -> Vec<Effect> {
 fn run_sudo(state: &mut State, pending: NeedsSudo, password: Option<Secret>) -> Vec<Effect> {
     match pending {
         NeedsSudo::Unit(p) => run_action(state, p, password),
-        NeedsSudo::Deploy(plan) => super::deploys::start_deploy(state, *plan, password),
+        NeedsSudo::Deploy(plan) => {
+            let mut effects = super::deploys::start_deploy(state, *plan, password);
+            // Several hosts said yes to at once: on to the next.
+            if !matches!(state.overlay, Some(Overlay::Password(_))) {
+                effects.extend(super::deploys::continue_deploys(state));
+            }
+            effects
+        }
     }
 }
 
@@ -172,6 +179,19 @@ pub(super) fn on_password_key(
     match state.config.keymap.action_for(&key, Scope::Password) {
         Some(Action::PasswordCancel) => {
             state.notice = Some(format!("{}: cancelled", prompt.pending.what()));
+            if matches!(prompt.pending, NeedsSudo::Deploy(_)) {
+                let rest: Vec<String> = std::mem::take(&mut state.deploy_queue)
+                    .into_iter()
+                    .map(|p| p.host_name)
+                    .collect();
+                if !rest.is_empty() {
+                    state.notice = Some(format!(
+                        "{}: cancelled, and with it the deploys of {}",
+                        prompt.pending.what(),
+                        rest.join(", ")
+                    ));
+                }
+            }
             clear(&mut prompt.input);
             state.overlay = None;
             Vec::new()

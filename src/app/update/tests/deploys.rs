@@ -8,7 +8,8 @@ use crate::deploy::{Event as DeployEvent, StepKind, StepState, SwitchAction};
 fn deploy_state() -> State {
     let text = "repo = \"/srv/mono\"\n\
                 [[hosts]]\nname = \"s1\"\ntarget = \"me@s1\"\nflake = \"infra#s1\"\nsudo = \"password\"\n\
-                [[hosts]]\nname = \"s2\"\ntarget = \"root@s2\"\n";
+                [[hosts]]\nname = \"s2\"\ntarget = \"root@s2\"\n\
+                [[hosts]]\nname = \"s3\"\ntarget = \"root@s3\"\nflake = \"infra#s3\"\n";
     State::new(parse(text, Path::new("/t/deploytui.toml"), FoundBy::Flag).unwrap())
 }
 
@@ -22,9 +23,10 @@ fn start(s: &mut State) -> (JobId, Vec<Effect>) {
         },
     );
     ch(s, 'd');
-    let Some(Overlay::DeployPreview(plan)) = &s.overlay else {
+    let Some(Overlay::DeployPreview(plans)) = &s.overlay else {
         panic!("{:?}", s.overlay)
     };
+    let plan = &plans[0];
     assert_eq!(plan.action, SwitchAction::Switch);
     assert_eq!(
         plan.overrides,
@@ -32,9 +34,10 @@ fn start(s: &mut State) -> (JobId, Vec<Effect>) {
         "the flake pane's override"
     );
     key(s, KeyCode::Tab);
-    let Some(Overlay::DeployPreview(plan)) = &s.overlay else {
+    let Some(Overlay::DeployPreview(plans)) = &s.overlay else {
         panic!()
     };
+    let plan = &plans[0];
     assert_eq!(plan.action, SwitchAction::Boot);
     assert_eq!(
         crate::app::modes::footer(s)
@@ -263,4 +266,63 @@ fn h_lists_past_deploys_and_enter_opens_one_in_the_log_pane() {
     assert_eq!(s.shown_log().raw_line(1), Some("built /nix/store/x"));
     ch(&mut s, 'a');
     assert!(s.past.is_none(), "a goes back to the activity log");
+}
+
+#[test]
+fn marked_hosts_deploy_together_each_with_its_own_password() {
+    let mut s = deploy_state();
+    // s1 (sudo password), s2 (no flake), s3 (root): mark all three.
+    for _ in 0..3 {
+        ch(&mut s, ' ');
+        ch(&mut s, 'j');
+    }
+    assert_eq!(s.marked.len(), 3);
+    ch(&mut s, 'd');
+    let Some(Overlay::DeployPreview(plans)) = &s.overlay else {
+        panic!("{:?}", s.overlay)
+    };
+    let names: Vec<&str> = plans.iter().map(|p| p.host_name.as_str()).collect();
+    assert_eq!(names, ["s1", "s3"]);
+    assert!(
+        s.notice
+            .as_deref()
+            .unwrap_or("")
+            .contains("s2 has no flake"),
+        "the one left out is named: {:?}",
+        s.notice
+    );
+    key(&mut s, KeyCode::Tab);
+    ch(&mut s, 'y');
+    assert!(s.marked.is_empty(), "the marks are used up");
+    // s1 asks for its password; s3 waits for it.
+    assert!(matches!(s.overlay, Some(Overlay::Password(_))));
+    typed(&mut s, "pw");
+    let fx = key(&mut s, KeyCode::Enter);
+    let started: Vec<(usize, SwitchAction, bool)> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Deploy { plan, password, .. } => {
+                Some((plan.host, plan.action, password.is_some()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        started,
+        [
+            (0, SwitchAction::Boot, true),
+            (2, SwitchAction::Boot, false)
+        ]
+    );
+    assert_eq!(s.jobs.len(), 2);
+    // One waits for a free slot and says so.
+    let id = *s.deploy_jobs_for_test().get(&2).expect("s3's job");
+    update(
+        &mut s,
+        Msg::Deploy {
+            id,
+            event: DeployEvent::Waiting,
+        },
+    );
+    assert_eq!(s.deploys[&2].verdict(), "waiting for a free slot…");
 }
