@@ -62,6 +62,10 @@ fn a_native_deploy_switches_the_host_to_head_and_nginx_serves_it_after_a_restart
     for line in [
         "server1: ✓ build",
         "server1: ✓ copy",
+        // What changes on the host, before it changes: the new store paths.
+        "server1: ✓ changes",
+        "new store paths (",
+        "new: webapp-1.0.0",
         "server1: ✓ profile",
         "server1: ✓ activate",
         "restarted webapp",
@@ -138,6 +142,7 @@ fn deploy_json_is_one_event_per_line_and_dry_activate_changes_nothing() {
         [
             ("build".to_string(), true),
             ("copy".to_string(), true),
+            ("changes".to_string(), true),
             ("activate".to_string(), true),
             ("verify".to_string(), true),
         ],
@@ -416,9 +421,8 @@ fn two_hosts_deploy_at_once_each_with_its_own_steps() {
         assert_eq!(done["ok"], true, "{done}");
     }
     // Both ran together: server2 started building before server1 was done.
-    let at = |pred: &dyn Fn(&serde_json::Value) -> bool| {
-        events.iter().position(pred).expect("event")
-    };
+    let at =
+        |pred: &dyn Fn(&serde_json::Value) -> bool| events.iter().position(pred).expect("event");
     let second_starts = at(&|e| e["event"] == "started" && e["host"] == "server2");
     let first_done = at(&|e| e["event"] == "done" && e["host"] == "server1");
     assert!(second_starts < first_done, "{events:#?}");

@@ -80,6 +80,13 @@ pub struct Plan {
 
 /// The store path the commands that need one are shown with before it is built.
 pub const BUILT: &str = "<built system>";
+/// The host's running system, as the preview shows it.
+pub const RUNNING: &str = "<running system>";
+
+/// `nix store diff-closures OLD NEW` (on the host: both closures are there).
+pub fn diff_argv(old: &str, new: &str) -> Vec<String> {
+    nix(&["store", "diff-closures", old, new])
+}
 
 impl Plan {
     /// The plan for `host`, or why there is none.
@@ -165,6 +172,7 @@ impl Plan {
         if self.remote {
             steps.push(StepKind::Copy);
         }
+        steps.push(StepKind::Changes);
         if self.action.sets_profile() {
             steps.push(StepKind::Profile);
         }
@@ -181,6 +189,7 @@ impl Plan {
                 let (place, argv) = match step {
                     StepKind::Build => ("here".to_string(), self.build_argv()),
                     StepKind::Copy => ("here".to_string(), self.copy_argv(BUILT)),
+                    StepKind::Changes => (self.target.clone(), diff_argv(RUNNING, BUILT)),
                     StepKind::Profile => (self.target.clone(), self.profile_argv(BUILT)),
                     StepKind::Activate => (self.target.clone(), self.activate_argv(BUILT)),
                     StepKind::Verify => (
@@ -210,6 +219,8 @@ pub enum StepKind {
     Build,
     /// Copy its closure to the host.
     Copy,
+    /// What the new system changes on the host (versions, store paths).
+    Changes,
     /// Make it the system profile's newest generation.
     Profile,
     /// switch-to-configuration.
@@ -223,6 +234,7 @@ impl StepKind {
         match self {
             StepKind::Build => "build",
             StepKind::Copy => "copy",
+            StepKind::Changes => "changes",
             StepKind::Profile => "profile",
             StepKind::Activate => "activate",
             StepKind::Verify => "verify",

@@ -84,6 +84,12 @@ pub async fn run(plan: &Plan, cx: &Context<'_>, events: &mpsc::UnboundedSender<E
         }
     }
 
+    send(Event::Started(StepKind::Changes));
+    let result = changes(cx, before.as_deref(), &built, events)
+        .await
+        .or_else(|why| Ok::<_, String>(format!("not known: {why}")));
+    send(Event::Finished(StepKind::Changes, result));
+
     if plan.action.sets_profile() {
         send(Event::Started(StepKind::Profile));
         let result = remote_step(cx, &plan.profile_argv(&built), StepKind::Profile, events)
@@ -113,6 +119,101 @@ pub async fn run(plan: &Plan, cx: &Context<'_>, events: &mpsc::UnboundedSender<E
     let ok = result.is_ok();
     send(Event::Finished(StepKind::Verify, result));
     ok
+}
+
+/// What the built system changes on the host against what it runs: the
+/// versions nix's diff-closures names, and the store paths that are new
+/// (or gone) in the closure. Informational: its failure does not stop the deploy.
+async fn changes(
+    cx: &Context<'_>,
+    before: Option<&str>,
+    built: &str,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Result<String, String> {
+    let Some(before) = before else {
+        return Ok("the host runs no system deploytui can read: all of it is new".into());
+    };
+    if before == built {
+        return Ok("nothing: the host runs this very system".into());
+    }
+    let mut lines = Vec::new();
+    let diff = cx
+        .transport
+        .output(&super::diff_argv(before, built), None, cx.action_timeout)
+        .await;
+    let versions: Vec<String> = match &diff {
+        Ok(out) if out.success() => out
+            .stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| crate::text::clean(l).into_owned())
+            .collect(),
+        _ => Vec::new(),
+    };
+    lines.extend(versions.iter().map(|l| format!("version: {l}")));
+    let closure = |path: &str| {
+        let argv: Vec<String> = ["nix-store", "--query", "--requisites", "--", path]
+            .map(String::from)
+            .to_vec();
+        async move {
+            cx.transport
+                .output(&argv, None, cx.action_timeout)
+                .await
+                .ok()
+                .filter(|o| o.success())
+                .map(|o| {
+                    o.stdout
+                        .lines()
+                        .filter(|l| crate::probe::is_store_path(l))
+                        .map(str::to_string)
+                        .collect::<std::collections::BTreeSet<String>>()
+                })
+        }
+    };
+    let (old, new) = tokio::join!(closure(before), closure(built));
+    let (Some(old), Some(new)) = (old, new) else {
+        let _ = events.send(Event::Output(StepKind::Changes, lines));
+        return Err("the host did not list the two closures".into());
+    };
+    let added: Vec<&str> = new.difference(&old).map(|p| store_name(p)).collect();
+    let gone: Vec<&str> = old.difference(&new).map(|p| store_name(p)).collect();
+    lines.extend(added.iter().map(|n| format!("new: {n}")));
+    lines.extend(gone.iter().map(|n| format!("gone: {n}")));
+    let _ = events.send(Event::Output(StepKind::Changes, lines));
+    let mut words = vec![format!(
+        "{} new store path{} ({})",
+        added.len(),
+        if added.len() == 1 { "" } else { "s" },
+        shortened(&added)
+    )];
+    if !gone.is_empty() {
+        words.push(format!("{} gone", gone.len()));
+    }
+    words.push(if versions.is_empty() {
+        "no version changed".into()
+    } else {
+        crate::text::count(versions.len() as u64, "version changed", "versions changed")
+    });
+    Ok(words.join(" · "))
+}
+
+fn store_name(path: &str) -> &str {
+    crate::nix::internal_json::store_name(path)
+}
+
+/// The first few names, and how many more.
+fn shortened(names: &[&str]) -> String {
+    const SHOWN: usize = 3;
+    let mut text = names
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(", +{} more", names.len() - SHOWN));
+    }
+    text
 }
 
 /// `/nix/store/<hash>-nixos-system-server1-1.0.0` → `nixos-system-server1-1.0.0`.

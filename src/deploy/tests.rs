@@ -39,6 +39,7 @@ fn the_plan_names_every_command_with_every_flag() {
         [
             "build @here: nix --extra-experimental-features 'nix-command flakes' build --no-link --json --log-format internal-json -v '/srv/mono/infra#nixosConfigurations.s1.config.system.build.toplevel' --override-input monorepo git+file:///srv/mono",
             "copy @here: nix --extra-experimental-features 'nix-command flakes' copy --log-format internal-json -v --to ssh://deploy@10.0.0.1 '<built system>'",
+            "changes @deploy@10.0.0.1: nix --extra-experimental-features 'nix-command flakes' store diff-closures '<running system>' '<built system>'",
             "profile @deploy@10.0.0.1: sudo -k -S -p '' -- nix-env -p /nix/var/nix/profiles/system --set '<built system>'",
             "activate @deploy@10.0.0.1: sudo -k -S -p '' -- '<built system>/bin/switch-to-configuration' switch",
             "verify @deploy@10.0.0.1: readlink /run/current-system",
@@ -92,6 +93,7 @@ fn steps_run_in_turn_and_a_failure_skips_the_rest() {
         [
             &StepState::Done("built".into()),
             &StepState::Failed("nix exited with 1".into()),
+            &StepState::Skipped,
             &StepState::Skipped,
             &StepState::Skipped,
             &StepState::Skipped,
