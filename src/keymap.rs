@@ -28,6 +28,8 @@ pub enum Scope {
     Panes,
     /// A list to pick from (past deploys).
     Pick,
+    /// A line of text being typed (the log search): every other key is text.
+    Input,
 }
 
 impl Scope {
@@ -53,6 +55,7 @@ impl Scope {
             Scope::Choice => &[Scope::Dialog],
             Scope::Panes => &[Scope::Hosts, Scope::Services, Scope::Flake, Scope::Log],
             Scope::Pick => &[Scope::Pick],
+            Scope::Input => &[Scope::Input],
         }
     }
 
@@ -80,11 +83,12 @@ impl Scope {
             Scope::Choice => "Deploy question",
             Scope::Panes => "Every pane",
             Scope::Pick => "Past deploys",
+            Scope::Input => "Search box",
         }
     }
 
     /// In the order the help lists them.
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 10] = [
         Scope::Global,
         Scope::Panes,
         Scope::Hosts,
@@ -94,6 +98,7 @@ impl Scope {
         Scope::Dialog,
         Scope::Choice,
         Scope::Password,
+        Scope::Input,
     ];
 }
 
@@ -145,6 +150,11 @@ pub enum Action {
     History,
     /// Mark the selected host (d then deploys every marked host).
     Mark,
+    Search,
+    NextMatch,
+    PrevMatch,
+    SearchGo,
+    SearchCancel,
 }
 
 /// One row of the key table.
@@ -200,6 +210,9 @@ const DEFAULTS: &[Row] = &[
     (Action::ScrollLeft, "scroll_left", Scope::Log, Some("scroll"), "Scroll left", &["left"]),
     (Action::ScrollRight, "scroll_right", Scope::Log, Some("scroll"), "Scroll right, to read long lines", &["right"]),
     (Action::CloseJournal, "close_journal", Scope::Log, Some("activity log"), "Stop the journal and show the activity log", &["a"]),
+    (Action::Search, "search", Scope::Log, Some("search"), "Search the log shown (plain text, any case)", &["/"]),
+    (Action::NextMatch, "next_match", Scope::Log, Some("next match"), "The next older line that matches", &["n"]),
+    (Action::PrevMatch, "prev_match", Scope::Log, None, "The next newer line that matches", &["shift-n"]),
     (Action::ToggleDeployLog, "deploy_log", Scope::Log, Some("deploy log"), "Show the selected host's deploy log, or the activity log", &["v"]),
     (Action::Confirm, "confirm", Scope::Dialog, Some("yes"), "Yes: do it", &["y", "enter"]),
     (Action::Cancel, "cancel", Scope::Dialog, Some("no"), "No: cancel (also closes the help)", &["esc", "n"]),
@@ -208,6 +221,8 @@ const DEFAULTS: &[Row] = &[
     (Action::PasswordSend, "password_send", Scope::Password, Some("send"), "Send the password to sudo", &["enter"]),
     (Action::PasswordRemember, "password_remember", Scope::Password, Some("remember"), "Keep it in memory for this session, or not", &["tab"]),
     (Action::PasswordCancel, "password_cancel", Scope::Password, Some("cancel"), "Cancel (nothing runs)", &["esc"]),
+    (Action::SearchGo, "search_go", Scope::Input, Some("search"), "Find the text, newest match first", &["enter"]),
+    (Action::SearchCancel, "search_cancel", Scope::Input, Some("cancel"), "Close the search box", &["esc"]),
 ];
 
 /// Looks up an action by its config name.

@@ -158,6 +158,8 @@ pub enum Overlay {
     DeployPreview(Vec<Plan>),
     /// Stop this host's running deploy?
     ConfirmStopDeploy(usize),
+    /// The log search box.
+    Search(Box<TextArea<'static>>),
     /// Past deploys to pick one's log from.
     History {
         records: Vec<crate::deploy::history::Record>,
@@ -384,6 +386,8 @@ pub struct State {
     deploy_queue: Vec<Plan>,
     /// A past deploy's log, shown in the log pane until closed.
     pub past: Option<PastDeploy>,
+    /// What the log pane searches for (`/`), and the line it found last.
+    pub search: Option<(String, Option<usize>)>,
     /// Sudo passwords the user let deploytui keep, per host index.
     pub passwords: HashMap<usize, Secret>,
     /// The latest time from a tick.
@@ -605,6 +609,7 @@ impl State {
             marked: Default::default(),
             deploy_queue: Vec::new(),
             past: None,
+            search: None,
             now: SystemTime::UNIX_EPOCH,
             nix_version: None,
             uncommitted_lock: None,

@@ -13,6 +13,7 @@ pub fn mode(state: &State) -> Scope {
         Some(Overlay::Help { .. }) => Scope::Help,
         Some(Overlay::Password(_)) => Scope::Password,
         Some(Overlay::History { .. }) => Scope::Pick,
+        Some(Overlay::Search(_)) => Scope::Input,
         Some(
             Overlay::ConfirmQuit
             | Overlay::Confirm(_)
@@ -70,6 +71,12 @@ pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String>
             .get(&state.selected_host)
             .is_none_or(|d| d.finished())
             .then(|| "no deploy is running on this host".into()),
+        Action::NextMatch | Action::PrevMatch => state.search.is_none().then(|| {
+            format!(
+                "nothing searched yet ({} searches)",
+                state.config.keymap.keys_of(Action::Search)
+            )
+        }),
         Action::ToggleDeployLog if state.journal.is_some() => Some(format!(
             "a journal is open ({} closes it)",
             state.config.keymap.keys_of(Action::CloseJournal)

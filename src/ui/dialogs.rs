@@ -419,6 +419,30 @@ pub fn history(
     );
 }
 
+/// The search box, over the bottom of the log pane.
+pub fn search(
+    frame: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+    input: &tui_textarea::TextArea<'static>,
+) {
+    let width = area.width.saturating_sub(4).min(80);
+    let rect = Rect::new(
+        area.x + (area.width - width) / 2,
+        area.bottom().saturating_sub(5),
+        width,
+        3,
+    );
+    frame.render_widget(Clear, rect);
+    let block = Block::bordered()
+        .border_type(BorderType::Double)
+        .border_style(theme.focused_border)
+        .title(Span::styled(" Search the log ", theme.title));
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    frame.render_widget(input, inner);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,11 +12,24 @@ use crate::deploy::{Deploy, StepState};
 
 /// Error lines in the error colour, warnings in the warning colour (the
 /// colours a line brings itself win): what failed stands out in a flood.
-fn marked(lines: Vec<Line<'static>>, theme: &Theme) -> Vec<Line<'static>> {
+fn marked(lines: Vec<Line<'static>>, state: &State, theme: &Theme) -> Vec<Line<'static>> {
+    // Lines that match the search stand out whole.
+    let needle = state
+        .search
+        .as_ref()
+        .map(|(text, _)| text.to_lowercase())
+        .filter(|t| !t.is_empty());
     lines
         .into_iter()
         .map(|line| {
             let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+            if needle
+                .as_ref()
+                .is_some_and(|n| text.to_lowercase().contains(n.as_str()))
+            {
+                let base = theme.selected.patch(line.style);
+                return line.style(base);
+            }
             let style = match severity(&text) {
                 Some(Severity::Error) => theme.error,
                 Some(Severity::Warning) => theme.warn,
@@ -177,14 +190,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     if view.wrap {
         // The newest line at the bottom, whole: wrapped lines take more
         // rows than one, so scroll the top ones out of view.
-        let lines = marked(log.styled_lines(start, end - start, 0), theme);
+        let lines = marked(log.styled_lines(start, end - start, 0), state, theme);
         let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
         let overflow = paragraph.line_count(inner.width).saturating_sub(rows);
         let scroll = u16::try_from(overflow).unwrap_or(u16::MAX);
         frame.render_widget(paragraph.scroll((scroll, 0)).block(block), area);
         return;
     }
-    let lines = marked(log.styled_lines(start, end - start, view.x), theme);
+    let lines = marked(log.styled_lines(start, end - start, view.x), state, theme);
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 

@@ -54,6 +54,7 @@ pub fn view(state: &State, frame: &mut Frame) {
         Some(Overlay::CommitLock(commit)) => {
             dialogs::confirm_lock_commit(frame, area, state, &theme, commit)
         }
+        Some(Overlay::Search(input)) => dialogs::search(frame, area, &theme, input),
         Some(Overlay::History { records, cursor }) => {
             dialogs::history(frame, area, &theme, records, *cursor)
         }

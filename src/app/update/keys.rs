@@ -46,6 +46,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Some(Overlay::DeployPreview(plans)) => on_preview_key(state, plans, key),
         Some(Overlay::ConfirmStopDeploy(host)) => on_stop_deploy_key(state, host, key),
         Some(Overlay::History { records, cursor }) => on_history_key(state, records, cursor, key),
+        Some(Overlay::Search(input)) => on_search_key(state, input, key),
         Some(Overlay::UpdateLock(update)) => {
             match state.config.keymap.action_for(&key, Scope::Dialog) {
                 Some(Action::Confirm) => {
@@ -217,6 +218,15 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             return stop_journal_if_moved_away(state);
         }
         Action::Deploy => ask_deploy(state),
+        Action::Search => {
+            let mut input = TextArea::default();
+            if let Some((text, _)) = &state.search {
+                input.insert_str(text);
+            }
+            state.overlay = Some(Overlay::Search(Box::new(input)));
+        }
+        Action::NextMatch => find(state, Direction::Older),
+        Action::PrevMatch => find(state, Direction::Newer),
         Action::Mark => {
             let h = state.selected_host;
             if !state.marked.remove(&h) {
@@ -241,7 +251,9 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         | Action::Cancel
         | Action::PasswordSend
         | Action::PasswordRemember
-        | Action::PasswordCancel => {}
+        | Action::PasswordCancel
+        | Action::SearchGo
+        | Action::SearchCancel => {}
     }
     Vec::new()
 }
@@ -351,4 +363,87 @@ fn key_name(key: &KeyEvent) -> Option<String> {
         1 => format!("`{name}`"),
         _ => name,
     })
+}
+
+/// Keys in the search box: Enter finds, Esc closes, the rest is text.
+fn on_search_key(
+    state: &mut State,
+    mut input: Box<TextArea<'static>>,
+    key: KeyEvent,
+) -> Vec<Effect> {
+    match state.config.keymap.action_for(&key, Scope::Input) {
+        Some(Action::SearchGo) => {
+            let text = input.lines().concat();
+            if text.trim().is_empty() {
+                state.search = None;
+                state.notice = Some("search cleared".into());
+                return Vec::new();
+            }
+            state.search = Some((text, None));
+            find(state, Direction::Older);
+        }
+        Some(Action::SearchCancel) => {}
+        _ => {
+            input.input(key);
+            state.overlay = Some(Overlay::Search(input));
+        }
+    }
+    Vec::new()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Direction {
+    Older,
+    Newer,
+}
+
+/// Moves the log pane to the next line that matches the search, older or
+/// newer than the last match (or than the bottom of the view), and says
+/// which one it is. The text is matched without colours and without case.
+pub(super) fn find(state: &mut State, direction: Direction) {
+    let Some((text, last)) = state.search.clone() else {
+        return;
+    };
+    let needle = text.to_lowercase();
+    let log = state.shown_log();
+    let len = log.len();
+    let bottom = len.saturating_sub(state.log_view.from_bottom + 1);
+    let from = last.unwrap_or(bottom + usize::from(direction == Direction::Older));
+    let hit = |i: usize| {
+        log.raw_line(i)
+            .is_some_and(|l| crate::text::plain(l).to_lowercase().contains(&needle))
+    };
+    let found = match direction {
+        Direction::Older => (0..from).rev().find(|i| hit(*i)),
+        Direction::Newer => (from + 1..len).find(|i| hit(*i)),
+    };
+    let total = (0..len).filter(|i| hit(*i)).count();
+    match found {
+        Some(i) => {
+            state.search = Some((text.clone(), Some(i)));
+            // The match as the newest line on screen, not following.
+            state.log_view.from_bottom = len - 1 - i;
+            state.log_view.follow = state.log_view.from_bottom == 0;
+            let km = &state.config.keymap;
+            state.notice = Some(format!(
+                "\"{text}\": line {} of {len}, {} ({} older, {} newer)",
+                i + 1,
+                crate::text::count(total as u64, "match", "matches"),
+                km.keys_of(Action::NextMatch),
+                km.keys_of(Action::PrevMatch)
+            ));
+        }
+        None if total == 0 => state.notice = Some(format!("\"{text}\": no line matches")),
+        None => {
+            state.notice = Some(format!(
+                "\"{text}\": no {} match ({} in all)",
+                if direction == Direction::Older {
+                    "older"
+                } else {
+                    "newer"
+                },
+                total
+            ))
+        }
+    }
 }

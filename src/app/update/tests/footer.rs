@@ -103,6 +103,13 @@ fn scenes() -> Vec<Scene> {
             ch(&mut s, 'q');
             s
         }),
+        ("search box", || {
+            let mut s = state(1);
+            s.focus = Pane::Log;
+            ch(&mut s, '/');
+            typed(&mut s, "x");
+            s
+        }),
         ("terminal too small", || {
             let mut s = state(2);
             update(
@@ -290,4 +297,71 @@ fn keys_that_do_nothing_in_a_question_or_the_help_say_why() {
     assert!(last > 0, "the help is longer than 80x24");
     ch(&mut s, 'k');
     assert!(matches!(s.overlay, Some(Overlay::Help { scroll }) if scroll == last - 1));
+}
+
+#[test]
+fn slash_searches_the_log_and_n_goes_to_older_matches() {
+    let mut s = state(1);
+    for i in 0..30 {
+        let word = if i % 10 == 3 { "error: beta" } else { "alpha" };
+        update(
+            &mut s,
+            Msg::Log(format!("line {i} \u{1b}[31m{word}\u{1b}[0m")),
+        );
+    }
+    s.focus = Pane::Log;
+    ch(&mut s, 'n');
+    assert!(
+        s.notice
+            .as_deref()
+            .unwrap_or("")
+            .contains("nothing searched yet"),
+        "{:?}",
+        s.notice
+    );
+    ch(&mut s, '/');
+    assert!(matches!(s.overlay, Some(Overlay::Search(_))));
+    assert_eq!(
+        modes::footer(&s)
+            .into_iter()
+            .map(|(k, l)| format!("{k} {l}"))
+            .collect::<Vec<_>>(),
+        ["Enter search", "Esc cancel"],
+        "in the box every other key is text"
+    );
+    typed(&mut s, "BETA");
+    key(&mut s, KeyCode::Enter);
+    assert!(s.overlay.is_none());
+    let len = s.log.len();
+    // The newest match (line 23) at the bottom of the view, not following.
+    // The line at the bottom of the view, without colours.
+    let shown_last = |s: &State| {
+        s.log
+            .raw_line(len - 1 - s.log_view.from_bottom)
+            .map(crate::text::plain)
+            .unwrap_or_default()
+    };
+    assert_eq!(shown_last(&s), "line 23 error: beta");
+    assert!(!s.log_view.follow);
+    assert!(
+        s.notice.as_deref().unwrap_or("").contains("3 matches"),
+        "{:?}",
+        s.notice
+    );
+    ch(&mut s, 'n');
+    assert_eq!(shown_last(&s), "line 13 error: beta");
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('N'), KeyModifiers::SHIFT)),
+    );
+    assert_eq!(shown_last(&s), "line 23 error: beta");
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('N'), KeyModifiers::SHIFT)),
+    );
+    assert!(
+        s.notice.as_deref().unwrap_or("").contains("no newer match"),
+        "{:?}",
+        s.notice
+    );
 }
