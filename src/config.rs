@@ -85,6 +85,9 @@ pub struct Host {
     pub engine: Engine,
     pub sudo: SudoMode,
     pub override_inputs: OverrideInputs,
+    /// A deploy pauses before anything changes on the host (after showing
+    /// what will change) until the user says yes.
+    pub confirm_activation: bool,
 }
 
 /// Where commands for a host run.
@@ -330,6 +333,7 @@ struct RawHost {
     rebuild_command: Option<Spanned<String>>,
     sudo: Option<SudoMode>,
     override_inputs: Option<Spanned<RawOverride>>,
+    confirm_activation: Option<bool>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -355,6 +359,7 @@ impl RawHost {
             rebuild_command: self.rebuild_command.or_else(|| d.rebuild_command.clone()),
             sudo: self.sudo.or(d.sudo),
             override_inputs: self.override_inputs.or_else(|| d.override_inputs.clone()),
+            confirm_activation: self.confirm_activation.or(d.confirm_activation),
         }
     }
 }
@@ -754,6 +759,7 @@ fn validate_host(
                 SudoMode::Password
             }),
         override_inputs,
+        confirm_activation: raw.confirm_activation.unwrap_or(false),
         target,
     })
 }

@@ -155,6 +155,8 @@ pub enum Action {
     PrevMatch,
     SearchGo,
     SearchCancel,
+    /// Answer a deploy that waits for a yes before activating.
+    AnswerActivation,
 }
 
 /// One row of the key table.
@@ -194,6 +196,7 @@ const DEFAULTS: &[Row] = &[
     (Action::NextHost, "next_host", Scope::Global, Some("host"), "Select the next host from any pane", &["]"]),
     (Action::Refresh, "refresh", Scope::Global, Some("refresh"), "Probe every host now", &["shift-r"]),
     (Action::History, "history", Scope::Global, Some("history"), "Past deploys, newest first; Enter opens one's log in the log pane", &["shift-h"]),
+    (Action::AnswerActivation, "activate", Scope::Panes, Some("activate?"), "Answer the selected host's deploy that waits for a yes (confirm_activation)", &["shift-a"]),
     (Action::StopDeploy, "stop_deploy", Scope::Panes, Some("stop deploy"), "Stop the selected host's running deploy (asks first)", &["esc"]),
     (Action::Open, "open", Scope::Hosts, Some("services"), "Show the selected host's services", &["enter"]),
     (Action::Mark, "mark", Scope::Hosts, Some("mark"), "Mark or unmark the selected host; d deploys every marked host", &["space"]),

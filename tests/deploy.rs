@@ -433,3 +433,37 @@ fn two_hosts_deploy_at_once_each_with_its_own_steps() {
         .count();
     assert_eq!(kept, 2, "a record and log each");
 }
+
+#[test]
+fn confirm_activation_without_a_terminal_to_answer_on_activates_nothing() {
+    let Some(f) = fleet(1) else { return };
+    let before = running(&f);
+    let config = std::fs::read_to_string(&f.config_path).expect("config");
+    std::fs::write(
+        &f.config_path,
+        format!("{config}confirm_activation = true\n"),
+    )
+    .expect("config");
+    f.repo.commit_app_change("Asked first").expect("commit");
+    // setsid: no controlling terminal, as under cron or CI.
+    let mut cmd = Command::new("setsid");
+    cmd.arg(common::bin())
+        .arg("--config")
+        .arg(&f.config_path)
+        .args(["deploy", "server1", "--sudo-password-stdin"])
+        .env("NIX_CONFIG", NIX_CONFIG);
+    let out = common::output_within(cmd, format!("{SUDO_PASSWORD}\n").as_bytes(), LIMIT);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("server1: ✓ changes"),
+        "what would change is shown: {said}"
+    );
+    assert!(said.contains("not activated: no yes was given"), "{said}");
+    assert!(
+        text(&out.stderr).contains("no terminal to answer on"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(running(&f), before, "the host is untouched");
+}

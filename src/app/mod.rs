@@ -158,6 +158,8 @@ pub enum Overlay {
     DeployPreview(Vec<Plan>),
     /// Stop this host's running deploy?
     ConfirmStopDeploy(usize),
+    /// Let this host's paused deploy activate?
+    ConfirmActivation(usize),
     /// The log search box.
     Search(Box<TextArea<'static>>),
     /// Past deploys to pick one's log from.
@@ -519,6 +521,12 @@ pub enum Effect {
         folder: PathBuf,
         title: String,
     },
+    /// The user's answer to a deploy paused before activation.
+    Approve {
+        id: JobId,
+        host: usize,
+        yes: bool,
+    },
     /// Stop a running deploy: its local processes, its remote command.
     StopDeploy {
         id: JobId,
@@ -652,6 +660,14 @@ impl State {
     #[cfg(test)]
     pub fn deploy_jobs_for_test(&self) -> HashMap<usize, JobId> {
         self.deploy_jobs.iter().map(|(id, h)| (*h, *id)).collect()
+    }
+
+    /// The job of the deploy running on `host`, if one runs.
+    pub fn deploy_job_of(&self, host: usize) -> Option<JobId> {
+        self.deploy_jobs
+            .iter()
+            .find(|(_, h)| **h == host)
+            .map(|(id, _)| *id)
     }
 
     /// The deploy the log pane shows, if it shows one.

@@ -20,7 +20,8 @@ pub fn mode(state: &State) -> Scope {
             | Overlay::UpdateLock(_)
             | Overlay::CommitLock(_)
             | Overlay::DeployPreview(_)
-            | Overlay::ConfirmStopDeploy(_),
+            | Overlay::ConfirmStopDeploy(_)
+            | Overlay::ConfirmActivation(_),
         ) => Scope::Dialog,
     }
 }
@@ -66,6 +67,11 @@ pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String>
         Action::Deploy => (state.marked.is_empty()
             && state.selected_config().is_some_and(|h| h.flake.is_none()))
             .then(|| "this host has no flake = \"…#…\" in the config: nothing to deploy".into()),
+        Action::AnswerActivation => (!state
+            .deploys
+            .get(&state.selected_host)
+            .is_some_and(|d| d.awaiting_yes))
+        .then(|| "no deploy of this host waits for a yes".into()),
         Action::StopDeploy => state
             .deploys
             .get(&state.selected_host)
@@ -179,6 +185,7 @@ pub fn answers(state: &State) -> (&'static str, &'static str) {
         Some(Overlay::CommitLock(_)) => ("commit", "cancel"),
         Some(Overlay::DeployPreview(_)) => ("deploy", "cancel"),
         Some(Overlay::ConfirmStopDeploy(_)) => ("stop it", "keep it running"),
+        Some(Overlay::ConfirmActivation(_)) => ("activate", "do not activate"),
         _ => ("yes", "no"),
     }
 }

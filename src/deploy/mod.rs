@@ -76,6 +76,8 @@ pub struct Plan {
     pub installable: String,
     /// `--override-input` pairs (the flake pane's).
     pub overrides: Vec<(String, String)>,
+    /// Wait for the user's yes after showing what will change.
+    pub confirm_activation: bool,
 }
 
 /// The store path the commands that need one are shown with before it is built.
@@ -113,6 +115,7 @@ impl Plan {
                 flake.attr
             ),
             overrides,
+            confirm_activation: host.confirm_activation,
         })
     }
 
@@ -279,6 +282,9 @@ pub enum Event {
     Cancelled,
     /// It waits for a free slot (`parallel` deploys run at once).
     Waiting,
+    /// It showed what will change and waits for the user's yes
+    /// (`confirm_activation`).
+    AwaitingYes,
 }
 
 /// One deploy as it goes: its steps, its whole log, and what nix reported.
@@ -295,6 +301,8 @@ pub struct Deploy {
     pub ended: Option<SystemTime>,
     /// Queued behind other deploys (`parallel`).
     pub waiting: bool,
+    /// Paused before activation for the user's yes.
+    pub awaiting_yes: bool,
 }
 
 impl Deploy {
@@ -320,6 +328,7 @@ impl Deploy {
             started: now,
             ended: None,
             waiting: false,
+            awaiting_yes: false,
         }
     }
 
@@ -333,6 +342,7 @@ impl Deploy {
         match event {
             Event::Started(kind) => {
                 self.waiting = false;
+                self.awaiting_yes = false;
                 if let Some(s) = self.step_mut(kind) {
                     s.state = StepState::Running;
                     s.started = Some(now);
@@ -396,6 +406,10 @@ impl Deploy {
                 self.built = Some(path);
             }
             Event::Before(path) => self.before = path,
+            Event::AwaitingYes => {
+                self.awaiting_yes = true;
+                added.push("waiting for your yes before anything changes on the host".into());
+            }
             Event::Waiting => {
                 self.waiting = true;
                 added.push("waiting: as many deploys as `parallel` allows are running".into());
@@ -465,6 +479,7 @@ impl Deploy {
         }
         match self.current() {
             Some(s) => format!("{}…", self.step_words(s.kind)),
+            None if self.awaiting_yes => "waiting for your yes to activate".into(),
             None if self.waiting => "waiting for a free slot…".into(),
             None => "starting…".into(),
         }

@@ -31,7 +31,12 @@ pub struct Context<'a> {
 
 /// Runs every step of `plan`, stopping at the first that fails. Returns
 /// whether all of them worked.
-pub async fn run(plan: &Plan, cx: &Context<'_>, events: &mpsc::UnboundedSender<Event>) -> bool {
+pub async fn run(
+    plan: &Plan,
+    cx: &Context<'_>,
+    events: &mpsc::UnboundedSender<Event>,
+    approval: Option<tokio::sync::oneshot::Receiver<bool>>,
+) -> bool {
     let send = |e: Event| {
         let _ = events.send(e);
     };
@@ -89,6 +94,27 @@ pub async fn run(plan: &Plan, cx: &Context<'_>, events: &mpsc::UnboundedSender<E
         .await
         .or_else(|why| Ok::<_, String>(format!("not known: {why}")));
     send(Event::Finished(StepKind::Changes, result));
+
+    // confirm_activation: nothing changes on the host without a yes.
+    if plan.confirm_activation {
+        send(Event::AwaitingYes);
+        let yes = match approval {
+            Some(answer) => answer.await.unwrap_or(false),
+            None => false,
+        };
+        if !yes {
+            let next = plan
+                .steps()
+                .into_iter()
+                .find(|s| matches!(s, StepKind::Profile | StepKind::Activate))
+                .unwrap_or(StepKind::Activate);
+            send(Event::Finished(
+                next,
+                Err("not activated: no yes was given (confirm_activation)".into()),
+            ));
+            return false;
+        }
+    }
 
     if plan.action.sets_profile() {
         send(Event::Started(StepKind::Profile));

@@ -161,14 +161,23 @@ async fn deploy_one(
     // Kept like a deploy from the TUI: record and whole log, as it goes.
     let base = crate::deploy::history::default_dir();
     let mut kept = crate::deploy::history::Writer::create(&base, &deploy).ok();
+    let (yes_tx, yes_rx) = tokio::sync::oneshot::channel();
+    let mut yes_tx = Some(yes_tx);
     let run = async {
-        let ok = native::run(&plan, &cx, &tx).await;
+        let ok = native::run(&plan, &cx, &tx, Some(yes_rx)).await;
         drop(tx);
         ok
     };
     let show = async {
         while let Some(event) = rx.recv().await {
+            let asks = event == Event::AwaitingYes;
             show_event(&mut deploy, event, name, json);
+            if asks {
+                let yes = ask_yes(name).await;
+                if let Some(answer) = yes_tx.take() {
+                    let _ = answer.send(yes);
+                }
+            }
             if let Some(w) = kept.as_mut() {
                 if w.sync(&deploy).is_err() {
                     kept = None;
@@ -275,7 +284,11 @@ fn show_event(deploy: &mut Deploy, event: Event, host: &str, json: bool) {
             return;
         }
         Event::Built(path) => print_json(&mut out, &JsonEvent::Built { host, path }),
-        Event::Output(..) | Event::Before(_) | Event::Cancelled | Event::Waiting => {}
+        Event::Output(..)
+        | Event::Before(_)
+        | Event::Cancelled
+        | Event::Waiting
+        | Event::AwaitingYes => {}
     }
     let step = match &event {
         Event::Output(step, _) => Some(*step),
@@ -299,4 +312,28 @@ fn print_json(out: &mut impl Write, event: &JsonEvent) {
     if let Ok(line) = serde_json::to_string(event) {
         let _ = writeln!(out, "{line}");
     }
+}
+
+/// confirm_activation: the user's yes on the terminal (deploytui's own
+/// stdin may hold the sudo password), or no when there is no terminal.
+async fn ask_yes(host: &str) -> bool {
+    let host = host.to_string();
+    tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let Ok(tty) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+        else {
+            eprintln!("{host}: confirm_activation is set and there is no terminal to answer on: not activated");
+            return false;
+        };
+        let mut prompt = &tty;
+        let _ = write!(prompt, "{host}: activate it? [y/N] ");
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(&tty).read_line(&mut line);
+        matches!(line.trim(), "y" | "Y" | "yes")
+    })
+    .await
+    .unwrap_or(false)
 }

@@ -41,6 +41,11 @@ pub enum Request {
     StopDeploy {
         id: JobId,
     },
+    /// The user's answer to a deploy waiting for a yes (confirm_activation).
+    Approve {
+        id: JobId,
+        yes: bool,
+    },
 }
 
 /// The app's handle on one host's worker.
@@ -82,11 +87,18 @@ async fn worker(
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut follows: HashMap<JobId, AbortHandle> = HashMap::new();
     let mut deploys: HashMap<JobId, AbortHandle> = HashMap::new();
+    let mut approvals: HashMap<JobId, tokio::sync::oneshot::Sender<bool>> = HashMap::new();
     while let Some(request) = requests.recv().await {
         while tasks.try_join_next().is_some() {}
         follows.retain(|_, task| !task.is_finished());
         deploys.retain(|_, task| !task.is_finished());
+        approvals.retain(|_, answer| !answer.is_closed());
         match request {
+            Request::Approve { id, yes } => {
+                if let Some(answer) = approvals.remove(&id) {
+                    let _ = answer.send(yes);
+                }
+            }
             Request::StopDeploy { id } => {
                 // Dropping the runner stops nix's process group here and
                 // closes the channel of the command on the host.
@@ -170,6 +182,8 @@ async fn worker(
                 let (command_timeout, action_timeout) =
                     (settings.command_timeout, settings.action_timeout);
                 let deploy_slots = slots.deploys.clone();
+                let (yes_tx, yes_rx) = tokio::sync::oneshot::channel();
+                approvals.insert(id, yes_tx);
                 let task = tasks.spawn(async move {
                     // At most `parallel` deploys at once: the others wait, and say so.
                     let permit = match deploy_slots.clone().try_acquire_owned() {
@@ -202,7 +216,8 @@ async fn worker(
                             command_timeout,
                             action_timeout,
                         };
-                        let ok = crate::deploy::native::run(&plan, &cx, &events_tx).await;
+                        let ok =
+                            crate::deploy::native::run(&plan, &cx, &events_tx, Some(yes_rx)).await;
                         drop(events_tx);
                         ok
                     };

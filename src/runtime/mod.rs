@@ -264,6 +264,7 @@ fn run_effect(
                 let _ = tx.send(Msg::HistoryLoaded { title, result });
             });
         }
+        Effect::Approve { id, host, yes } => send(host, hosts::Request::Approve { id, yes }),
         Effect::StopDeploy { id, host } => send(host, hosts::Request::StopDeploy { id }),
         Effect::Deploy { id, plan, password } => {
             send(plan.host, hosts::Request::Deploy { id, plan, password })

@@ -443,6 +443,46 @@ pub fn search(
     frame.render_widget(input, inner);
 }
 
+/// "Activate it?": what the new system changes on the host, before it does.
+pub fn confirm_activation(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    theme: &Theme,
+    host: usize,
+) {
+    let Some(d) = state.deploys.get(&host) else {
+        return;
+    };
+    let changes = d
+        .steps
+        .iter()
+        .find(|s| s.kind == crate::deploy::StepKind::Changes)
+        .map(|s| match &s.state {
+            crate::deploy::StepState::Done(what) => what.clone(),
+            _ => "not known".into(),
+        })
+        .unwrap_or_default();
+    let lines = vec![
+        Line::raw(format!(
+            "{} is built and copied; nothing has changed on the host yet.",
+            d.plan.host_name
+        )),
+        Line::raw(""),
+        Line::from(vec![
+            Span::styled("Changes: ", theme.title),
+            Span::raw(changes),
+        ]),
+        Line::raw("(every new store path and version is in the deploy's log)"),
+        Line::raw(""),
+        Line::raw(format!(
+            "Activate it ({})? No stops the deploy here.",
+            d.plan.action.as_str()
+        )),
+    ];
+    ask(frame, area, state, theme, " Activate? ".into(), lines);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -58,6 +58,9 @@ pub fn view(state: &State, frame: &mut Frame) {
         Some(Overlay::History { records, cursor }) => {
             dialogs::history(frame, area, &theme, records, *cursor)
         }
+        Some(Overlay::ConfirmActivation(host)) => {
+            dialogs::confirm_activation(frame, area, state, &theme, *host)
+        }
         Some(Overlay::ConfirmStopDeploy(host)) => {
             dialogs::confirm_stop_deploy(frame, area, state, &theme, *host)
         }

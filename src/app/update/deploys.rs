@@ -150,6 +150,22 @@ pub(super) fn on_deploy_event(state: &mut State, id: JobId, event: crate::deploy
     let Some(deploy) = state.deploys.get_mut(&host) else {
         return;
     };
+    if event == crate::deploy::Event::AwaitingYes {
+        let name = state
+            .hosts
+            .get(host)
+            .map(|h| h.name.clone())
+            .unwrap_or_default();
+        state.notice = Some(format!(
+            "{name}: waiting for your yes before activating ({} answers)",
+            state.config.keymap.keys_of(Action::AnswerActivation)
+        ));
+        // Asked at once, unless another question is open.
+        if state.overlay.is_none() {
+            state.selected_host = host;
+            state.overlay = Some(Overlay::ConfirmActivation(host));
+        }
+    }
     let step_end = match &event {
         crate::deploy::Event::Finished(kind, result) => Some((*kind, result.is_err())),
         _ => None,
@@ -213,11 +229,7 @@ pub(super) fn on_deploy_ended(state: &mut State, id: JobId, ok: bool) -> Vec<Eff
 pub(super) fn on_stop_deploy_key(state: &mut State, host: usize, key: KeyEvent) -> Vec<Effect> {
     match state.config.keymap.action_for(&key, Scope::Dialog) {
         Some(Action::Confirm) => {
-            let id = state
-                .deploy_jobs
-                .iter()
-                .find(|(_, h)| **h == host)
-                .map(|(id, _)| *id);
+            let id = state.deploy_job_of(host);
             match id {
                 Some(id) => {
                     state.notice = Some("stopping the deploy…".into());
@@ -299,5 +311,29 @@ pub(super) fn on_history_loaded(state: &mut State, title: String, result: Result
             state.focus = Pane::Log;
         }
         Err(e) => state.notice = Some(format!("cannot read that deploy's log: {e}")),
+    }
+}
+
+/// The answer to "activate it?": the runner goes on, or stops before the
+/// host changes.
+pub(super) fn on_activation_key(state: &mut State, host: usize, key: KeyEvent) -> Vec<Effect> {
+    let yes = match state.config.keymap.action_for(&key, Scope::Dialog) {
+        Some(Action::Confirm) => true,
+        Some(Action::Cancel) => false,
+        _ => {
+            state.overlay = Some(Overlay::ConfirmActivation(host));
+            state.notice = Some(crate::app::modes::dialog_reason(state));
+            return Vec::new();
+        }
+    };
+    let id = state.deploy_job_of(host);
+    match id {
+        Some(id) => {
+            if let Some(d) = state.deploys.get_mut(&host) {
+                d.awaiting_yes = false;
+            }
+            vec![Effect::Approve { id, host, yes }]
+        }
+        None => Vec::new(),
     }
 }

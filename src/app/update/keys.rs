@@ -45,6 +45,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Some(Overlay::Password(prompt)) => on_password_key(state, prompt, key),
         Some(Overlay::DeployPreview(plans)) => on_preview_key(state, plans, key),
         Some(Overlay::ConfirmStopDeploy(host)) => on_stop_deploy_key(state, host, key),
+        Some(Overlay::ConfirmActivation(host)) => on_activation_key(state, host, key),
         Some(Overlay::History { records, cursor }) => on_history_key(state, records, cursor, key),
         Some(Overlay::Search(input)) => on_search_key(state, input, key),
         Some(Overlay::UpdateLock(update)) => {
@@ -218,6 +219,9 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             return stop_journal_if_moved_away(state);
         }
         Action::Deploy => ask_deploy(state),
+        Action::AnswerActivation => {
+            state.overlay = Some(Overlay::ConfirmActivation(state.selected_host));
+        }
         Action::Search => {
             let mut input = TextArea::default();
             if let Some((text, _)) = &state.search {

@@ -9,7 +9,7 @@ fn deploy_state() -> State {
     let text = "repo = \"/srv/mono\"\n\
                 [[hosts]]\nname = \"s1\"\ntarget = \"me@s1\"\nflake = \"infra#s1\"\nsudo = \"password\"\n\
                 [[hosts]]\nname = \"s2\"\ntarget = \"root@s2\"\n\
-                [[hosts]]\nname = \"s3\"\ntarget = \"root@s3\"\nflake = \"infra#s3\"\n";
+                [[hosts]]\nname = \"s3\"\ntarget = \"root@s3\"\nflake = \"infra#s3\"\nconfirm_activation = true\n";
     State::new(parse(text, Path::new("/t/deploytui.toml"), FoundBy::Flag).unwrap())
 }
 
@@ -325,4 +325,57 @@ fn marked_hosts_deploy_together_each_with_its_own_password() {
         },
     );
     assert_eq!(s.deploys[&2].verdict(), "waiting for a free slot…");
+}
+
+#[test]
+fn confirm_activation_pauses_for_a_yes_and_a_no_stops_before_the_host_changes() {
+    let mut s = deploy_state();
+    ch(&mut s, 'j');
+    ch(&mut s, 'j');
+    ch(&mut s, 'd');
+    let fx = ch(&mut s, 'y');
+    let [Effect::Deploy { id, .. }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    let id = *id;
+    update(
+        &mut s,
+        Msg::Deploy {
+            id,
+            event: DeployEvent::AwaitingYes,
+        },
+    );
+    assert!(matches!(s.overlay, Some(Overlay::ConfirmActivation(2))));
+    assert_eq!(s.deploys[&2].verdict(), "waiting for your yes to activate");
+    assert_eq!(
+        crate::app::modes::footer(&s)
+            .into_iter()
+            .map(|(k, l)| format!("{k} {l}"))
+            .collect::<Vec<_>>(),
+        ["y activate", "Esc do not activate"]
+    );
+    let fx = key(&mut s, KeyCode::Esc);
+    assert_eq!(
+        fx,
+        vec![Effect::Approve {
+            id,
+            host: 2,
+            yes: false
+        }]
+    );
+    // Asked again with A while it still waits; then a yes.
+    s.deploys.get_mut(&2).unwrap().awaiting_yes = true;
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('A'), KeyModifiers::SHIFT)),
+    );
+    let fx = ch(&mut s, 'y');
+    assert_eq!(
+        fx,
+        vec![Effect::Approve {
+            id,
+            host: 2,
+            yes: true
+        }]
+    );
 }
