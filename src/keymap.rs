@@ -157,6 +157,8 @@ pub enum Action {
     SearchCancel,
     /// Answer a deploy that waits for a yes before activating.
     AnswerActivation,
+    /// The log shown, whole, in $PAGER.
+    Pager,
 }
 
 /// One row of the key table.
@@ -216,6 +218,7 @@ const DEFAULTS: &[Row] = &[
     (Action::Search, "search", Scope::Log, Some("search"), "Search the log shown (plain text, any case)", &["/"]),
     (Action::NextMatch, "next_match", Scope::Log, Some("next match"), "The next older line that matches", &["n"]),
     (Action::PrevMatch, "prev_match", Scope::Log, None, "The next newer line that matches", &["shift-n"]),
+    (Action::Pager, "pager", Scope::Log, Some("pager"), "Open the log shown, whole, in $PAGER (less -R if unset)", &["o"]),
     (Action::ToggleDeployLog, "deploy_log", Scope::Log, Some("deploy log"), "Show the selected host's deploy log, or the activity log", &["v"]),
     (Action::Confirm, "confirm", Scope::Dialog, Some("yes"), "Yes: do it", &["y", "enter"]),
     (Action::Cancel, "cancel", Scope::Dialog, Some("no"), "No: cancel (also closes the help)", &["esc", "n"]),

@@ -224,7 +224,8 @@ fn a_deploy_from_the_tui_shows_each_step_turn_green() {
 /// Makes the web app's builder sleep first (a long build); returns the
 /// sleep's command line, to find and stop it.
 fn slow_build(f: &Fleet) -> String {
-    let marker = format!("sleep {}", 600 + std::process::id() % 300);
+    // Unique to this fleet (tests run side by side, and kill by this).
+    let marker = format!("sleep 600.{}", f.hosts[0].ssh_port);
     let webapp = f.repo.read("infra/pkgs/webapp.nix").expect("webapp.nix");
     let at = webapp
         .rfind("export PATH=/usr/bin:/bin")
@@ -373,11 +374,14 @@ fn every_deploy_is_kept_on_disk_even_when_deploytui_is_killed_mid_way() {
     });
     child.kill().expect("SIGKILL deploytui");
     let _ = child.wait();
-    // nix runs on in its own process group: stop what this test started.
-    for pid in common::pids_matching(&marker)
-        .into_iter()
-        .chain(common::pids_matching("nixosConfigurations.server1"))
-    {
+    // nix runs on in its own process group: stop what this test started
+    // (its builder, and the nix building this fleet's flake), nothing else.
+    let ours = f.repo.path.display().to_string();
+    for pid in common::pids_matching(&marker).into_iter().chain(
+        common::pids_matching(&ours).into_iter().filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"nix\0"))
+        }),
+    ) {
         let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
     }
     let (_, record, log) = kept(data.path());

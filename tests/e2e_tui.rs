@@ -133,3 +133,40 @@ fn missing_config_says_where_it_looked() {
     assert!(err.contains("deploytui.toml (current directory)"), "{err}");
     assert!(err.contains("deploytui demo"), "{err}");
 }
+
+#[test]
+fn o_shows_the_log_in_the_pager_and_the_tui_comes_back_whole() {
+    if !common::require_tools("pager e2e", &["tmux", "bash"]) {
+        return;
+    }
+    let data = tempfile::tempdir().expect("tempdir");
+    // A pager that prints the file, says so, and waits for Enter.
+    let pager = r#"sh -c 'cat "$0"; echo PAGER-END; read x'"#;
+    let t = Tmux::start(
+        100,
+        30,
+        &[
+            ("XDG_DATA_HOME", &data.path().to_string_lossy()),
+            ("PAGER", pager),
+        ],
+    );
+    let config = common::repo_root().join("config.example.toml");
+    t.run_deploytui(&config);
+    t.wait_for("the app", WAIT, |s| s.contains(" q quit"));
+    // The log pane (the last pane), then o.
+    t.keys(&["BTab"]);
+    t.wait_for("the log pane's keys", WAIT, |s| s.contains("o pager"));
+    t.keys(&["o"]);
+    let paged = t.wait_for("the pager", WAIT, |s| s.contains("PAGER-END"));
+    assert!(
+        paged.contains("config.example.toml (--config) with"),
+        "the whole activity log: {paged}"
+    );
+    // Keys reach the pager, not deploytui: Enter ends it, and the TUI is back.
+    t.keys(&["Enter"]);
+    t.wait_for("the TUI again", WAIT, |s| {
+        s.contains(" q quit") && s.contains("Hosts") && !s.contains("PAGER-END")
+    });
+    t.keys(&["q"]);
+    t.wait_for("the shell back", WAIT, |s| s.contains("EXIT=0"));
+}

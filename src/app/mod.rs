@@ -514,6 +514,10 @@ pub enum Effect {
         plan: Box<Plan>,
         password: Option<Secret>,
     },
+    /// Show `text` in $PAGER, the TUI suspended meanwhile.
+    Pager {
+        text: String,
+    },
     /// Read the kept deploys' records.
     ListHistory,
     /// Read a kept deploy's log.

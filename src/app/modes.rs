@@ -254,9 +254,20 @@ pub fn footer_actions(state: &State) -> Vec<(Action, String, &'static str)> {
             (Scope::Dialog, Action::Cancel) => Some((action, key, no)),
             _ => Some((action, key, label)),
         });
+    // What this mode has of its own first, then what works everywhere: a
+    // footer too long for the screen loses the general keys, not these.
+    let keymap = &state.config.keymap;
+    let everywhere = |a: Action| {
+        keymap
+            .binding(a)
+            .is_some_and(|b| matches!(b.scope, Scope::Global | Scope::Panes))
+    };
+    // Quitting is always within reach: it leads.
+    let (quit, rest): (Vec<_>, Vec<_>) = hints.partition(|(a, ..)| *a == Action::Quit);
+    let (own, general): (Vec<_>, Vec<_>) = rest.into_iter().partition(|(a, ..)| !everywhere(*a));
     // Neighbours with one label share it: "↑ ↓ move", "[ ] host".
     let mut merged: Vec<(Action, String, &'static str)> = Vec::new();
-    for (action, key, label) in hints {
+    for (action, key, label) in quit.into_iter().chain(own).chain(general) {
         match merged.last_mut() {
             Some((_, keys, last)) if *last == label => {
                 keys.push(' ');

@@ -165,11 +165,54 @@ async fn select_loop(
         // Every deploy's lines go to disk as they come.
         history.sync(state, tx);
         for effect in effects {
+            if let Effect::Pager { text } = effect {
+                // The pager needs the terminal and its keys: the event
+                // stream stops (it reads the terminal in a thread of its
+                // own) and starts again after.
+                drop(events);
+                ratatui::restore();
+                let outcome = pager(&text).await;
+                *terminal = ratatui::try_init().context("cannot set up the terminal again")?;
+                terminal.clear()?;
+                events = EventStream::new();
+                if let Err(e) = outcome {
+                    let _ = tx.send(Msg::Log(format!("the pager did not run: {e:#}")));
+                }
+                continue;
+            }
             if run_effect(effect, workers, tx) {
                 return Ok(());
             }
         }
     }
+}
+
+/// Runs `$PAGER` (or `less -R`) on a private temp file holding `text`.
+async fn pager(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut file = tempfile::Builder::new()
+        .prefix("deploytui-log-")
+        .tempfile()
+        .context("a temp file for the pager")?;
+    file.write_all(text.as_bytes())?;
+    file.flush()?;
+    let spelled = std::env::var("PAGER")
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| "less -R".into());
+    let mut argv = shlex::split(&spelled)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("PAGER={spelled:?} is not a command line"))?;
+    argv.push(file.path().display().to_string());
+    let status = tokio::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .status()
+        .await
+        .with_context(|| format!("cannot run {}", argv[0]))?;
+    if !status.success() {
+        anyhow::bail!("{} ended with {status}", argv[0]);
+    }
+    Ok(())
 }
 
 /// The deploys being written to the history, by host and start.
@@ -250,6 +293,8 @@ fn run_effect(
             password,
         } => send(host, hosts::Request::Run { id, argv, password }),
         Effect::Follow { id, host, argv } => send(host, hosts::Request::Follow { id, argv }),
+        // Run by the loop itself: it needs the terminal.
+        Effect::Pager { .. } => {}
         Effect::ListHistory => {
             let tx = tx.clone();
             tokio::task::spawn_blocking(move || {

@@ -40,10 +40,28 @@ pub fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) 
 }
 
 pub fn draw_footer(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let entries = crate::app::modes::footer(state);
+    let help = state.config.keymap.keys_of(crate::keymap::Action::Help);
+    // Whole entries only; when some do not fit, the help key says where they are.
+    let more = format!("… {help} all keys");
+    let width = usize::from(area.width);
     let mut spans = vec![Span::raw(" ")];
-    for (key, label) in crate::app::modes::footer(state) {
-        spans.push(Span::styled(key, theme.key));
+    let mut used = 1;
+    for (i, (key, label)) in entries.iter().enumerate() {
+        let size = key.chars().count() + 1 + label.chars().count() + 2;
+        let last = i + 1 == entries.len();
+        let room = if last {
+            width
+        } else {
+            width.saturating_sub(more.chars().count())
+        };
+        if used + size > room {
+            spans.push(Span::styled(more, theme.dim));
+            break;
+        }
+        spans.push(Span::styled(key.clone(), theme.key));
         spans.push(Span::raw(format!(" {label}  ")));
+        used += size;
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

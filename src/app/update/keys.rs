@@ -219,6 +219,15 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             return stop_journal_if_moved_away(state);
         }
         Action::Deploy => ask_deploy(state),
+        Action::Pager => {
+            let log = state.shown_log();
+            let mut text = String::new();
+            for i in 0..log.len() {
+                text.push_str(log.raw_line(i).unwrap_or_default());
+                text.push('\n');
+            }
+            return vec![Effect::Pager { text }];
+        }
         Action::AnswerActivation => {
             state.overlay = Some(Overlay::ConfirmActivation(state.selected_host));
         }

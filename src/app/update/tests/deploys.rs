@@ -247,7 +247,7 @@ fn h_lists_past_deploys_and_enter_opens_one_in_the_log_pane() {
             .into_iter()
             .map(|(k, l)| format!("{k} {l}"))
             .collect::<Vec<_>>(),
-        ["q quit", "↑ ↓ move", "Enter open log", "Esc close"]
+        ["q quit", "Enter open log", "Esc close", "↑ ↓ move"]
     );
     ch(&mut s, 'j');
     let fx = key(&mut s, KeyCode::Enter);

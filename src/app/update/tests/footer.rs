@@ -184,7 +184,11 @@ fn the_footer_is_the_keys_of_the_mode() {
     );
     assert_eq!(labels(&get("terminal too small")), ["q quit"]);
     let help = labels(&get("help"));
-    assert_eq!(help, ["q quit", "↑ ↓ scroll", "Esc close"]);
+    assert_eq!(
+        help,
+        ["q quit", "Esc close", "↑ ↓ scroll"],
+        "quit, then its own keys"
+    );
     let hosts = labels(&get("hosts pane"));
     assert!(hosts.contains(&"Enter services".to_string()), "{hosts:?}");
     assert!(!hosts.contains(&"r restart".to_string()), "{hosts:?}");
