@@ -102,6 +102,14 @@ impl Plan {
             .flake
             .as_ref()
             .ok_or_else(|| format!("{} has no flake = \"…#…\" in the config", host.name))?;
+        // Never a different engine than the config asks for, silently.
+        if let crate::config::Engine::NixosRebuild { .. } = host.engine {
+            return Err(format!(
+                "{} asks for engine = \"nixos-rebuild\", which deploytui cannot run yet; \
+                 leave engine out (or set \"native\") to deploy with deploytui's own steps",
+                host.name
+            ));
+        }
         Ok(Plan {
             host: index,
             host_name: host.name.clone(),

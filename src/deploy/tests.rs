@@ -128,3 +128,14 @@ fn activation_lines_become_the_step_summary() {
         StepState::Done("restarted webapp · left running (changed) nginx".into())
     );
 }
+
+#[test]
+fn a_host_asking_for_the_nixos_rebuild_engine_is_not_deployed_another_way() {
+    let text = "[[hosts]]\nname = \"s2\"\ntarget = \"me@s2\"\nflake = \"/srv/infra#s2\"\nengine = \"nixos-rebuild\"\nrebuild_command = \"nixos-rebuild switch --flake /srv/infra#s2 --target-host me@s2 --sudo\"\n";
+    let host = parse(text, Path::new("/t/deploytui.toml"), FoundBy::Flag)
+        .unwrap()
+        .hosts
+        .remove(0);
+    let e = Plan::new(0, &host, SwitchAction::Switch, Vec::new()).unwrap_err();
+    assert!(e.contains("cannot run yet"), "{e}");
+}
