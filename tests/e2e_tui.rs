@@ -71,8 +71,10 @@ fn opens_on_the_example_config_shows_help_and_quits_cleanly() {
     });
 
     t.keys(&["q"]);
-    let screen = t.wait_for("the shell back", WAIT, |s| s.contains("EXIT=0"));
-    assert!(screen.contains(PROMPT), "{screen}");
+    // The exit line, then the shell's prompt after it (printed a moment later).
+    let screen = t.wait_for("the shell back", WAIT, |s| {
+        s.contains("EXIT=0") && s.contains(PROMPT)
+    });
     assert!(
         !screen.contains("Hosts"),
         "alternate screen left:\n{screen}"
