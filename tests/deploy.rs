@@ -241,7 +241,7 @@ fn slow_build(f: &Fleet) -> String {
 }
 
 #[test]
-fn stopping_a_deploy_mid_build_stops_nix_and_its_builder_and_leaves_the_host_alone() {
+fn a_busy_host_refuses_a_second_deploy_and_stopping_one_mid_build_leaves_the_host_alone() {
     let Some(f) = fleet(1) else { return };
     if !common::require_tools("deploy cancel e2e", &["tmux"]) {
         return;
@@ -263,6 +263,15 @@ fn stopping_a_deploy_mid_build_stops_nix_and_its_builder_and_leaves_the_host_alo
     t.wait_for("the slow builder", LIMIT, |s| s.contains("building slowly"));
     let builder_running = || !common::pids_matching(&marker).is_empty();
     assert!(builder_running(), "the builder runs");
+    // A second deploy of the busy host is refused, and says why.
+    t.keys(&["d"]);
+    let refused = t.wait_for("the refusal", LIMIT, |s| {
+        s.contains("one deploy per host at a time")
+    });
+    assert!(
+        !refused.contains("Deploy server1 "),
+        "no second question: {refused}"
+    );
     t.keys(&["Escape"]);
     t.wait_for("the stop question", LIMIT, |s| {
         s.contains("Stop the deploy?")
