@@ -62,10 +62,10 @@ fn a_native_deploy_switches_the_host_to_head_and_nginx_serves_it_after_a_restart
     for line in [
         "server1: ✓ build",
         "server1: ✓ copy",
-        // What changes on the host, before it changes: the new store paths.
+        // What changes on the host, before it changes: the app is rebuilt.
         "server1: ✓ changes",
-        "new store paths (",
-        "new: webapp-1.0.0",
+        "rebuilt (",
+        "rebuilt: webapp-1.0.0",
         "server1: ✓ profile",
         "server1: ✓ activate",
         "restarted webapp",

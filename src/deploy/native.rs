@@ -201,26 +201,47 @@ async fn changes(
         let _ = events.send(Event::Output(StepKind::Changes, lines));
         return Err("the host did not list the two closures".into());
     };
-    let added: Vec<&str> = new.difference(&old).map(|p| store_name(p)).collect();
-    let gone: Vec<&str> = old.difference(&new).map(|p| store_name(p)).collect();
+    let (listed, words) = closure_changes(&old, &new, versions.len());
+    lines.extend(listed);
+    let _ = events.send(Event::Output(StepKind::Changes, lines));
+    Ok(words)
+}
+
+/// Two closures compared by store name: rebuilt (the name in both, a new
+/// path: new contents), new, and gone; the log's lines and one line of words.
+fn closure_changes(
+    old: &std::collections::BTreeSet<String>,
+    new: &std::collections::BTreeSet<String>,
+    versions: usize,
+) -> (Vec<String>, String) {
+    use std::collections::BTreeSet;
+    let names = |set: &BTreeSet<String>, other: &BTreeSet<String>| -> BTreeSet<String> {
+        set.difference(other)
+            .map(|p| store_name(p).to_string())
+            .collect()
+    };
+    let (came, went) = (names(new, old), names(old, new));
+    let rebuilt: Vec<&str> = came.intersection(&went).map(String::as_str).collect();
+    let added: Vec<&str> = came.difference(&went).map(String::as_str).collect();
+    let gone: Vec<&str> = went.difference(&came).map(String::as_str).collect();
+    let mut lines: Vec<String> = rebuilt.iter().map(|n| format!("rebuilt: {n}")).collect();
     lines.extend(added.iter().map(|n| format!("new: {n}")));
     lines.extend(gone.iter().map(|n| format!("gone: {n}")));
-    let _ = events.send(Event::Output(StepKind::Changes, lines));
-    let mut words = vec![format!(
-        "{} new store path{} ({})",
-        added.len(),
-        if added.len() == 1 { "" } else { "s" },
-        shortened(&added)
-    )];
-    if !gone.is_empty() {
-        words.push(format!("{} gone", gone.len()));
+    let mut words = Vec::new();
+    for (list, what) in [(&rebuilt, "rebuilt"), (&added, "new"), (&gone, "gone")] {
+        if !list.is_empty() {
+            words.push(format!("{} {what} ({})", list.len(), shortened(list)));
+        }
     }
-    words.push(if versions.is_empty() {
+    if words.is_empty() {
+        words.push("the same store paths".into());
+    }
+    words.push(if versions == 0 {
         "no version changed".into()
     } else {
-        crate::text::count(versions.len() as u64, "version changed", "versions changed")
+        crate::text::count(versions as u64, "version changed", "versions changed")
     });
-    Ok(words.join(" · "))
+    (lines, words.join(" · "))
 }
 
 fn store_name(path: &str) -> &str {
@@ -430,5 +451,35 @@ impl Drop for GroupGuard {
                 let _ = kill_process_group(group, Signal::KILL);
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(paths: &[&str]) -> std::collections::BTreeSet<String> {
+        paths.iter().map(|p| format!("/nix/store/{p}")).collect()
+    }
+
+    #[test]
+    fn closures_compare_by_name_rebuilt_new_and_gone() {
+        let old = set(&["aaa-webapp-1.0.0", "bbb-nginx.conf", "ccc-old-tool-1"]);
+        let new = set(&["ddd-webapp-1.0.0", "bbb-nginx.conf", "eee-new-tool-2"]);
+        let (lines, words) = closure_changes(&old, &new, 0);
+        assert_eq!(
+            lines,
+            [
+                "rebuilt: webapp-1.0.0",
+                "new: new-tool-2",
+                "gone: old-tool-1"
+            ]
+        );
+        assert_eq!(
+            words,
+            "1 rebuilt (webapp-1.0.0) · 1 new (new-tool-2) · 1 gone (old-tool-1) · no version changed"
+        );
+        let (_, same) = closure_changes(&old, &old, 0);
+        assert_eq!(same, "the same store paths · no version changed");
     }
 }
