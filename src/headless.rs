@@ -291,12 +291,6 @@ pub fn print_status(report: &StatusReport, out: &mut impl Write) -> std::io::Res
     Ok(())
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Where `restart` gets the sudo password.
 pub enum PasswordSource {
     Stdin,
@@ -405,8 +399,10 @@ pub async fn restart(
                     u.active_state,
                     u.sub_state,
                     u.main_pid.map_or("-".into(), |p| p.to_string()),
-                    u.active_enter
-                        .map_or("-".into(), |t| crate::ui::when(t, unix_now()))
+                    u.active_enter.map_or("-".into(), |t| crate::ui::when(
+                        t,
+                        crate::ui::unix_secs(std::time::SystemTime::now())
+                    ))
                 );
             }
         }
@@ -490,10 +486,7 @@ pub async fn flake(hosts: &[&Host]) -> FlakeHosts {
 }
 
 pub fn print_flake(all: &FlakeHosts, out: &mut impl Write) -> std::io::Result<()> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = crate::ui::unix_secs(std::time::SystemTime::now());
     let short = |r: &str| crate::nix::check::short_rev(r).to_string();
     for h in &all.hosts {
         writeln!(out, "{}  {}", h.name, h.flake)?;

@@ -6,7 +6,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -49,7 +49,7 @@ pub struct Record {
 
 impl Record {
     fn of(deploy: &Deploy) -> Record {
-        let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let secs = crate::ui::unix_secs;
         Record {
             schema: RECORD_SCHEMA.into(),
             host: deploy.plan.host_name.clone(),
@@ -84,7 +84,7 @@ impl Record {
 
     /// One line for a list: when, where, what, how it ended.
     pub fn line(&self) -> String {
-        let when = crate::ui::when(self.started, now_secs());
+        let when = crate::ui::when(self.started, crate::ui::unix_secs(SystemTime::now()));
         let took = self.ended.map_or(String::new(), |e| {
             format!(", {}s", e.saturating_sub(self.started))
         });
@@ -95,12 +95,6 @@ impl Record {
         };
         format!("{when}  {} ({})  {verdict}{took}", self.host, self.action)
     }
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Writes one deploy's record and log as it goes.
@@ -115,10 +109,7 @@ impl Writer {
     /// A new folder for `deploy` under `base`, its record, an empty log.
     pub fn create(base: &Path, deploy: &Deploy) -> std::io::Result<Writer> {
         std::fs::create_dir_all(base)?;
-        let started = deploy
-            .started
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let started = crate::ui::unix_secs(deploy.started);
         // Sorts by time; the host name is checked by the config (no `/`).
         let stem = format!("{started}-{}", deploy.plan.host_name);
         let mut folder = base.join(&stem);
@@ -215,7 +206,7 @@ pub fn read_log(folder: &Path) -> std::io::Result<String> {
 mod tests {
     use super::*;
     use crate::deploy::{Event, Plan, StepKind, SwitchAction};
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn deploy(host: &str, at: u64) -> Deploy {
         let text = format!(

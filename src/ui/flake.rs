@@ -16,7 +16,7 @@ pub fn wanted_rows(state: &State, width: u16) -> usize {
         return 6;
     };
     let theme = Theme::new(state.config.theme);
-    let details = details(state, report, now_secs(state), &theme);
+    let details = details(state, report, super::unix_secs(state.now), &theme);
     let detail_rows = Paragraph::new(details)
         .wrap(Wrap { trim: false })
         .line_count(width.saturating_sub(2));
@@ -38,14 +38,6 @@ pub fn wanted_width(state: &State) -> u16 {
         .max(20);
     let name = usize::from(name_width(report, u16::MAX));
     u16::try_from(2 + name + 7 + 7 + 7 + status + 5).unwrap_or(u16::MAX)
-}
-
-fn now_secs(state: &State) -> u64 {
-    state
-        .now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
@@ -98,7 +90,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     };
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let now = now_secs(state);
+    let now = super::unix_secs(state.now);
     let details = details(state, report, now, theme);
     // The table keeps its header, a row per input and one spare; the details get the rest.
     let table_rows = u16::try_from(report.inputs.len() + 2).unwrap_or(u16::MAX);

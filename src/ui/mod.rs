@@ -148,6 +148,12 @@ pub fn ago(secs: u64) -> String {
     }
 }
 
+/// A time as unix seconds (0 for a time before 1970, which no clock here gives).
+pub fn unix_secs(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// A moment as people read it, with how long ago: `12:03:11, 3m ago` on
 /// the same day (local time), `2026-11-24 12:03:11, 2d ago` before.
 pub fn when(t: u64, now: u64) -> String {
