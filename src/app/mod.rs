@@ -660,12 +660,6 @@ impl State {
         }
     }
 
-    /// Running deploys' job ids by host (for tests).
-    #[cfg(test)]
-    pub fn deploy_jobs_for_test(&self) -> HashMap<usize, JobId> {
-        self.deploy_jobs.iter().map(|(id, h)| (*h, *id)).collect()
-    }
-
     /// The job of the deploy running on `host`, if one runs.
     pub fn deploy_job_of(&self, host: usize) -> Option<JobId> {
         self.deploy_jobs

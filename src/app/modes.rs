@@ -40,8 +40,7 @@ pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String>
         Scope::Pick => {
             let acts = is_move(action)
                 || matches!(action, Action::Confirm | Action::Cancel | Action::Quit);
-            return (!acts)
-                .then(|| "Enter opens the selected deploy's log, Esc closes the list".into());
+            return (!acts).then(pick_reason);
         }
         Scope::Dialog => {
             let choices = matches!(state.overlay, Some(Overlay::DeployPreview(_)));
@@ -154,6 +153,11 @@ fn is_move(action: Action) -> bool {
             | Action::Top
             | Action::Bottom
     )
+}
+
+/// What a key that does nothing in a list says.
+pub fn pick_reason() -> String {
+    "Enter opens the selected deploy's log, Esc closes the list".into()
 }
 
 /// What a key that does nothing in the help says.

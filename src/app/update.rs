@@ -143,6 +143,13 @@ fn expire_notice(state: &mut State) {
     }
 }
 
+/// A key that answers nothing: the question stays open and names its answers.
+fn still_asking(state: &mut State, question: Overlay) -> Vec<Effect> {
+    state.overlay = Some(question);
+    state.notice = Some(super::modes::dialog_reason(state));
+    Vec::new()
+}
+
 /// Adds a line to the activity log.
 fn activity(state: &mut State, line: String) {
     state.log.push_line(&line);

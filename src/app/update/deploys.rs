@@ -78,11 +78,7 @@ pub(super) fn on_preview_key(
             state.overlay = Some(Overlay::DeployPreview(plans));
             Vec::new()
         }
-        _ => {
-            state.overlay = Some(Overlay::DeployPreview(plans));
-            state.notice = Some(crate::app::modes::dialog_reason(state));
-            Vec::new()
-        }
+        _ => still_asking(state, Overlay::DeployPreview(plans)),
     }
 }
 
@@ -242,11 +238,7 @@ pub(super) fn on_stop_deploy_key(state: &mut State, host: usize, key: KeyEvent) 
             }
         }
         Some(Action::Cancel) => Vec::new(),
-        _ => {
-            state.overlay = Some(Overlay::ConfirmStopDeploy(host));
-            state.notice = Some(crate::app::modes::dialog_reason(state));
-            Vec::new()
-        }
+        _ => still_asking(state, Overlay::ConfirmStopDeploy(host)),
     }
 }
 
@@ -290,7 +282,7 @@ pub(super) fn on_history_key(
         Some(Action::Top) => 0,
         Some(Action::Bottom) => last,
         _ => {
-            state.notice = crate::app::modes::unavailable(state, Scope::Pick, Action::Help);
+            state.notice = Some(crate::app::modes::pick_reason());
             cursor
         }
     };
@@ -320,11 +312,7 @@ pub(super) fn on_activation_key(state: &mut State, host: usize, key: KeyEvent) -
     let yes = match state.config.keymap.action_for(&key, Scope::Dialog) {
         Some(Action::Confirm) => true,
         Some(Action::Cancel) => false,
-        _ => {
-            state.overlay = Some(Overlay::ConfirmActivation(host));
-            state.notice = Some(crate::app::modes::dialog_reason(state));
-            return Vec::new();
-        }
+        _ => return still_asking(state, Overlay::ConfirmActivation(host)),
     };
     let id = state.deploy_job_of(host);
     match id {

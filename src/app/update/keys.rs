@@ -35,11 +35,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                     ));
                     Vec::new()
                 }
-                _ => {
-                    state.overlay = Some(Overlay::Confirm(pending));
-                    state.notice = Some(crate::app::modes::dialog_reason(state));
-                    Vec::new()
-                }
+                _ => still_asking(state, Overlay::Confirm(pending)),
             }
         }
         Some(Overlay::Password(prompt)) => on_password_key(state, prompt, key),
@@ -72,11 +68,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                     vec![Effect::UpdateLock { id, update }]
                 }
                 Some(Action::Cancel) => Vec::new(),
-                _ => {
-                    state.overlay = Some(Overlay::UpdateLock(update));
-                    state.notice = Some(crate::app::modes::dialog_reason(state));
-                    Vec::new()
-                }
+                _ => still_asking(state, Overlay::UpdateLock(update)),
             }
         }
         Some(Overlay::CommitLock(commit)) => {
@@ -94,11 +86,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                     vec![Effect::CommitLock { id, commit }]
                 }
                 Some(Action::Cancel) => Vec::new(),
-                _ => {
-                    state.overlay = Some(Overlay::CommitLock(commit));
-                    state.notice = Some(crate::app::modes::dialog_reason(state));
-                    Vec::new()
-                }
+                _ => still_asking(state, Overlay::CommitLock(commit)),
             }
         }
         None => on_pane_key(state, key),

@@ -316,7 +316,7 @@ fn marked_hosts_deploy_together_each_with_its_own_password() {
     );
     assert_eq!(s.jobs.len(), 2);
     // One waits for a free slot and says so.
-    let id = *s.deploy_jobs_for_test().get(&2).expect("s3's job");
+    let id = s.deploy_job_of(2).expect("s3's job");
     update(
         &mut s,
         Msg::Deploy {
