@@ -410,15 +410,18 @@ pub(super) fn find(state: &mut State, direction: Direction) {
     let len = log.len();
     let bottom = len.saturating_sub(state.log_view.from_bottom + 1);
     let from = last.unwrap_or(bottom + usize::from(direction == Direction::Older));
-    let hit = |i: usize| {
-        log.raw_line(i)
-            .is_some_and(|l| crate::text::plain(l).to_lowercase().contains(&needle))
-    };
+    // One pass over the log: every matching line, oldest first.
+    let hits: Vec<usize> = (0..len)
+        .filter(|i| {
+            log.raw_line(*i)
+                .is_some_and(|l| crate::text::plain(l).to_lowercase().contains(&needle))
+        })
+        .collect();
     let found = match direction {
-        Direction::Older => (0..from).rev().find(|i| hit(*i)),
-        Direction::Newer => (from + 1..len).find(|i| hit(*i)),
+        Direction::Older => hits.iter().rev().find(|i| **i < from).copied(),
+        Direction::Newer => hits.iter().find(|i| **i > from).copied(),
     };
-    let total = (0..len).filter(|i| hit(*i)).count();
+    let total = hits.len();
     match found {
         Some(i) => {
             state.search = Some((text.clone(), Some(i)));
