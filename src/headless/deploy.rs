@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::{read_password, settings, PasswordSource};
 use crate::config::{Config, Host, SudoMode};
-use crate::deploy::{native, Deploy, Event, Plan, StepKind, SwitchAction};
+use crate::deploy::{native, Deploy, Event, Plan, StepKind, StepState, SwitchAction};
 use crate::remote::Transport;
 use crate::secret::Secret;
 
@@ -216,95 +216,73 @@ async fn deploy_one(
     Ok(ok)
 }
 
+/// Folds one event into the deploy and prints it: step lines and output
+/// for people, or one JSON event per line.
 fn show_event(deploy: &mut Deploy, event: Event, host: &str, json: bool) {
-    let now = std::time::SystemTime::now();
+    // What the event was, kept before it is folded in.
+    let (started, finished, output, built) = match &event {
+        Event::Started(step) => (Some(*step), None, None, None),
+        Event::Finished(step, _) => (None, Some(*step), None, None),
+        Event::Output(step, _) => (None, None, Some(*step), None),
+        Event::Built(path) => (None, None, None, Some(path.clone())),
+        _ => (None, None, None, None),
+    };
+    let lines = deploy.apply(event, std::time::SystemTime::now());
     let mut out = std::io::stdout().lock();
-    if !json {
-        let started = matches!(event, Event::Started(_));
-        let finished = match &event {
-            Event::Finished(step, _) => Some(*step),
-            _ => None,
-        };
-        let lines = deploy.apply(event, now);
-        for line in lines {
-            if started || finished.is_some() {
-                continue;
-            }
-            let line = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-                crate::text::AnsiFilter::filter(&line)
-            } else {
-                crate::text::plain(&line)
-            };
-            let _ = writeln!(out, "{host}:   {line}");
+    if let Some(step) = started {
+        if json {
+            print_json(&mut out, &JsonEvent::Started { host, step });
+        } else if let Some(s) = deploy.current() {
+            let _ = writeln!(out, "{host}: … {}", s.kind.name());
         }
-        if let Some(step) = finished {
-            if let Some(s) = deploy.steps.iter().find(|s| s.kind == step) {
-                let secs = match (s.started, s.ended) {
-                    (Some(a), Some(b)) => b.duration_since(a).unwrap_or_default().as_secs(),
-                    _ => 0,
-                };
-                let _ = match &s.state {
-                    crate::deploy::StepState::Done(what) => {
-                        writeln!(out, "{host}: ✓ {} ({secs}s): {what}", step.name())
-                    }
-                    crate::deploy::StepState::Failed(why) => {
-                        writeln!(out, "{host}: ✗ {} ({secs}s): {why}", step.name())
-                    }
-                    _ => Ok(()),
-                };
-            }
-        } else if started {
-            if let Some(s) = deploy.current() {
-                let _ = writeln!(out, "{host}: … {}", s.kind.name());
+        return;
+    }
+    if let Some(step) = finished {
+        let Some(s) = deploy.steps.iter().find(|s| s.kind == step) else {
+            return;
+        };
+        let (ok, detail) = match &s.state {
+            StepState::Done(what) => (true, what.as_str()),
+            StepState::Failed(why) => (false, why.as_str()),
+            _ => return,
+        };
+        if json {
+            let finished = JsonEvent::Finished {
+                host,
+                step,
+                ok,
+                detail,
+            };
+            print_json(&mut out, &finished);
+        } else {
+            let secs = match (s.started, s.ended) {
+                (Some(a), Some(b)) => b.duration_since(a).unwrap_or_default().as_secs(),
+                _ => 0,
+            };
+            let mark = if ok { "✓" } else { "✗" };
+            let _ = writeln!(out, "{host}: {mark} {} ({secs}s): {detail}", step.name());
+        }
+        return;
+    }
+    if json {
+        if let Some(path) = &built {
+            print_json(&mut out, &JsonEvent::Built { host, path });
+        }
+        if let Some(step) = output {
+            for line in &lines {
+                print_json(&mut out, &JsonEvent::Output { host, step, line });
             }
         }
         return;
     }
-    match &event {
-        Event::Started(step) => print_json(&mut out, &JsonEvent::Started { host, step: *step }),
-        Event::Finished(step, _) => {
-            let step = *step;
-            deploy.apply(event, now);
-            if let Some(s) = deploy.steps.iter().find(|s| s.kind == step) {
-                let (ok, detail) = match &s.state {
-                    crate::deploy::StepState::Done(what) => (true, what.as_str()),
-                    crate::deploy::StepState::Failed(why) => (false, why.as_str()),
-                    _ => (false, ""),
-                };
-                print_json(
-                    &mut out,
-                    &JsonEvent::Finished {
-                        host,
-                        step,
-                        ok,
-                        detail,
-                    },
-                );
-            }
-            return;
-        }
-        Event::Built(path) => print_json(&mut out, &JsonEvent::Built { host, path }),
-        Event::Output(..)
-        | Event::Before(_)
-        | Event::Cancelled
-        | Event::Waiting
-        | Event::AwaitingYes => {}
-    }
-    let step = match &event {
-        Event::Output(step, _) => Some(*step),
-        _ => None,
-    };
-    for line in deploy.apply(event, now) {
-        if let Some(step) = step {
-            print_json(
-                &mut out,
-                &JsonEvent::Output {
-                    host,
-                    step,
-                    line: &line,
-                },
-            );
-        }
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    for line in lines {
+        let line = if terminal {
+            crate::text::AnsiFilter::filter(&line)
+        } else {
+            crate::text::plain(&line)
+        };
+        let _ = writeln!(out, "{host}:   {line}");
     }
 }
 
