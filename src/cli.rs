@@ -55,9 +55,10 @@ pub enum Command {
         /// Hosts to deploy (at least one)
         #[arg(required = true)]
         hosts: Vec<String>,
-        /// What switch-to-configuration does
-        #[arg(long, value_enum, default_value = "switch")]
-        action: crate::deploy::SwitchAction,
+        /// What switch-to-configuration does [default: switch, or the action
+        /// in a nixos-rebuild host's rebuild_command]
+        #[arg(long, value_enum)]
+        action: Option<crate::deploy::SwitchAction>,
         /// Print one JSON event per line (schema deploytui.deploy/1, see the README)
         #[arg(long)]
         json: bool,

@@ -25,6 +25,16 @@ pub fn run(hosts: usize, tui: bool) -> anyhow::Result<()> {
         .repo
         .commit_app_change("New landing page")
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // server2 deploys with the brief's own nixos-rebuild line (the fleet's
+    // nixos-rebuild, first on PATH: no thread runs yet), server1 with
+    // deploytui's own steps: both engines side by side.
+    if hosts >= 2 {
+        fleet
+            .use_nixos_rebuild(&[1])
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let path = std::env::var("PATH").unwrap_or_default();
+        std::env::set_var("PATH", format!("{}:{path}", fleet.bin_dir().display()));
+    }
     let _ = writeln!(err, "deploytui demo: fleet in {}", fleet.dir().display());
     let _ = writeln!(
         err,
@@ -42,6 +52,13 @@ pub fn run(hosts: usize, tui: bool) -> anyhow::Result<()> {
         err,
         "  server1 logs in as `{SUDO_USER}`; its sudo password is `{SUDO_PASSWORD}`. The others log in as root."
     );
+    if hosts >= 2 {
+        let _ = writeln!(
+            err,
+            "  server2 deploys with `{}` (as `{SUDO_USER}`, the same password)",
+            fleet.rebuild_line(1)
+        );
+    }
     let result = if tui {
         let config = config::parse(
             &std::fs::read_to_string(&fleet.config_path)?,
@@ -49,11 +66,17 @@ pub fn run(hosts: usize, tui: bool) -> anyhow::Result<()> {
             FoundBy::Flag,
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let intro = vec![
+        let mut intro = vec![
             format!("demo fleet in {}", fleet.dir().display()),
             format!("server1: login {SUDO_USER}, sudo password {SUDO_PASSWORD}"),
             "HEAD has a commit the hosts' flake.lock lacks".to_string(),
         ];
+        if hosts >= 2 {
+            intro.push(
+                "server2 deploys with nixos-rebuild (the brief's line), as deploy, same password"
+                    .into(),
+            );
+        }
         crate::runtime::run_blocking(config, intro)
     } else {
         println!("{}", fleet.config_path.display());

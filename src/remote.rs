@@ -611,9 +611,12 @@ pub fn privileged(sudo: SudoMode, argv: &[String]) -> Vec<String> {
 
 /// Whether sudo refused the password it was given.
 pub fn is_wrong_password(output: &CommandOutput) -> bool {
-    !output.success()
-        && (output.stderr.contains("incorrect password attempt")
-            || output.stderr.contains("Sorry, try again"))
+    !output.success() && says_wrong_password(&output.stderr)
+}
+
+/// Whether sudo's words in `text` say the password was wrong.
+pub fn says_wrong_password(text: &str) -> bool {
+    text.contains("incorrect password attempt") || text.contains("Sorry, try again")
 }
 
 /// How a command is shown to the user: exactly as the remote shell gets it.
@@ -621,10 +624,16 @@ pub fn display_command(argv: &[String]) -> String {
     shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "))
 }
 
-async fn write_secret<W: tokio::io::AsyncWrite + Unpin>(pipe: &mut W, secret: &Secret) {
+/// The secret and a newline, as a prompt takes it; zeroed when dropped.
+pub fn secret_line(secret: &Secret) -> zeroize::Zeroizing<Vec<u8>> {
     let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(secret.expose().len() + 1));
     bytes.extend_from_slice(secret.expose().as_bytes());
     bytes.push(b'\n');
+    bytes
+}
+
+async fn write_secret<W: tokio::io::AsyncWrite + Unpin>(pipe: &mut W, secret: &Secret) {
+    let bytes = secret_line(secret);
     // A command that exits before reading its stdin is not an error here.
     let _ = pipe.write_all(&bytes).await;
     let _ = pipe.shutdown().await;

@@ -49,7 +49,10 @@ fn demo_opens_the_tui_on_a_working_fleet_and_tears_it_down() {
         screen.contains("deploy@127.0.0.1"),
         "server1 logs in as the sudo user:\n{screen}"
     );
-    assert!(screen.contains("root@127.0.0.1"), "{screen}");
+    assert!(
+        screen.contains("server2 deploys with nixos-rebuild"),
+        "the demo shows both engines:\n{screen}"
+    );
     assert!(
         screen.contains("nginx") && screen.contains("webapp") && screen.contains("running"),
         "{screen}"

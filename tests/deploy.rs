@@ -20,8 +20,18 @@ fn deploytui(f: &Fleet, args: &[&str], stdin: &str) -> Output {
     cmd.arg("--config")
         .arg(&f.config_path)
         .args(args)
-        .env("NIX_CONFIG", NIX_CONFIG);
+        .env("NIX_CONFIG", NIX_CONFIG)
+        .env("PATH", path_with_fleet_bin(f));
     common::output_within(cmd, stdin.as_bytes(), LIMIT)
+}
+
+/// `PATH` with the fleet's `nixos-rebuild` first, as the user's would have the real one.
+fn path_with_fleet_bin(f: &Fleet) -> String {
+    format!(
+        "{}:{}",
+        f.bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }
 
 fn text(b: &[u8]) -> String {
@@ -39,51 +49,66 @@ fn running(f: &Fleet) -> (String, u64) {
     )
 }
 
-#[test]
-fn a_native_deploy_switches_the_host_to_head_and_nginx_serves_it_after_a_restart() {
-    let Some(f) = fleet(1) else { return };
-    let (before, generation) = running(&f);
-    f.repo
-        .commit_app_change("Deployed by deploytui")
-        .expect("commit");
-
-    let out = deploytui(
-        &f,
-        &["deploy", "server1", "--sudo-password-stdin"],
-        &format!("{SUDO_PASSWORD}\n"),
-    );
-    let said = text(&out.stdout);
-    assert!(out.status.success(), "{said}{}", text(&out.stderr));
-    // The plan first, with the override that makes it build HEAD.
-    assert!(
-        said.contains("--override-input monorepo git+file://"),
-        "{said}"
-    );
-    for line in [
-        "server1: ✓ build",
-        "server1: ✓ copy",
-        // What changes on the host, before it changes: the app is rebuilt.
-        "server1: ✓ changes",
-        "rebuilt (",
-        "rebuilt: webapp-1.0.0",
-        "server1: ✓ profile",
-        "server1: ✓ activate",
-        "restarted webapp",
-        "left running (changed) nginx",
-        "server1: ✓ verify",
-        "server1: switch done",
-    ] {
+/// Checks that deploy said every one of `lines`, never the password, and
+/// that server1 runs a new system in a new generation; returns that system.
+fn assert_shipped(f: &Fleet, said: &str, before: (&str, u64), lines: &[&str]) -> String {
+    for line in lines {
         assert!(said.contains(line), "{line}: {said}");
     }
     assert!(
         !said.contains(SUDO_PASSWORD),
         "the password is never printed"
     );
-
-    let (after, generation_after) = running(&f);
-    assert_ne!(after, before, "the host runs a new system");
+    let (after, generation) = running(f);
+    assert_ne!(after, before.0, "the host runs a new system");
     assert!(said.contains(after.rsplit('-').next().unwrap_or("?")));
-    assert_eq!(generation_after, generation + 1, "a new generation");
+    assert_eq!(generation, before.1 + 1, "a new generation");
+    after
+}
+
+/// Commits an app change and deploys server1 headless with the password;
+/// returns what the host ran before (system, generation) and what deploy said.
+fn commit_and_deploy(f: &Fleet, message: &str) -> (String, u64, String) {
+    let (before, generation) = running(f);
+    f.repo.commit_app_change(message).expect("commit");
+    let out = deploytui(
+        f,
+        &["deploy", "server1", "--sudo-password-stdin"],
+        &format!("{SUDO_PASSWORD}\n"),
+    );
+    let said = text(&out.stdout);
+    assert!(out.status.success(), "{said}{}", text(&out.stderr));
+    (before, generation, said)
+}
+
+#[test]
+fn a_native_deploy_switches_the_host_to_head_and_nginx_serves_it_after_a_restart() {
+    let Some(f) = fleet(1) else { return };
+    let (before, generation, said) = commit_and_deploy(&f, "Deployed by deploytui");
+    // The plan first, with the override that makes it build HEAD.
+    assert!(
+        said.contains("--override-input monorepo git+file://"),
+        "{said}"
+    );
+    assert_shipped(
+        &f,
+        &said,
+        (&before, generation),
+        &[
+            "server1: ✓ build",
+            "server1: ✓ copy",
+            // What changes on the host, before it changes: the app is rebuilt.
+            "server1: ✓ changes",
+            "rebuilt (",
+            "rebuilt: webapp-1.0.0",
+            "server1: ✓ profile",
+            "server1: ✓ activate",
+            "restarted webapp",
+            "left running (changed) nginx",
+            "server1: ✓ verify",
+            "server1: switch done",
+        ],
+    );
     // nginx was not restarted by the switch (X-RestartIfChanged=false):
     // it serves the old page until restarted, then the new one.
     assert!(!f
@@ -100,6 +125,59 @@ fn a_native_deploy_switches_the_host_to_head_and_nginx_serves_it_after_a_restart
         .fetch_page(0)
         .expect("page")
         .contains("Deployed by deploytui"));
+}
+
+#[test]
+fn the_briefs_nixos_rebuild_line_deploys_with_the_password_answered_by_deploytui() {
+    let Some(f) = fleet(1) else { return };
+    f.use_nixos_rebuild(&[0]).expect("config");
+    let (before, generation, said) = commit_and_deploy(&f, "Shipped by nixos-rebuild");
+    // The brief's line as written, plus the override that makes it build HEAD.
+    let shown =
+        deploytui::remote::display_command(&shlex::split(&f.rebuild_line(0)).expect("words"));
+    assert!(
+        said.contains(&format!("{shown} --override-input monorepo git+file://")),
+        "{shown}: {said}"
+    );
+    let after = assert_shipped(
+        &f,
+        &said,
+        (&before, generation),
+        &[
+            // Its own prompt, answered from the password deploytui was given.
+            "[sudo] password for deploy@server1: (answered by deploytui)",
+            "building the system configuration...",
+            "server1: ✓ build",
+            "server1: ✓ copy",
+            "server1: ✓ activate",
+            "restarted webapp",
+            "server1: ✓ verify",
+            "server1: ✓ changes",
+            "rebuilt: webapp-1.0.0",
+            "server1: switch done",
+        ],
+    );
+    assert!(
+        said.contains(&format!("Done. The new configuration is {after}")),
+        "{said}"
+    );
+
+    // A wrong password: nixos-rebuild's sudo refuses it, and deploytui says so.
+    f.repo.commit_app_change("Never shipped").expect("commit");
+    let out = deploytui(
+        &f,
+        &["deploy", "server1", "--sudo-password-stdin"],
+        "not-the-password\n",
+    );
+    let said = text(&out.stdout);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("wrong sudo password"), "{said}");
+    assert!(!said.contains("not-the-password"), "{said}");
+    assert_eq!(
+        running(&f),
+        (after, generation + 1),
+        "the host is as it was"
+    );
 }
 
 #[test]
@@ -178,6 +256,36 @@ fn a_wrong_sudo_password_stops_the_deploy_before_the_host_changes() {
     assert_eq!(running(&f), before, "the host is untouched");
 }
 
+/// Opens deploytui on the fleet (after the `setup` shell lines), deploys
+/// server1 with `d`, checks the plan shows `preview`, types the password
+/// and waits for the end; returns the last screen and the data folder.
+fn deploy_from_the_tui(
+    f: &Fleet,
+    setup: &[String],
+    preview: &[&str],
+) -> (String, tempfile::TempDir) {
+    let (t, data) = common::tmux::open_deploytui_after(&f.config_path, 120, 40, NIX_CONFIG, setup);
+    t.wait_for("server1 up and its flake checked", LIMIT, |s| {
+        s.contains("● up") && s.contains("✗ stale") && s.contains("d deploy")
+    });
+    t.keys(&["d"]);
+    let shown = t.wait_for("the plan", LIMIT, |s| s.contains("Deploy server1"));
+    // (The command wraps between words wherever the temp path's length puts it.)
+    for part in preview {
+        assert!(shown.contains(part), "{part}: {shown}");
+    }
+    t.keys(&["Enter"]);
+    t.wait_for("the password prompt", LIMIT, |s| {
+        s.contains("to deploy (switch)")
+    });
+    t.type_line(SUDO_PASSWORD);
+    let done = t.wait_for("every step done", LIMIT, |s| s.contains("switch done"));
+    assert!(!done.contains(SUDO_PASSWORD), "{done}");
+    t.keys(&["q"]);
+    t.wait_for("the shell back", LIMIT, |s| s.contains("EXIT=0"));
+    (done, data)
+}
+
 #[test]
 fn a_deploy_from_the_tui_shows_each_step_turn_green() {
     let Some(f) = fleet(1) else { return };
@@ -188,37 +296,65 @@ fn a_deploy_from_the_tui_shows_each_step_turn_green() {
     f.repo
         .commit_app_change("From the keyboard")
         .expect("commit");
-    let (t, _data) = common::tmux::open_deploytui_with_nix(&f.config_path, 120, 40, NIX_CONFIG);
-    t.wait_for("server1 up and its flake checked", LIMIT, |s| {
-        s.contains("● up") && s.contains("✗ stale") && s.contains("d deploy")
-    });
-    t.keys(&["d"]);
-    let preview = t.wait_for("the plan", LIMIT, |s| s.contains("Deploy server1"));
-    // (The command wraps between words wherever the temp path's length puts it.)
-    for shown in [
-        "[switch]",
-        "--override-input",
-        "git+file://",
-        "switch-to-configuration",
-    ] {
-        assert!(preview.contains(shown), "{shown}: {preview}");
-    }
-    t.keys(&["Enter"]);
-    t.wait_for("the password prompt", LIMIT, |s| {
-        s.contains("to deploy (switch)")
-    });
-    t.type_line(SUDO_PASSWORD);
-    let done = t.wait_for("every step done", LIMIT, |s| s.contains("switch done"));
+    let (done, _data) = deploy_from_the_tui(
+        &f,
+        &[],
+        &[
+            "[switch]",
+            "--override-input",
+            "git+file://",
+            "switch-to-configuration",
+        ],
+    );
     for step in ["✓ build", "✓ copy", "✓ profile", "✓ activate", "✓ verify"] {
         assert!(done.contains(step), "{step}: {done}");
     }
     assert!(done.contains("restarted webapp"), "{done}");
-    assert!(!done.contains(SUDO_PASSWORD), "{done}");
-    t.keys(&["q"]);
-    t.wait_for("the shell back", LIMIT, |s| s.contains("EXIT=0"));
     let after = running(&f);
     assert_ne!(after.0, before.0, "the host runs the new system");
     assert_eq!(after.1, before.1 + 1);
+}
+
+#[test]
+fn the_briefs_line_runs_from_the_tui_with_the_password_typed_into_its_prompt() {
+    let Some(f) = fleet(1) else { return };
+    if !common::require_tools("deploy e2e", &["tmux"]) {
+        return;
+    }
+    f.use_nixos_rebuild(&[0]).expect("config");
+    let before = running(&f);
+    f.repo
+        .commit_app_change("Through nixos-rebuild")
+        .expect("commit");
+    let (done, data) = deploy_from_the_tui(
+        &f,
+        &[format!("export PATH={}:$PATH", f.bin_dir().display())],
+        &[
+            "Engine nixos-rebuild",
+            "[switch]",
+            "--ask-sudo-password",
+            "--override-input",
+        ],
+    );
+    for step in ["✓ build", "✓ copy", "✓ activate", "✓ verify", "✓ changes"] {
+        assert!(done.contains(step), "{step}: {done}");
+    }
+    // The deploy's whole log, kept: nixos-rebuild's prompt, answered.
+    let (_, record, log) = kept(data.path());
+    assert_eq!(record["engine"], "nixos-rebuild", "{record}");
+    assert_eq!(record["command"][0], "nixos-rebuild", "{record}");
+    assert!(
+        log.contains("[sudo] password for deploy@server1: (answered by deploytui)"),
+        "{log}"
+    );
+    let after = running(&f);
+    assert_ne!(after.0, before.0, "the host runs the new system");
+    assert_eq!(after.1, before.1 + 1);
+    // The password is nowhere deploytui wrote.
+    assert_eq!(
+        common::files_containing(data.path(), SUDO_PASSWORD.as_bytes()),
+        Vec::<std::path::PathBuf>::new()
+    );
 }
 
 /// Makes the web app's builder sleep first (a long build); returns the

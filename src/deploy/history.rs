@@ -27,6 +27,9 @@ pub struct Record {
     pub host: String,
     pub target: String,
     pub engine: String,
+    /// The nixos-rebuild line run (nixos-rebuild engine only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
     pub action: String,
     pub installable: String,
     pub overrides: Vec<(String, String)>,
@@ -54,7 +57,8 @@ impl Record {
             schema: RECORD_SCHEMA.into(),
             host: deploy.plan.host_name.clone(),
             target: deploy.plan.target.clone(),
-            engine: "native".into(),
+            engine: deploy.plan.engine.name().into(),
+            command: deploy.plan.rebuild_argv(),
             action: deploy.plan.action.as_str().into(),
             installable: deploy.plan.installable.clone(),
             overrides: deploy.plan.overrides.clone(),

@@ -6,6 +6,9 @@
 pub mod activation;
 pub mod history;
 pub mod native;
+pub mod rebuild;
+
+pub use native::Context;
 
 use std::time::SystemTime;
 
@@ -59,6 +62,17 @@ impl SwitchAction {
     }
 }
 
+/// What a deploy of `host` does unless told otherwise: `switch`, or the
+/// action its nixos-rebuild line names.
+pub fn default_action(host: &Host) -> SwitchAction {
+    match &host.engine {
+        crate::config::Engine::NixosRebuild { command } => rebuild::action_of(command)
+            .map(|(_, a)| a)
+            .unwrap_or(SwitchAction::Switch),
+        crate::config::Engine::Native => SwitchAction::Switch,
+    }
+}
+
 /// The profile every NixOS system generation is in.
 pub const SYSTEM_PROFILE: &str = "/nix/var/nix/profiles/system";
 
@@ -78,6 +92,37 @@ pub struct Plan {
     pub overrides: Vec<(String, String)>,
     /// Wait for the user's yes after showing what will change.
     pub confirm_activation: bool,
+    #[serde(flatten)]
+    pub engine: PlanEngine,
+}
+
+/// Who runs the deploy's steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "engine", rename_all = "kebab-case")]
+pub enum PlanEngine {
+    /// deploytui, each step a command of its own.
+    Native,
+    /// The user's nixos-rebuild line, as configured (its action word is
+    /// replaced by the plan's action, and the overrides are added).
+    NixosRebuild { command: Vec<String> },
+}
+
+impl PlanEngine {
+    pub fn name(&self) -> &'static str {
+        match self {
+            PlanEngine::Native => "native",
+            PlanEngine::NixosRebuild { .. } => "nixos-rebuild",
+        }
+    }
+}
+
+/// One command of a plan, for the preview: what it is, where it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanCommand {
+    pub label: String,
+    /// `here`, or the target.
+    pub place: String,
+    pub argv: Vec<String>,
 }
 
 /// The store path the commands that need one are shown with before it is built.
@@ -102,14 +147,12 @@ impl Plan {
             .flake
             .as_ref()
             .ok_or_else(|| format!("{} has no flake = \"…#…\" in the config", host.name))?;
-        // Never a different engine than the config asks for, silently.
-        if let crate::config::Engine::NixosRebuild { .. } = host.engine {
-            return Err(format!(
-                "{} asks for engine = \"nixos-rebuild\", which deploytui cannot run yet; \
-                 leave engine out (or set \"native\") to deploy with deploytui's own steps",
-                host.name
-            ));
-        }
+        let engine = match &host.engine {
+            crate::config::Engine::Native => PlanEngine::Native,
+            crate::config::Engine::NixosRebuild { command } => PlanEngine::NixosRebuild {
+                command: command.clone(),
+            },
+        };
         Ok(Plan {
             host: index,
             host_name: host.name.clone(),
@@ -124,7 +167,24 @@ impl Plan {
             ),
             overrides,
             confirm_activation: host.confirm_activation,
+            engine,
         })
+    }
+
+    /// The nixos-rebuild line this plan runs: the user's, with the plan's
+    /// action and the overrides. `None` for the native engine.
+    pub fn rebuild_argv(&self) -> Option<Vec<String>> {
+        let PlanEngine::NixosRebuild { command } = &self.engine else {
+            return None;
+        };
+        let mut argv = command.clone();
+        if let Ok((at, _)) = rebuild::action_of(&argv) {
+            argv[at] = self.action.as_str().into();
+        }
+        for (input, url) in &self.overrides {
+            argv.extend(["--override-input".into(), input.clone(), url.clone()]);
+        }
+        Some(argv)
     }
 
     /// `nix build`, machine-readable: the log as internal-json, the path as JSON.
@@ -179,6 +239,16 @@ impl Plan {
 
     /// The steps this plan goes through, in order.
     pub fn steps(&self) -> Vec<StepKind> {
+        if let PlanEngine::NixosRebuild { command } = &self.engine {
+            // nixos-rebuild copies only with a target host; it sets the
+            // profile on its own. What changed is read afterwards.
+            let mut steps = vec![StepKind::Build];
+            if rebuild::option_value(command, "--target-host").is_some() {
+                steps.push(StepKind::Copy);
+            }
+            steps.extend([StepKind::Activate, StepKind::Verify, StepKind::Changes]);
+            return steps;
+        }
         let mut steps = vec![StepKind::Build];
         if self.remote {
             steps.push(StepKind::Copy);
@@ -191,26 +261,66 @@ impl Plan {
         steps
     }
 
-    /// Each step with the exact command it runs (the store path not known
-    /// yet shown as `<built system>`), for the preview.
-    pub fn commands(&self) -> Vec<(StepKind, String, Vec<String>)> {
+    /// Each command the deploy runs, exactly, in order (the store path not
+    /// known yet shown as `<built system>`), for the preview.
+    pub fn commands(&self) -> Vec<PlanCommand> {
+        let on_host = |label: &str, argv: Vec<String>| PlanCommand {
+            label: label.into(),
+            place: self.target.clone(),
+            argv,
+        };
+        let verify = || {
+            on_host(
+                "verify",
+                vec!["readlink".into(), "/run/current-system".into()],
+            )
+        };
+        if let Some(argv) = self.rebuild_argv() {
+            return vec![
+                PlanCommand {
+                    label:
+                        "nixos-rebuild (build, copy, activate; deploytui answers its sudo prompt)"
+                            .into(),
+                    place: "here".into(),
+                    argv,
+                },
+                verify(),
+                on_host("changes", diff_argv(RUNNING, BUILT)),
+            ];
+        }
         self.steps()
             .into_iter()
-            .map(|step| {
-                let (place, argv) = match step {
-                    StepKind::Build => ("here".to_string(), self.build_argv()),
-                    StepKind::Copy => ("here".to_string(), self.copy_argv(BUILT)),
-                    StepKind::Changes => (self.target.clone(), diff_argv(RUNNING, BUILT)),
-                    StepKind::Profile => (self.target.clone(), self.profile_argv(BUILT)),
-                    StepKind::Activate => (self.target.clone(), self.activate_argv(BUILT)),
-                    StepKind::Verify => (
-                        self.target.clone(),
-                        vec!["readlink".into(), "/run/current-system".into()],
-                    ),
-                };
-                (step, place, argv)
+            .map(|step| match step {
+                StepKind::Build => PlanCommand {
+                    label: step.name().into(),
+                    place: "here".into(),
+                    argv: self.build_argv(),
+                },
+                StepKind::Copy => PlanCommand {
+                    label: step.name().into(),
+                    place: "here".into(),
+                    argv: self.copy_argv(BUILT),
+                },
+                StepKind::Changes => on_host(step.name(), diff_argv(RUNNING, BUILT)),
+                StepKind::Profile => on_host(step.name(), self.profile_argv(BUILT)),
+                StepKind::Activate => on_host(step.name(), self.activate_argv(BUILT)),
+                StepKind::Verify => verify(),
             })
             .collect()
+    }
+}
+
+/// Runs the plan with its engine, reporting `Event`s; returns whether every
+/// step worked. `approval` answers `confirm_activation` (native only).
+pub async fn run(
+    plan: &Plan,
+    cx: &Context<'_>,
+    events: &tokio::sync::mpsc::UnboundedSender<Event>,
+    approval: Option<tokio::sync::oneshot::Receiver<bool>>,
+) -> bool {
+    match plan.engine {
+        PlanEngine::Native => native::run(plan, cx, events, approval).await,
+        PlanEngine::NixosRebuild { .. } => rebuild::run(plan, cx, events).await,
     }
 }
 
@@ -499,6 +609,9 @@ impl Deploy {
         match kind {
             StepKind::Build if p.builds.expected > 0 => {
                 format!("building {}/{}", p.builds.done, p.builds.expected)
+            }
+            StepKind::Build if self.plan.rebuild_argv().is_some() => {
+                "nixos-rebuild building".into()
             }
             StepKind::Build => "evaluating".into(),
             StepKind::Copy if p.copies.expected > 0 => {

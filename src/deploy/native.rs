@@ -14,8 +14,8 @@ use crate::remote::{self, CommandOutput, Transport};
 use crate::secret::Secret;
 
 /// Output is sent at most this often (or when this many lines wait).
-const FLUSH_EVERY: Duration = Duration::from_millis(50);
-const FLUSH_LINES: usize = 500;
+pub(super) const FLUSH_EVERY: Duration = Duration::from_millis(50);
+pub(super) const FLUSH_LINES: usize = 500;
 
 /// What the runner needs besides the plan.
 pub struct Context<'a> {
@@ -150,7 +150,7 @@ pub async fn run(
 /// What the built system changes on the host against what it runs: the
 /// versions nix's diff-closures names, and the store paths that are new
 /// (or gone) in the closure. Informational: its failure does not stop the deploy.
-async fn changes(
+pub(super) async fn changes(
     cx: &Context<'_>,
     before: Option<&str>,
     built: &str,
@@ -268,7 +268,7 @@ fn name(path: &str) -> String {
     crate::nix::internal_json::store_name(path).to_string()
 }
 
-async fn current_system(cx: &Context<'_>) -> Option<String> {
+pub(super) async fn current_system(cx: &Context<'_>) -> Option<String> {
     readlink(cx, "/run/current-system").await
 }
 
@@ -289,7 +289,7 @@ async fn readlink(cx: &Context<'_>, link: &str) -> Option<String> {
 }
 
 /// The host runs (or will boot) what was built.
-async fn verify(
+pub(super) async fn verify(
     plan: &Plan,
     cx: &Context<'_>,
     built: &str,
@@ -432,7 +432,7 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// running nix). nix runs each builder in a session of its own, so only
 /// nix can stop them: it gets SIGTERM first, which it answers by killing
 /// its builds, and SIGKILL for the whole group a few seconds later.
-struct GroupGuard(Option<u32>);
+pub(super) struct GroupGuard(pub(super) Option<u32>);
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {

@@ -26,11 +26,12 @@ fn the_plan_names_every_command_with_every_flag() {
     let shown: Vec<String> = p
         .commands()
         .into_iter()
-        .map(|(step, place, argv)| {
+        .map(|c| {
             format!(
-                "{} @{place}: {}",
-                step.name(),
-                crate::remote::display_command(&argv)
+                "{} @{}: {}",
+                c.label,
+                c.place,
+                crate::remote::display_command(&c.argv)
             )
         })
         .collect();
@@ -129,13 +130,81 @@ fn activation_lines_become_the_step_summary() {
     );
 }
 
+fn rebuild_host(extra: &str) -> Result<crate::config::Host, String> {
+    let text = format!(
+        "[[hosts]]\nname = \"s2\"\ntarget = \"me@s2\"\nflake = \"/srv/infra#s2\"\nengine = \"nixos-rebuild\"\n{extra}"
+    );
+    parse(&text, Path::new("/t/deploytui.toml"), FoundBy::Flag)
+        .map(|mut c| c.hosts.remove(0))
+        .map_err(|e| e.to_string())
+}
+
 #[test]
-fn a_host_asking_for_the_nixos_rebuild_engine_is_not_deployed_another_way() {
-    let text = "[[hosts]]\nname = \"s2\"\ntarget = \"me@s2\"\nflake = \"/srv/infra#s2\"\nengine = \"nixos-rebuild\"\nrebuild_command = \"nixos-rebuild switch --flake /srv/infra#s2 --target-host me@s2 --sudo\"\n";
-    let host = parse(text, Path::new("/t/deploytui.toml"), FoundBy::Flag)
-        .unwrap()
-        .hosts
-        .remove(0);
-    let e = Plan::new(0, &host, SwitchAction::Switch, Vec::new()).unwrap_err();
-    assert!(e.contains("cannot run yet"), "{e}");
+fn a_nixos_rebuild_plan_runs_the_users_line_with_the_action_and_overrides() {
+    let host = rebuild_host(
+        "rebuild_command = \"nixos-rebuild boot --flake /srv/infra#s2 --target-host me@s2 --sudo --ask-sudo-password\"\n",
+    )
+    .unwrap();
+    // The line's own action is the default; its sudo needs the password.
+    assert_eq!(default_action(&host), SwitchAction::Boot);
+    assert_eq!(host.sudo, crate::config::SudoMode::Password);
+    let overrides = vec![("monorepo".to_string(), "git+file:///srv".to_string())];
+    let plan = Plan::new(0, &host, SwitchAction::Test, overrides).unwrap();
+    assert_eq!(
+        crate::remote::display_command(&plan.rebuild_argv().unwrap()),
+        "nixos-rebuild test --flake '/srv/infra#s2' --target-host me@s2 --sudo --ask-sudo-password --override-input monorepo git+file:///srv"
+    );
+    assert_eq!(
+        plan.steps(),
+        [
+            StepKind::Build,
+            StepKind::Copy,
+            StepKind::Activate,
+            StepKind::Verify,
+            StepKind::Changes
+        ]
+    );
+    let commands = plan.commands();
+    assert!(
+        commands[0].label.starts_with("nixos-rebuild"),
+        "{commands:?}"
+    );
+    assert_eq!(commands[0].place, "here");
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(json["engine"], "nixos-rebuild");
+    assert_eq!(json["command"][1], "boot", "the line as configured");
+}
+
+#[test]
+fn a_nixos_rebuild_line_that_cannot_deploy_this_host_is_a_config_error() {
+    for (extra, says) in [
+        (
+            "rebuild_command = \"nixos-rebuild build --flake /srv/infra#s2 --target-host me@s2\"\n",
+            "`build`, which does not deploy",
+        ),
+        (
+            "rebuild_command = \"nixos-rebuild switch --flake /srv/infra#s2\"\n",
+            "no --target-host, so it would deploy this machine",
+        ),
+        (
+            "rebuild_command = \"nixos-rebuild switch --flake /srv/infra#s2 --target-host me@s2\"\nconfirm_activation = true\n",
+            "cannot pause before activation",
+        ),
+        (
+            "rebuild_command = \"nixos-rebuild switch --flake /srv/infra#s2 --target-host me@s2 --sudo --ask-sudo-password\"\nsudo = \"nopasswd\"\n",
+            "asks for a sudo password (--ask-sudo-password), but sudo = \"nopasswd\"",
+        ),
+    ] {
+        let e = rebuild_host(extra).unwrap_err();
+        assert!(e.contains(says), "{says}: {e}");
+        assert!(e.contains("rebuild_command"), "points at the key: {e}");
+    }
+    // Without a line of its own, the brief's line is made from flake and target.
+    let host = rebuild_host("").unwrap();
+    assert_eq!(host.sudo, crate::config::SudoMode::Password);
+    let plan = Plan::new(0, &host, SwitchAction::Switch, Vec::new()).unwrap();
+    assert_eq!(
+        crate::remote::display_command(&plan.rebuild_argv().unwrap()),
+        "nixos-rebuild switch --flake '/srv/infra#s2' --target-host me@s2 --sudo --ask-sudo-password"
+    );
 }

@@ -26,6 +26,9 @@ pub const SUDO_USER: &str = "deploy";
 /// Its password (a throwaway: it exists only inside the fleet's namespaces).
 pub const SUDO_PASSWORD: &str = "deploy-demo";
 
+/// The fleet's stand-in for nixos-rebuild (see the script's header).
+const NIXOS_REBUILD: &str = include_str!("../../assets/fleet/nixos-rebuild");
+
 /// Why a fleet could not be built.
 #[derive(Debug)]
 pub enum FleetError {
@@ -250,7 +253,12 @@ impl Fleet {
             client_key,
             known_hosts,
         };
-        std::fs::write(&fleet.config_path, fleet.config_toml())?;
+        std::fs::write(&fleet.config_path, fleet.config_toml(&[]))?;
+        // This machine's nixos-rebuild, for the hosts deployed with it.
+        let bin = fleet.bin_dir();
+        std::fs::create_dir_all(&bin)?;
+        std::fs::write(bin.join("nixos-rebuild"), NIXOS_REBUILD)?;
+        set_mode(&bin.join("nixos-rebuild"), 0o755)?;
         for i in 0..fleet.hosts.len() {
             let toplevel = fleet.build(i, false)?;
             fleet.activate(i, &toplevel, "switch")?;
@@ -261,6 +269,29 @@ impl Fleet {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Where the fleet's `nixos-rebuild` is: put it first on `PATH` to run
+    /// the brief's line as written.
+    pub fn bin_dir(&self) -> PathBuf {
+        self.dir.path().join("bin")
+    }
+
+    /// The brief's line for host `i`, exactly: `nixos-rebuild switch --flake
+    /// <repo>/infra/hosts/<name>#<name> --target-host deploy@<name> --sudo --ask-sudo-password`.
+    pub fn rebuild_line(&self, i: usize) -> String {
+        let name = &self.hosts[i].name;
+        format!(
+            "nixos-rebuild switch --flake {}#{name} --target-host {SUDO_USER}@{name} --sudo --ask-sudo-password",
+            self.repo.host_flake_dir(name).display()
+        )
+    }
+
+    /// Rewrites the fleet's config so the hosts in `rebuild` are deployed
+    /// with the nixos-rebuild engine (the brief's line, as `deploy`).
+    pub fn use_nixos_rebuild(&self, rebuild: &[usize]) -> Result<(), FleetError> {
+        std::fs::write(&self.config_path, self.config_toml(rebuild))?;
+        Ok(())
     }
 
     /// Options for `ssh` (and `NIX_SSHOPTS`) that reach host `i` with the fleet's key.
@@ -387,7 +418,7 @@ impl Fleet {
         self.hosts.iter().flat_map(FleetHost::pids).collect()
     }
 
-    fn config_toml(&self) -> String {
+    fn config_toml(&self, rebuild: &[usize]) -> String {
         let mut s = format!(
             "# deploytui config for the test fleet in {dir}\n\
              repo = \"{repo}\"\n\
@@ -404,8 +435,9 @@ impl Fleet {
         );
         for (i, h) in self.hosts.iter().enumerate() {
             // The first host logs in as the sudo user with a password, the
-            // others as root, so both paths are always on screen.
-            let (user, sudo) = if i == 0 {
+            // others as root, so both paths are always on screen. A host on
+            // the nixos-rebuild engine logs in as the sudo user too.
+            let (user, sudo) = if i == 0 || rebuild.contains(&i) {
                 (SUDO_USER, "password")
             } else {
                 ("root", "none")
@@ -416,6 +448,12 @@ impl Fleet {
                 name = h.name,
                 port = h.ssh_port,
             ));
+            if rebuild.contains(&i) {
+                s.push_str(&format!(
+                    "engine = \"nixos-rebuild\"\nrebuild_command = \"{}\"\n",
+                    self.rebuild_line(i)
+                ));
+            }
         }
         s
     }

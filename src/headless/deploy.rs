@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::{read_password, settings, PasswordSource};
 use crate::config::{Config, Host, SudoMode};
-use crate::deploy::{native, Deploy, Event, Plan, StepKind, StepState, SwitchAction};
+use crate::deploy::{Deploy, Event, Plan, StepKind, StepState, SwitchAction};
 use crate::remote::Transport;
 use crate::secret::Secret;
 
@@ -58,7 +58,7 @@ enum JsonEvent<'a> {
 pub async fn deploy(
     config: &Config,
     hosts: &[&Host],
-    action: SwitchAction,
+    action: Option<SwitchAction>,
     json: bool,
     source: PasswordSource,
 ) -> anyhow::Result<bool> {
@@ -88,7 +88,7 @@ pub async fn deploy(
 async fn prepare<'a>(
     config: &Config,
     host: &'a Host,
-    action: SwitchAction,
+    action: Option<SwitchAction>,
     json: bool,
     source: &PasswordSource,
 ) -> anyhow::Result<(&'a Host, Plan, Option<Secret>)> {
@@ -106,6 +106,7 @@ async fn prepare<'a>(
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", host.name))?;
     let overrides = crate::nix::check::overrides(&host.override_inputs, &report);
+    let action = action.unwrap_or_else(|| crate::deploy::default_action(host));
     let plan = Plan::new(index, host, action, overrides).map_err(|e| anyhow::anyhow!(e))?;
     let mut out = std::io::stdout().lock();
     let name = host.name.as_str();
@@ -119,12 +120,13 @@ async fn prepare<'a>(
             },
         );
     } else {
-        for (step, place, argv) in plan.commands() {
+        for c in plan.commands() {
             let _ = writeln!(
                 out,
-                "{name}: {:<8} ({place}) {}",
-                step.name(),
-                crate::remote::display_command(&argv)
+                "{name}: {:<8} ({}) {}",
+                c.label,
+                c.place,
+                crate::remote::display_command(&c.argv)
             );
         }
     }
@@ -150,7 +152,7 @@ async fn deploy_one(
         .await
         .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let cx = native::Context {
+    let cx = crate::deploy::Context {
         transport: &transport,
         nix_sshopts: transport.nix_sshopts(host, &settings),
         password: password.as_ref(),
@@ -164,7 +166,7 @@ async fn deploy_one(
     let (yes_tx, yes_rx) = tokio::sync::oneshot::channel();
     let mut yes_tx = Some(yes_tx);
     let run = async {
-        let ok = native::run(&plan, &cx, &tx, Some(yes_rx)).await;
+        let ok = crate::deploy::run(&plan, &cx, &tx, Some(yes_rx)).await;
         drop(tx);
         ok
     };

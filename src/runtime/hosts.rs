@@ -209,15 +209,14 @@ async fn worker(
                         }
                     };
                     let run = async {
-                        let cx = crate::deploy::native::Context {
+                        let cx = crate::deploy::Context {
                             transport: &t,
                             nix_sshopts: sshopts,
                             password: password.as_ref(),
                             command_timeout,
                             action_timeout,
                         };
-                        let ok =
-                            crate::deploy::native::run(&plan, &cx, &events_tx, Some(yes_rx)).await;
+                        let ok = crate::deploy::run(&plan, &cx, &events_tx, Some(yes_rx)).await;
                         drop(events_tx);
                         ok
                     };

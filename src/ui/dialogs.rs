@@ -301,7 +301,8 @@ pub fn deploy_preview(
     actions.push(Span::styled(km.keys_of(Action::NextChoice), theme.key));
     actions.push(Span::raw(" changes it"));
     let mut lines = vec![Line::raw(format!(
-        "Engine native · target {} · {}",
+        "Engine {} · target {} · {}",
+        plan.engine.name(),
         plan.target,
         sudo(plan)
     ))];
@@ -313,13 +314,13 @@ pub fn deploy_preview(
         )));
     }
     lines.push(Line::from(actions));
-    for (step, place, argv) in plan.commands() {
+    for c in plan.commands() {
         lines.push(Line::raw(""));
         lines.push(Line::styled(
-            format!("{} ({place}):", step.name()),
+            format!("{} ({}):", c.label, c.place),
             theme.title,
         ));
-        lines.extend(command(&argv, area, theme));
+        lines.extend(command(&c.argv, area, theme));
     }
     for other in &plans[1..] {
         lines.push(Line::raw(""));

@@ -34,6 +34,18 @@ pub fn open_deploytui_with_nix(
     height: u16,
     nix_config: &str,
 ) -> (Tmux, tempfile::TempDir) {
+    open_deploytui_after(config, width, height, nix_config, &[])
+}
+
+/// As `open_deploytui_with_nix`, after typing `setup` (shell lines) first.
+#[allow(dead_code)] // Not every test file uses it.
+pub fn open_deploytui_after(
+    config: &Path,
+    width: u16,
+    height: u16,
+    nix_config: &str,
+    setup: &[String],
+) -> (Tmux, tempfile::TempDir) {
     let data = tempfile::tempdir().expect("tempdir");
     let t = Tmux::start(
         width,
@@ -45,6 +57,9 @@ pub fn open_deploytui_with_nix(
     );
     // tmux -e cannot carry newlines: let bash turn \n back into them.
     t.type_line("export NIX_CONFIG=$(printf \"$NIX_CONFIG\")");
+    for line in setup {
+        t.type_line(line);
+    }
     t.run_deploytui(config);
     (t, data)
 }

@@ -29,7 +29,8 @@ pub(super) fn ask_deploy(state: &mut State) {
             FlakeStatus::Checked(r) => check::overrides(&config.override_inputs, r),
             _ => Vec::new(),
         };
-        match Plan::new(host, config, SwitchAction::Switch, overrides) {
+        let action = crate::deploy::default_action(config);
+        match Plan::new(host, config, action, overrides) {
             Ok(plan) => plans.push(plan),
             Err(e) => left_out.push(e),
         }

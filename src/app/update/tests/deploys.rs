@@ -222,6 +222,7 @@ fn h_lists_past_deploys_and_enter_opens_one_in_the_log_pane() {
         host: host.into(),
         target: "me@s1".into(),
         engine: "native".into(),
+        command: None,
         action: "switch".into(),
         installable: "infra#…".into(),
         overrides: Vec::new(),

@@ -1,0 +1,439 @@
+//! The nixos-rebuild engine: runs the user's own `nixos-rebuild` line (with
+//! the flake pane's overrides and the chosen action), answers its sudo
+//! password prompt from the password given to deploytui, and turns what it
+//! prints into the same steps the native engine reports.
+//!
+//! nixos-rebuild asks for the password on its terminal (`getpass` opens
+//! `/dev/tty`), so it runs with a pseudo-terminal of its own: the prompt
+//! arrives there, the password is written there, and echo is off on it from
+//! the start, so the password is never printed back. Its stdout and stderr
+//! are pipes, so nix prints plain lines rather than a progress bar.
+
+use std::os::fd::AsFd;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::native::{self, Context, GroupGuard, FLUSH_EVERY, FLUSH_LINES};
+use super::{Event, Plan, StepKind};
+
+mod words;
+pub use words::{action_of, option_value, prompt_in, step_of_line, Prompt};
+
+/// How long an unfinished line must stay as it is before it is taken for a
+/// prompt (a line can arrive in pieces).
+const PROMPT_SETTLE: Duration = Duration::from_millis(150);
+/// How long an unanswered prompt waits before the log says so.
+const WAITING_FOR_INPUT: Duration = Duration::from_secs(20);
+
+/// Runs the plan's nixos-rebuild line and then deploytui's own checks
+/// (verify, changes). Returns whether everything worked.
+pub async fn run(plan: &Plan, cx: &Context<'_>, events: &mpsc::UnboundedSender<Event>) -> bool {
+    let send = |e: Event| {
+        let _ = events.send(e);
+    };
+    let Some(argv) = plan.rebuild_argv() else {
+        send(Event::Finished(
+            StepKind::Build,
+            Err("this host's engine is not nixos-rebuild".into()),
+        ));
+        return false;
+    };
+    let before = native::current_system(cx).await;
+    send(Event::Before(before.clone()));
+    let mut steps = Steps::new(plan.steps());
+    steps.start(StepKind::Build, events);
+    let result = run_command(&argv, cx, &mut steps, events).await;
+    let built = match result {
+        Ok(built) => {
+            steps.finish_all(events);
+            built
+        }
+        Err(why) => {
+            steps.fail(why, events);
+            return false;
+        }
+    };
+    if let Some(path) = &built {
+        send(Event::Built(path.clone()));
+    }
+
+    send(Event::Started(StepKind::Verify));
+    let result = match &built {
+        Some(path) => native::verify(plan, cx, path, before.as_deref()).await,
+        None => verify_without_path(plan, cx, before.as_deref()).await,
+    };
+    let ok = result.is_ok();
+    send(Event::Finished(StepKind::Verify, result));
+
+    // What changed, after the fact: nixos-rebuild activates without a pause.
+    send(Event::Started(StepKind::Changes));
+    let now = match &built {
+        Some(path) => Some(path.clone()),
+        None => native::current_system(cx).await,
+    };
+    let result = match now {
+        Some(now) => native::changes(cx, before.as_deref(), &now, events)
+            .await
+            .or_else(|why| Ok(format!("not known: {why}"))),
+        None => Ok("not known: the host's system cannot be read".into()),
+    };
+    send(Event::Finished(StepKind::Changes, result));
+    ok
+}
+
+/// When nixos-rebuild did not say what it built: what the host runs now,
+/// and whether that changed.
+async fn verify_without_path(
+    plan: &Plan,
+    cx: &Context<'_>,
+    before: Option<&str>,
+) -> Result<String, String> {
+    let now = native::current_system(cx)
+        .await
+        .ok_or("cannot read /run/current-system on the host")?;
+    let name = crate::nix::internal_json::store_name(&now);
+    if !plan.action.changes_running() {
+        return Ok(format!(
+            "the host runs {name} (nixos-rebuild did not say what it built)"
+        ));
+    }
+    if before == Some(now.as_str()) {
+        Err(format!(
+            "the host runs {name}, as before the deploy (nixos-rebuild did not say what it built)"
+        ))
+    } else {
+        Ok(format!("the host runs {name} (new)"))
+    }
+}
+
+/// The steps nixos-rebuild goes through on its own (build, copy, activate),
+/// advanced by what it prints.
+struct Steps {
+    order: Vec<StepKind>,
+    /// Index in `order` of the running step.
+    at: usize,
+}
+
+impl Steps {
+    fn new(plan_steps: Vec<StepKind>) -> Steps {
+        let order = plan_steps
+            .into_iter()
+            .filter(|s| matches!(s, StepKind::Build | StepKind::Copy | StepKind::Activate))
+            .collect();
+        Steps { order, at: 0 }
+    }
+
+    fn current(&self) -> StepKind {
+        self.order[self.at]
+    }
+
+    fn start(&self, kind: StepKind, events: &mpsc::UnboundedSender<Event>) {
+        let _ = events.send(Event::Started(kind));
+    }
+
+    /// Moves on to `kind` when it comes later: every step before it is done.
+    fn advance(&mut self, kind: StepKind, events: &mpsc::UnboundedSender<Event>) -> bool {
+        let Some(to) = self.order.iter().position(|s| *s == kind) else {
+            return false;
+        };
+        if to <= self.at {
+            return false;
+        }
+        while self.at < to {
+            let done = self.current();
+            let _ = events.send(Event::Finished(done, Ok(done_words(done))));
+            self.at += 1;
+            self.start(self.current(), events);
+        }
+        true
+    }
+
+    /// nixos-rebuild ended well: every step it runs is done.
+    fn finish_all(&mut self, events: &mpsc::UnboundedSender<Event>) {
+        let last = *self.order.last().unwrap_or(&StepKind::Build);
+        self.advance(last, events);
+        // The activation's words are what switch-to-configuration said.
+        let words = if last == StepKind::Activate {
+            String::new()
+        } else {
+            done_words(last)
+        };
+        let _ = events.send(Event::Finished(last, Ok(words)));
+    }
+
+    fn fail(&self, why: String, events: &mpsc::UnboundedSender<Event>) {
+        let _ = events.send(Event::Finished(self.current(), Err(why)));
+    }
+}
+
+fn done_words(step: StepKind) -> String {
+    match step {
+        StepKind::Build => "built by nixos-rebuild".into(),
+        StepKind::Copy => "copied by nixos-rebuild".into(),
+        other => format!("{} done", other.name()),
+    }
+}
+
+/// One output stream of the command: bytes until a newline, whole lines out.
+struct Stream {
+    partial: Vec<u8>,
+    done: bool,
+    /// When the unfinished line last changed.
+    changed: Instant,
+    /// The unfinished line was said to wait for input.
+    told: bool,
+}
+
+impl Stream {
+    fn new() -> Stream {
+        Stream {
+            partial: Vec::new(),
+            done: false,
+            changed: Instant::now(),
+            told: false,
+        }
+    }
+
+    /// Takes `bytes`, returns the lines they finish.
+    fn take(&mut self, bytes: &[u8]) -> Vec<String> {
+        self.partial.extend_from_slice(bytes);
+        self.changed = Instant::now();
+        self.told = false;
+        let mut lines = Vec::new();
+        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            let text = String::from_utf8_lossy(&line[..end]);
+            lines.push(text.trim_end_matches('\r').to_string());
+        }
+        lines
+    }
+
+    fn tail(&self) -> String {
+        String::from_utf8_lossy(&self.partial).into_owned()
+    }
+}
+
+/// What the command printed, on its way to the log: each line goes to the
+/// step it belongs to, in batches.
+struct Lines<'a> {
+    batch: Vec<String>,
+    events: &'a mpsc::UnboundedSender<Event>,
+    /// The store path it printed on stdout (`Done. The new configuration is …`).
+    built: Option<String>,
+    wrong_password: bool,
+}
+
+impl Lines<'_> {
+    fn push(&mut self, line: &str, from_stdout: bool, steps: &mut Steps) {
+        let clean = crate::text::clean(line).into_owned();
+        // What it built, alone on stdout: the `built` line says it.
+        if from_stdout && crate::probe::is_store_path(clean.trim()) {
+            self.built = Some(clean.trim().to_string());
+            return;
+        }
+        if crate::remote::says_wrong_password(&clean) {
+            self.wrong_password = true;
+        }
+        if let Some(step) = step_of_line(&clean) {
+            if steps.order.contains(&step) && step != steps.current() {
+                self.flush(steps.current());
+                steps.advance(step, self.events);
+            }
+        }
+        if !line.trim().is_empty() {
+            self.batch.push(line.to_string());
+        }
+        if self.batch.len() >= FLUSH_LINES {
+            self.flush(steps.current());
+        }
+    }
+
+    fn flush(&mut self, step: StepKind) {
+        if !self.batch.is_empty() {
+            let _ = self
+                .events
+                .send(Event::Output(step, std::mem::take(&mut self.batch)));
+        }
+    }
+}
+
+/// Runs the command on a terminal of its own; returns the store path it
+/// said it built (if it said), or why it failed.
+async fn run_command(
+    argv: &[String],
+    cx: &Context<'_>,
+    steps: &mut Steps,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Result<Option<String>, String> {
+    let (program, args) = argv.split_first().ok_or("empty rebuild_command")?;
+    let (pty, pts) = pty_process::open().map_err(|e| format!("cannot open a terminal: {e}"))?;
+    // No echo, ever: whatever is typed there (the password) is not printed back.
+    no_echo(&pts).map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    let mut cmd = pty_process::Command::new(program)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(ours) = &cx.nix_sshopts {
+        // Ours first: ssh takes the first value of an option, so nixos-rebuild's
+        // own ControlPath does not replace deploytui's ssh master.
+        let theirs = std::env::var("NIX_SSHOPTS").unwrap_or_default();
+        cmd = cmd.env("NIX_SSHOPTS", format!("{ours} {theirs}").trim_end());
+    }
+    let mut child = cmd.spawn(pts).map_err(|e| match e {
+        pty_process::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            format!("cannot run `{program}`: not found on PATH")
+        }
+        other => format!("cannot run `{program}`: {other}"),
+    })?;
+    // A session of its own, so its group is its id: stopped as a whole on cancel.
+    let mut group = GroupGuard(child.id());
+    let mut stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut stderr = child.stderr.take().ok_or("no stderr")?;
+    let (mut pty_read, mut pty_write) = pty.into_split();
+
+    let mut lines = Lines {
+        batch: Vec::new(),
+        events,
+        built: None,
+        wrong_password: false,
+    };
+    let (mut out, mut err, mut term) = (Stream::new(), Stream::new(), Stream::new());
+    let mut answered = false;
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    let (mut b1, mut b2, mut b3) = ([0u8; 8192], [0u8; 8192], [0u8; 4096]);
+    let failure: Option<String> = loop {
+        if out.done && err.done {
+            break None;
+        }
+        tokio::select! {
+            n = read(&mut stdout, &mut b1), if !out.done => match n {
+                Some(n) => for l in out.take(&b1[..n]) { lines.push(&l, true, steps) },
+                None => out.done = true,
+            },
+            n = read(&mut stderr, &mut b2), if !err.done => match n {
+                Some(n) => for l in err.take(&b2[..n]) { lines.push(&l, false, steps) },
+                None => err.done = true,
+            },
+            // The terminal ends with an error (EIO) once nobody holds it.
+            n = read(&mut pty_read, &mut b3), if !term.done => match n {
+                Some(n) => for l in term.take(&b3[..n]) { lines.push(&l, false, steps) },
+                None => term.done = true,
+            },
+            _ = tick.tick() => {
+                lines.flush(steps.current());
+                // A prompt is an unfinished line that stays as it is.
+                let settled = |s: &Stream| !s.partial.is_empty() && s.changed.elapsed() >= PROMPT_SETTLE;
+                let asking = [&mut term, &mut err].into_iter().find(|s| settled(s) && prompt_in(&s.tail()).is_some());
+                if let Some(stream) = asking {
+                    let tail = stream.tail();
+                    let prompt = prompt_in(&tail);
+                    stream.partial.clear();
+                    match (prompt, cx.password) {
+                        (Some(Prompt::Sudo), Some(password)) if !answered => {
+                            answered = true;
+                            lines.push(&format!("{} (answered by deploytui)", tail.trim_end()), false, steps);
+                            let line = crate::remote::secret_line(password);
+                            if let Err(e) = pty_write.write_all(&line).await {
+                                break Some(format!("cannot answer its password prompt: {e}"));
+                            }
+                        }
+                        (Some(Prompt::Sudo), Some(_)) => {
+                            lines.push(tail.trim_end(), false, steps);
+                            break Some("wrong sudo password: it asked for it again".into());
+                        }
+                        (Some(Prompt::Sudo), None) => {
+                            lines.push(tail.trim_end(), false, steps);
+                            break Some(
+                                "it asked for a sudo password, and this host has none: \
+                                 set sudo = \"password\" (or add --ask-sudo-password)".into(),
+                            );
+                        }
+                        (Some(Prompt::Login), _) => {
+                            lines.push(tail.trim_end(), false, steps);
+                            break Some(
+                                "ssh asked for a login password: deploytui logs in with keys only; \
+                                 check identity_file and that deploytui reached the host".into(),
+                            );
+                        }
+                        (Some(Prompt::Passphrase), _) | (None, _) => {
+                            lines.push(tail.trim_end(), false, steps);
+                            break Some(
+                                "ssh asked for a key passphrase: load the key into ssh-agent first".into(),
+                            );
+                        }
+                    }
+                } else {
+                    for s in [&mut term, &mut err, &mut out] {
+                        if !s.partial.is_empty() && !s.told && s.changed.elapsed() >= WAITING_FOR_INPUT {
+                            s.told = true;
+                            let _ = events.send(Event::Output(steps.current(), vec![format!(
+                                "nixos-rebuild waits for input deploytui does not answer: {} (Esc stops it)",
+                                crate::text::quote(s.tail().trim_end())
+                            )]));
+                        }
+                    }
+                }
+            }
+        }
+    };
+    for s in [&mut out, &mut err, &mut term] {
+        let mut tail = s.tail();
+        // `Done. The new configuration is ` (stderr) ends with the path (stdout).
+        if let (true, Some(path)) = (tail.ends_with(" is "), &lines.built) {
+            tail.push_str(path);
+        }
+        if !tail.trim().is_empty() {
+            lines.push(&tail, false, steps);
+        }
+    }
+    lines.flush(steps.current());
+    if let Some(why) = failure {
+        // `group` stops what is left of it.
+        return Err(why);
+    }
+    let status = child.wait().await.map_err(|e| format!("{program}: {e}"))?;
+    // Ended by itself: nothing of its group to stop (and the id may be reused).
+    group.0 = None;
+    if lines.wrong_password {
+        return Err("wrong sudo password".into());
+    }
+    match status.code() {
+        Some(0) => Ok(lines.built),
+        Some(code) => Err(format!("{program} exited with {code}")),
+        None => Err(format!("{program} was killed")),
+    }
+}
+
+/// Reads what is there; `None` at the end (or on an error: a terminal
+/// nobody holds any more reads as EIO).
+async fn read<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> Option<usize> {
+    match reader.read(buf).await {
+        Ok(0) | Err(_) => None,
+        Ok(n) => Some(n),
+    }
+}
+
+fn no_echo(pts: &impl AsFd) -> rustix::io::Result<()> {
+    use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
+    let mut modes = tcgetattr(pts)?;
+    modes.local_modes.remove(LocalModes::ECHO);
+    tcsetattr(pts, OptionalActions::Now, &modes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_gives_whole_lines_and_keeps_the_rest() {
+        let mut s = Stream::new();
+        assert_eq!(s.take(b"one\r\ntw"), ["one"]);
+        assert_eq!(s.tail(), "tw");
+        assert_eq!(s.take(b"o\n[sudo] password for x: "), ["two"]);
+        assert_eq!(prompt_in(&s.tail()), Some(Prompt::Sudo));
+    }
+}
