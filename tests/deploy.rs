@@ -360,8 +360,13 @@ fn the_briefs_line_runs_from_the_tui_with_the_password_typed_into_its_prompt() {
 /// Makes the web app's builder sleep first (a long build); returns the
 /// sleep's command line, to find and stop it.
 fn slow_build(f: &Fleet) -> String {
+    slow_build_of(f, 600)
+}
+
+/// The same, sleeping `secs` seconds.
+fn slow_build_of(f: &Fleet, secs: u32) -> String {
     // Unique to this fleet (tests run side by side, and kill by this).
-    let marker = format!("sleep 600.{}", f.hosts[0].ssh_port);
+    let marker = format!("sleep {secs}.{}", f.hosts[0].ssh_port);
     let webapp = f.repo.read("infra/pkgs/webapp.nix").expect("webapp.nix");
     let at = webapp
         .rfind("export PATH=/usr/bin:/bin")
@@ -581,6 +586,52 @@ fn two_hosts_deploy_at_once_each_with_its_own_steps() {
         .expect("kept")
         .count();
     assert_eq!(kept, 2, "a record and log each");
+}
+
+#[test]
+fn hosts_that_run_one_system_build_it_once() {
+    let Some(f) = fleet(2) else { return };
+    // Two workers of one configuration: server2 runs server1's system.
+    let config = std::fs::read_to_string(&f.config_path).expect("config");
+    let shared = config.replace("infra/hosts/server2#server2", "infra/hosts/server1#server1");
+    assert_ne!(shared, config);
+    std::fs::write(&f.config_path, shared).expect("config");
+    // A build long enough for the two deploys to meet in it.
+    slow_build_of(&f, 3);
+    let out = deploytui(
+        &f,
+        &[
+            "deploy",
+            "server1",
+            "server2",
+            "--action",
+            "dry-activate",
+            "--json",
+            "--sudo-password-stdin",
+        ],
+        &format!("{SUDO_PASSWORD}\n"),
+    );
+    let said = text(&out.stdout);
+    assert!(out.status.success(), "{said}{}", text(&out.stderr));
+    let events: Vec<serde_json::Value> = said
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let built: Vec<&serde_json::Value> = events.iter().filter(|e| e["event"] == "built").collect();
+    assert_eq!(built.len(), 2, "{said}");
+    assert_eq!(built[0]["path"], built[1]["path"], "one system");
+    // Its builder ran once, in one of the two deploys: nix's lock on the
+    // derivation makes the other wait for that build and take its result.
+    let builders: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| {
+            e["event"] == "output"
+                && e["line"]
+                    .as_str()
+                    .is_some_and(|l| l.ends_with("> building slowly"))
+        })
+        .collect();
+    assert_eq!(builders.len(), 1, "{said}");
 }
 
 #[test]
