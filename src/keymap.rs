@@ -159,6 +159,8 @@ pub enum Action {
     AnswerActivation,
     /// The log shown, whole, in $PAGER.
     Pager,
+    /// The fix a deploy's diagnosis offers.
+    Fix,
 }
 
 /// One row of the key table.
@@ -201,6 +203,7 @@ const DEFAULTS: &[Row] = &[
     (Action::AnswerActivation, "activate", Scope::Panes, Some("activate?"), "Answer the selected host's deploy that waits for a yes (confirm_activation)", &["shift-a"]),
     (Action::StopDeploy, "stop_deploy", Scope::Panes, Some("stop deploy"), "Stop the selected host's running deploy (asks first)", &["esc"]),
     (Action::Open, "open", Scope::Hosts, Some("services"), "Show the selected host's services", &["enter"]),
+    (Action::Fix, "fix", Scope::Hosts, Some("fix"), "Apply the fix the selected host's last deploy's diagnosis offers (shows it first)", &["f"]),
     (Action::Mark, "mark", Scope::Hosts, Some("mark"), "Mark or unmark the selected host; d deploys every marked host", &["space"]),
     (Action::Deploy, "deploy", Scope::Hosts, Some("deploy"), "Deploy the selected host, or the marked ones: shows exactly what will run first", &["d"]),
     (Action::Restart, "restart", Scope::Services, Some("restart"), "Restart the selected service (asks first)", &["r"]),
@@ -486,7 +489,9 @@ mod tests {
         let km = Keymap::default();
         let f = press(KeyCode::Char('f'), KeyModifiers::NONE);
         assert_eq!(km.action_for(&f, Scope::Log), Some(Action::Follow));
-        assert_eq!(km.action_for(&f, Scope::Hosts), None);
+        assert_eq!(km.action_for(&f, Scope::Services), None);
+        // The same key means the diagnosis's fix in the hosts pane.
+        assert_eq!(km.action_for(&f, Scope::Hosts), Some(Action::Fix));
     }
 
     #[test]

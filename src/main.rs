@@ -97,14 +97,10 @@ fn main() -> ExitCode {
             } else {
                 deploytui::headless::PasswordSource::Terminal
             };
-            let ok = runtime()?.block_on(deploytui::headless::deploy::deploy(
+            let code = runtime()?.block_on(deploytui::headless::deploy::deploy(
                 &config, &selected, action, json, source,
             ))?;
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(ExitCode::from(code))
         }),
         Some(Command::Check) => match config::load(cli.config.as_deref()) {
             Ok(config) => {

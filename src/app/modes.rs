@@ -71,6 +71,10 @@ pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String>
             .get(&state.selected_host)
             .is_some_and(|d| d.awaiting_yes))
         .then(|| "no deploy of this host waits for a yes".into()),
+        Action::Fix => (!state.deploys.get(&state.selected_host).is_some_and(|d| {
+            d.finished() && d.diagnoses.iter().any(|x| x.fix.is_some())
+        }))
+        .then(|| "no diagnosis of this host's last deploy offers a fix".into()),
         Action::StopDeploy => state
             .deploys
             .get(&state.selected_host)

@@ -45,6 +45,9 @@ pub struct Record {
     pub after: Option<String>,
     /// Each step: its name, how it ended, what it said.
     pub steps: Vec<(String, String, String)>,
+    /// What went wrong or silently did not happen (see `deploy::diagnosis`).
+    #[serde(default)]
+    pub diagnoses: Vec<super::diagnosis::Diagnosis>,
     /// The folder it is kept in (not stored: where it was read from).
     #[serde(skip)]
     pub folder: PathBuf,
@@ -82,6 +85,7 @@ impl Record {
                     (s.kind.name().to_string(), state.to_string(), words)
                 })
                 .collect(),
+            diagnoses: deploy.diagnoses.clone(),
             folder: PathBuf::new(),
         }
     }
@@ -154,7 +158,7 @@ impl Writer {
             self.log.write_all(batch.as_bytes())?;
             self.log.sync_data()?;
         }
-        if deploy.finished() && !self.done {
+        if deploy.finished() && deploy.diagnosed && !self.done {
             self.write_record(deploy)?;
             self.done = true;
         }
@@ -251,6 +255,9 @@ mod tests {
             Event::Finished(StepKind::Build, Err("nix exited with 1".into())),
             t,
         );
+        // Ended, but complete only with its diagnoses.
+        assert!(!w.sync(&d).unwrap());
+        d.diagnosed(Vec::new());
         assert!(w.sync(&d).unwrap());
         let r = &list(dir.path())[0];
         assert_eq!(r.schema, RECORD_SCHEMA);

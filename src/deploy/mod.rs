@@ -4,6 +4,7 @@
 //! headless `deploy` fold them with the same `Deploy::apply`.
 
 pub mod activation;
+pub mod diagnosis;
 pub mod history;
 pub mod native;
 pub mod rebuild;
@@ -421,6 +422,10 @@ pub struct Deploy {
     pub waiting: bool,
     /// Paused before activation for the user's yes.
     pub awaiting_yes: bool,
+    /// What went wrong or silently did not happen, once it ended.
+    pub diagnoses: Vec<diagnosis::Diagnosis>,
+    /// The diagnoses were made (its record is then complete).
+    pub diagnosed: bool,
 }
 
 impl Deploy {
@@ -447,7 +452,24 @@ impl Deploy {
             ended: None,
             waiting: false,
             awaiting_yes: false,
+            diagnoses: Vec::new(),
+            diagnosed: false,
         }
+    }
+
+    /// Takes the diagnoses of the ended deploy, each said in its log too.
+    pub fn diagnosed(&mut self, found: Vec<diagnosis::Diagnosis>) {
+        for d in &found {
+            self.log.push_line(&format!("⚠ {}", d.title));
+            for e in &d.evidence {
+                self.log.push_line(&format!("  {e}"));
+            }
+            if let Some(fix) = &d.fix {
+                self.log.push_line(&format!("  fix: {}", fix.words()));
+            }
+        }
+        self.diagnoses = found;
+        self.diagnosed = true;
     }
 
     fn step_mut(&mut self, kind: StepKind) -> Option<&mut Step> {

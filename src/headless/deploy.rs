@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use super::{read_password, settings, PasswordSource};
 use crate::config::{Config, Host, SudoMode};
 use crate::deploy::{Deploy, Event, Plan, StepKind, StepState, SwitchAction};
+use crate::nix::check::FlakeReport;
 use crate::remote::Transport;
 use crate::secret::Secret;
 
@@ -43,6 +44,11 @@ enum JsonEvent<'a> {
         host: &'a str,
         path: &'a str,
     },
+    /// What went wrong or silently did not happen (before `done`).
+    Diagnosis {
+        host: &'a str,
+        diagnosis: &'a crate::deploy::diagnosis::Diagnosis,
+    },
     Done {
         host: &'a str,
         ok: bool,
@@ -54,14 +60,19 @@ enum JsonEvent<'a> {
     },
 }
 
-/// Deploys each host in turn; true when every deploy worked.
+/// `deploy`'s exit code when every deploy ran, but one shipped nothing new.
+pub const EXIT_NOTHING_NEW: u8 = 2;
+
+/// Deploys the hosts; the exit code: 0 when every deploy worked and shipped
+/// something new, 1 when one failed, `EXIT_NOTHING_NEW` when one built only
+/// what its host ran already.
 pub async fn deploy(
     config: &Config,
     hosts: &[&Host],
     action: Option<SwitchAction>,
     json: bool,
     source: PasswordSource,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<u8> {
     // Every plan shown and every password asked first, one host after the
     // other (a terminal or stdin has one line at a time); then the deploys
     // run together, at most `parallel` at once.
@@ -70,18 +81,30 @@ pub async fn deploy(
         ready.push(prepare(config, host, action, json, &source).await?);
     }
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(config.parallel));
-    let runs = ready.into_iter().map(|(host, plan, password)| {
+    let runs = ready.into_iter().map(|(host, plan, password, report)| {
         let slots = slots.clone();
         async move {
             let _slot = slots.acquire().await;
-            deploy_one(config, host, plan, password, json).await
+            deploy_one(config, host, plan, password, report, json).await
         }
     });
-    let mut all_ok = true;
+    let mut code = 0;
     for result in futures::future::join_all(runs).await {
-        all_ok &= result?;
+        code = match (code, result?) {
+            (1, _) | (_, Outcome::Failed) => 1,
+            (_, Outcome::NothingNew) => EXIT_NOTHING_NEW,
+            (code, Outcome::Shipped) => code,
+        };
     }
-    Ok(all_ok)
+    Ok(code)
+}
+
+/// How one host's deploy ended.
+enum Outcome {
+    Shipped,
+    Failed,
+    /// It worked, and built only what the host ran already.
+    NothingNew,
 }
 
 /// The host's plan, printed, and its sudo password when it needs one.
@@ -91,7 +114,7 @@ async fn prepare<'a>(
     action: Option<SwitchAction>,
     json: bool,
     source: &PasswordSource,
-) -> anyhow::Result<(&'a Host, Plan, Option<Secret>)> {
+) -> anyhow::Result<(&'a Host, Plan, Option<Secret>, Option<FlakeReport>)> {
     let index = config
         .hosts
         .iter()
@@ -136,7 +159,7 @@ async fn prepare<'a>(
         SudoMode::Password => Some(read_password(host, source)?),
         _ => None,
     };
-    Ok((host, plan, password))
+    Ok((host, plan, password, Some(report)))
 }
 
 async fn deploy_one(
@@ -144,8 +167,9 @@ async fn deploy_one(
     host: &Host,
     plan: Plan,
     password: Option<Secret>,
+    report: Option<FlakeReport>,
     json: bool,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Outcome> {
     let name = host.name.as_str();
     let settings = settings(config)?;
     let transport = Transport::connect(host, &settings)
@@ -190,6 +214,12 @@ async fn deploy_one(
     let (ok, ()) = tokio::join!(run, show);
     drop(password);
     transport.close().await;
+    let found = crate::deploy::diagnosis::diagnose(&deploy, report.as_ref());
+    show_diagnoses(&found, name, json);
+    let nothing_new = found
+        .iter()
+        .any(|d| d.kind == crate::deploy::diagnosis::Kind::NothingNew);
+    deploy.diagnosed(found);
     if let Some(w) = kept.as_mut() {
         let _ = w.sync(&deploy);
         let _ = crate::deploy::history::prune(&base, config.history_limit);
@@ -215,7 +245,28 @@ async fn deploy_one(
             let _ = writeln!(out, "{name}: log kept in {folder}");
         }
     }
-    Ok(ok)
+    Ok(match (ok, nothing_new) {
+        (false, _) => Outcome::Failed,
+        (true, true) => Outcome::NothingNew,
+        (true, false) => Outcome::Shipped,
+    })
+}
+
+fn show_diagnoses(found: &[crate::deploy::diagnosis::Diagnosis], host: &str, json: bool) {
+    let mut out = std::io::stdout().lock();
+    for diagnosis in found {
+        if json {
+            print_json(&mut out, &JsonEvent::Diagnosis { host, diagnosis });
+            continue;
+        }
+        let _ = writeln!(out, "{host}: ⚠ {}", diagnosis.title);
+        for e in &diagnosis.evidence {
+            let _ = writeln!(out, "{host}:   {e}");
+        }
+        if let Some(fix) = &diagnosis.fix {
+            let _ = writeln!(out, "{host}:   fix (f in the TUI): {}", fix.words());
+        }
+    }
 }
 
 /// Folds one event into the deploy and prints it: step lines and output

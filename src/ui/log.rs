@@ -62,11 +62,45 @@ fn severity(text: &str) -> Option<Severity> {
     }
 }
 
-/// Rows the step list takes above a deploy's log.
-pub fn step_rows(state: &State) -> u16 {
-    state
-        .shown_deploy()
-        .map_or(0, |d| u16::try_from(d.steps.len() + 1).unwrap_or(0))
+/// Rows the step list and the diagnosis card take above a deploy's log,
+/// `width` columns wide.
+pub fn step_rows(state: &State, width: u16) -> u16 {
+    state.shown_deploy().map_or(0, |d| {
+        u16::try_from(d.steps.len() + 1).unwrap_or(0) + card_rows(d, state, width)
+    })
+}
+
+/// Most rows the diagnosis card takes: the log below keeps the rest.
+const CARD_ROWS: usize = 8;
+
+fn card_rows(deploy: &Deploy, state: &State, width: u16) -> u16 {
+    let lines = card_lines(deploy, state, &Theme::new(state.config.theme));
+    if lines.is_empty() {
+        return 0;
+    }
+    let rows = Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .line_count(width.max(1));
+    u16::try_from(rows.min(CARD_ROWS)).unwrap_or(0)
+}
+
+/// The diagnoses of an ended deploy: what happened, the evidence, the fix
+/// and its key.
+fn card_lines(deploy: &Deploy, state: &State, theme: &Theme) -> Vec<Line<'static>> {
+    let km = &state.config.keymap;
+    let mut lines = Vec::new();
+    for d in &deploy.diagnoses {
+        lines.push(Line::styled(format!("⚠ {}", d.title), theme.error));
+        lines.extend(d.evidence.iter().map(|e| Line::raw(format!("  {e}"))));
+        if let Some(fix) = &d.fix {
+            lines.push(Line::from(vec![
+                Span::raw("  "),
+                Span::styled(km.keys_of(crate::keymap::Action::Fix), theme.key),
+                Span::raw(format!(" fix: {}", fix.words())),
+            ]));
+        }
+    }
+    lines
 }
 
 /// One line per step: its mark, name, time and what it did or does.
@@ -171,10 +205,17 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     if let Some(d) = deploy {
         // The steps above the log, the block around both.
         frame.render_widget(block.clone(), area);
-        let [steps, rest] =
-            Layout::vertical([Constraint::Length(step_rows(state)), Constraint::Fill(1)])
-                .areas(inner);
+        let [steps, card, rest] = Layout::vertical([
+            Constraint::Length(u16::try_from(d.steps.len() + 1).unwrap_or(0)),
+            Constraint::Length(card_rows(d, state, inner.width)),
+            Constraint::Fill(1),
+        ])
+        .areas(inner);
         frame.render_widget(Paragraph::new(step_lines(d, state.now, theme)), steps);
+        frame.render_widget(
+            Paragraph::new(card_lines(d, state, theme)).wrap(Wrap { trim: false }),
+            card,
+        );
         inner = rest;
         area = rest;
     }

@@ -46,6 +46,29 @@ pub(super) fn ask_deploy(state: &mut State) {
     }
 }
 
+/// The fix the selected host's last deploy's diagnosis offers, shown first
+/// as every deploy is: a redeploy with the overrides opens its plan.
+pub(super) fn fix(state: &mut State) {
+    use crate::deploy::diagnosis::Fix;
+    let host = state.selected_host;
+    let fix = state
+        .deploys
+        .get(&host)
+        .and_then(|d| d.diagnoses.iter().find_map(|x| x.fix.clone()));
+    let (Some(fix), Some(config)) = (fix, state.config.hosts.get(host)) else {
+        return;
+    };
+    match fix {
+        Fix::Redeploy { overrides } => {
+            let action = crate::deploy::default_action(config);
+            match Plan::new(host, config, action, overrides) {
+                Ok(plan) => state.overlay = Some(Overlay::DeployPreview(vec![plan])),
+                Err(e) => state.notice = Some(e),
+            }
+        }
+    }
+}
+
 /// Keys in the preview: the answer, or another action (for every host).
 pub(super) fn on_preview_key(
     state: &mut State,
@@ -203,13 +226,24 @@ pub(super) fn on_deploy_ended(state: &mut State, id: JobId, ok: bool) -> Vec<Eff
     let Some(host) = state.deploy_jobs.remove(&id) else {
         return quit_if_waiting(state);
     };
+    let report = match state.hosts.get(host).map(|h| &h.flake) {
+        Some(FlakeStatus::Checked(r)) => Some(r.clone()),
+        _ => None,
+    };
     if let Some(d) = state.deploys.get_mut(&host) {
         if !d.finished() {
             // The runner stopped without a last word (cancelled, or gone).
             d.ended = Some(state.now);
         }
-        let line = format!("{}: deploy {}", d.plan.host_name, d.verdict());
-        if ok {
+        let found = crate::deploy::diagnosis::diagnose(d, report.as_deref());
+        let mut line = format!("{}: deploy {}", d.plan.host_name, d.verdict());
+        if let Some(first) = found.first() {
+            // Never a silent success: the diagnosis is the news.
+            line = format!("{}: ⚠ {}", d.plan.host_name, first.title);
+        }
+        let diagnosed = !found.is_empty();
+        d.diagnosed(found);
+        if ok || diagnosed {
             state.notice = Some(line.clone());
         }
         activity(state, line);

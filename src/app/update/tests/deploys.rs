@@ -233,6 +233,7 @@ fn h_lists_past_deploys_and_enter_opens_one_in_the_log_pane() {
         before: None,
         after: None,
         steps: Vec::new(),
+        diagnoses: Vec::new(),
         folder: format!("/kept/{started}").into(),
     };
     update(
@@ -378,5 +379,65 @@ fn confirm_activation_pauses_for_a_yes_and_a_no_stops_before_the_host_changes() 
             host: 2,
             yes: true
         }]
+    );
+}
+
+#[test]
+fn a_deploy_that_shipped_nothing_new_ends_in_a_diagnosis_and_f_redeploys_with_the_override() {
+    let text = "repo = \"/srv/mono\"\n\
+                [[hosts]]\nname = \"s1\"\ntarget = \"root@s1\"\nflake = \"infra#s1\"\noverride_inputs = []\n";
+    let mut s = State::new(parse(text, Path::new("/t/deploytui.toml"), FoundBy::Flag).unwrap());
+    update(
+        &mut s,
+        Msg::FlakeChecked {
+            host: 0,
+            result: Ok(report(crate::nix::check::InputStatus::Stale, "monorepo")),
+        },
+    );
+    // No key offers a fix before there is a diagnosis.
+    ch(&mut s, 'f');
+    assert!(s.overlay.is_none());
+    ch(&mut s, 'd');
+    let Some(Overlay::DeployPreview(plans)) = &s.overlay else {
+        panic!("{:?}", s.overlay)
+    };
+    assert!(plans[0].overrides.is_empty(), "overrides are off");
+    let fx = ch(&mut s, 'y');
+    let [Effect::Deploy { id, .. }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    let id = *id;
+    let old = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-s1-1.0.0";
+    for event in [
+        DeployEvent::Before(Some(old.into())),
+        DeployEvent::Started(StepKind::Build),
+        DeployEvent::Built(old.into()),
+        DeployEvent::Finished(StepKind::Build, Ok("built".into())),
+    ] {
+        update(&mut s, Msg::Deploy { id, event });
+    }
+    update(&mut s, Msg::DeployEnded { id, ok: true });
+    let d = &s.deploys[&0];
+    assert_eq!(d.diagnoses.len(), 1, "{:?}", d.diagnoses);
+    assert!(d.diagnosed);
+    assert_eq!(
+        s.notice.as_deref(),
+        Some("s1: ⚠ nothing new was built or copied: the host still runs the old system")
+    );
+    s.focus = Pane::Hosts;
+    assert!(
+        crate::app::modes::footer(&s)
+            .iter()
+            .any(|(k, l)| k == "f" && *l == "fix"),
+        "{:?}",
+        crate::app::modes::footer(&s)
+    );
+    ch(&mut s, 'f');
+    let Some(Overlay::DeployPreview(plans)) = &s.overlay else {
+        panic!("{:?}", s.overlay)
+    };
+    assert_eq!(
+        plans[0].overrides,
+        [("monorepo".to_string(), "git+file:///srv/mono".to_string())]
     );
 }

@@ -1,0 +1,133 @@
+//! Diagnoses from a deploy's end state and its host's flake check.
+
+use super::*;
+use crate::config::{parse, FoundBy};
+use crate::deploy::{Event, Plan, SwitchAction};
+use crate::nix::check::{InputReport, InputStatus, RunningReport};
+use crate::nix::lock::LockedInput;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+const OLD: &str = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-s1-1.0.0";
+const NEW: &str = "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-nixos-system-s1-1.0.0";
+
+/// A deploy of s1 (with `overrides`) that built `built` on a host running `before`.
+fn deployed(overrides: Vec<(String, String)>, before: &str, built: &str) -> Deploy {
+    let text =
+        "[[hosts]]\nname = \"s1\"\ntarget = \"root@10.0.0.1\"\nflake = \"/srv/mono/infra#s1\"\n";
+    let host = parse(text, Path::new("/t/deploytui.toml"), FoundBy::Flag)
+        .unwrap()
+        .hosts
+        .remove(0);
+    let plan = Plan::new(0, &host, SwitchAction::Switch, overrides).unwrap();
+    let mut d = Deploy::new(plan, UNIX_EPOCH);
+    for e in [
+        Event::Before(Some(before.into())),
+        Event::Started(StepKind::Build),
+        Event::Built(built.into()),
+        Event::Finished(StepKind::Build, Ok("built".into())),
+    ] {
+        d.apply(e, UNIX_EPOCH);
+    }
+    d
+}
+
+/// The check of a monorepo whose self-input is locked 3 commits behind
+/// HEAD `h3`, the host running the locked commit `l0`.
+fn stale_report() -> FlakeReport {
+    let mut input = InputReport::new(
+        LockedInput {
+            path: "monorepo".into(),
+            follows: None,
+            kind: "git".into(),
+            source: "file:///srv/mono".into(),
+            rev: Some("l0l0l0l0l0".into()),
+            last_modified: None,
+            nar_hash: None,
+            reference: None,
+            local_path: Some(PathBuf::from("/srv/mono")),
+            dir: None,
+            is_flake: false,
+        },
+        InputStatus::Stale,
+    );
+    input.self_referential = true;
+    input.repo = Some(PathBuf::from("/srv/mono"));
+    input.behind = Some(3);
+    FlakeReport {
+        flake: "/srv/mono/infra#s1".into(),
+        repo: Some(PathBuf::from("/srv/mono")),
+        head: Some("h3h3h3h3h3".into()),
+        head_subject: None,
+        dirty: Vec::new(),
+        inputs: vec![input],
+        running: Some(RunningReport {
+            rev: "l0l0l0l0l0".into(),
+            behind: Some(3),
+            lock_only: None,
+        }),
+    }
+}
+
+#[test]
+fn the_same_store_path_with_a_stale_input_not_overridden_is_nothing_new_with_the_fix() {
+    let report = stale_report();
+    let found = diagnose(&deployed(Vec::new(), OLD, OLD), Some(&report));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let d = &found[0];
+    assert_eq!(d.kind, Kind::NothingNew);
+    let evidence = d.evidence.join("\n");
+    for shown in [
+        "it built nixos-system-s1-1.0.0, the very store path the host ran before",
+        "the host runs commit l0l0l0l, 3 commits behind HEAD h3h3h3h",
+        "cause: input monorepo is locked at l0l0l0l (stale: 3 commits behind HEAD) and this deploy did not override it",
+    ] {
+        assert!(evidence.contains(shown), "{shown}\n{evidence}");
+    }
+    assert_eq!(
+        d.fix,
+        Some(Fix::Redeploy {
+            overrides: vec![("monorepo".into(), "git+file:///srv/mono".into())]
+        })
+    );
+}
+
+#[test]
+fn no_false_alarm_on_a_new_system_or_a_host_at_head() {
+    let report = stale_report();
+    // A new store path: something was built.
+    assert!(diagnose(&deployed(Vec::new(), OLD, NEW), Some(&report)).is_empty());
+    // The same path, but the host runs HEAD already: nothing to ship is right.
+    let mut at_head = stale_report();
+    at_head.running.as_mut().unwrap().rev = "h3h3h3h3h3".into();
+    assert!(diagnose(&deployed(Vec::new(), OLD, OLD), Some(&at_head)).is_empty());
+}
+
+#[test]
+fn with_the_override_given_the_cause_is_elsewhere() {
+    let report = stale_report();
+    let overrides = vec![("monorepo".to_string(), "git+file:///srv/mono".to_string())];
+    let found = diagnose(&deployed(overrides, OLD, OLD), Some(&report));
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].fix, None, "no redeploy would change anything");
+    assert!(
+        found[0]
+            .evidence
+            .join("\n")
+            .contains("do not change this host's system"),
+        "{:#?}",
+        found[0]
+    );
+    // Uncommitted work is named.
+    let mut dirty = stale_report();
+    dirty.inputs.clear();
+    dirty.dirty = vec!["app/index.html".into()];
+    let found = diagnose(&deployed(Vec::new(), OLD, OLD), Some(&dirty));
+    assert!(
+        found[0]
+            .evidence
+            .join("\n")
+            .contains("uncommitted changes (app/index.html)"),
+        "{found:#?}"
+    );
+}

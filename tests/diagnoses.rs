@@ -1,0 +1,169 @@
+//! Diagnoses on the test fleet, each failure reproduced for real: the
+//! brief's stale self-referential lock deployed without the override ships
+//! nothing new, and says so, with the fix one key away.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use deploytui::fleet::{Fleet, NIX_CONFIG, SUDO_PASSWORD};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// A one-host fleet whose config does not override the stale input, as the
+/// brief's deploys did, and a commit the host's lock lacks.
+fn fleet_without_overrides() -> Option<Fleet> {
+    let f = common::fleet("diagnosis tests", 1)?;
+    let config = std::fs::read_to_string(&f.config_path).expect("config");
+    let line = "flake = \"infra/hosts/server1#server1\"";
+    assert!(config.contains(line), "{config}");
+    std::fs::write(
+        &f.config_path,
+        config.replace(line, &format!("{line}\noverride_inputs = []")),
+    )
+    .expect("config");
+    f.repo
+        .commit_app_change("Never reaches the host")
+        .expect("commit");
+    Some(f)
+}
+
+fn deploytui(f: &Fleet, args: &[&str], stdin: &str) -> Output {
+    let mut cmd = Command::new(common::bin());
+    cmd.arg("--config")
+        .arg(&f.config_path)
+        .args(args)
+        .env("NIX_CONFIG", NIX_CONFIG);
+    common::output_within(cmd, stdin.as_bytes(), LIMIT)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn a_deploy_of_the_stale_lock_says_nothing_new_was_shipped_and_exits_2() {
+    let Some(f) = fleet_without_overrides() else {
+        return;
+    };
+    let out = deploytui(
+        &f,
+        &["deploy", "server1", "--json", "--sudo-password-stdin"],
+        &format!("{SUDO_PASSWORD}\n"),
+    );
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{said}{}", text(&out.stderr));
+    let events: Vec<serde_json::Value> = said
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let diagnosis = events
+        .iter()
+        .find(|e| e["event"] == "diagnosis")
+        .unwrap_or_else(|| panic!("no diagnosis: {said}"));
+    let d = &diagnosis["diagnosis"];
+    assert_eq!(d["kind"], "nothing-new", "{d}");
+    let evidence = d["evidence"].to_string();
+    assert!(
+        evidence.contains("cause: input monorepo is locked at"),
+        "{evidence}"
+    );
+    assert_eq!(d["fix"]["fix"], "redeploy", "{d}");
+    assert_eq!(d["fix"]["overrides"][0][0], "monorepo", "{d}");
+    // The steps themselves all worked: only the diagnosis tells.
+    let done = events.last().expect("events");
+    assert_eq!(done["event"], "done");
+    assert_eq!(done["ok"], true);
+    assert_eq!(done["before"], done["after"], "{done}");
+}
+
+#[test]
+fn from_the_tui_the_fix_key_redeploys_with_the_override_and_ships_head() {
+    let Some(f) = fleet_without_overrides() else {
+        return;
+    };
+    if !common::require_tools("diagnosis e2e", &["tmux"]) {
+        return;
+    }
+    let (t, data) = common::tmux::open_deploytui_with_nix(&f.config_path, 120, 45, NIX_CONFIG);
+    t.wait_for("server1 up and its flake checked", LIMIT, |s| {
+        s.contains("● up") && s.contains("✗ stale") && s.contains("d deploy")
+    });
+    t.keys(&["d"]);
+    let preview = t.wait_for("the plan", LIMIT, |s| s.contains("Deploy server1"));
+    assert!(!preview.contains("--override-input"), "{preview}");
+    t.keys(&["Enter"]);
+    t.wait_for("the password prompt", LIMIT, |s| {
+        s.contains("to deploy (switch)")
+    });
+    t.type_line(SUDO_PASSWORD);
+    let card = t.wait_for("the diagnosis", LIMIT, |s| {
+        s.contains("switch done") && s.contains("f fix")
+    });
+    for shown in [
+        "⚠ nothing new was built or copied",
+        "the very store path the host ran before",
+        "cause: input monorepo is locked at",
+        "f fix: deploy again with --override-input monorepo",
+    ] {
+        assert!(card.contains(shown), "{shown}:\n{card}");
+    }
+    let (before, _) = running(&f);
+
+    // f: the plan again, now with the override; the same answer ships HEAD.
+    t.keys(&["f"]);
+    let preview = t.wait_for("the fixed plan", LIMIT, |s| {
+        s.contains("Deploy server1") && s.contains("--override-input")
+    });
+    assert!(preview.contains("git+file://"), "{preview}");
+    t.keys(&["Enter"]);
+    t.wait_for("the password prompt", LIMIT, |s| {
+        s.contains("to deploy (switch)")
+    });
+    t.type_line(SUDO_PASSWORD);
+    // Done, and no card this time: no false alarm on a deploy that shipped.
+    t.wait_for("the redeploy done, with no diagnosis", LIMIT, |s| {
+        s.contains("switch done") && !s.contains("nothing new") && !s.contains("password:")
+    });
+    t.keys(&["q"]);
+    t.wait_for("the shell back", LIMIT, |s| s.contains("EXIT=0"));
+    let (after, revision) = running(&f);
+    assert_ne!(after, before, "the host runs a new system");
+    assert_eq!(
+        revision,
+        f.repo.head().expect("head"),
+        "the host runs HEAD now"
+    );
+    // Both deploys kept, the first with its diagnosis.
+    let kept: Vec<serde_json::Value> = std::fs::read_dir(data.path().join("deploytui/deploys"))
+        .expect("kept")
+        .flatten()
+        .map(|e| {
+            serde_json::from_str(
+                &std::fs::read_to_string(e.path().join("record.json")).expect("record"),
+            )
+            .expect("json")
+        })
+        .collect();
+    assert_eq!(kept.len(), 2);
+    let diagnosed: Vec<&serde_json::Value> = kept
+        .iter()
+        .filter(|r| r["diagnoses"][0]["kind"] == "nothing-new")
+        .collect();
+    assert_eq!(diagnosed.len(), 1, "{kept:#?}");
+}
+
+/// server1's running system and the commit it was built from.
+fn running(f: &Fleet) -> (String, String) {
+    let out = deploytui(f, &["status", "--json", "server1"], "");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
+    let sys = &v["hosts"][0]["system"];
+    (
+        sys["current"].as_str().unwrap_or_default().to_string(),
+        sys["configuration_revision"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    )
+}
