@@ -99,7 +99,7 @@ fn is_revision(rev: &str) -> bool {
 }
 
 /// What one probe learned. `None` means the host did not say (see `warnings`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct HostProbe {
     /// The host's clock when probed (unix seconds); times below are on it.
     pub now: Option<u64>,

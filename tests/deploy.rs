@@ -77,7 +77,17 @@ fn commit_and_deploy(f: &Fleet, message: &str) -> (String, u64, String) {
         &format!("{SUDO_PASSWORD}\n"),
     );
     let said = text(&out.stdout);
-    assert!(out.status.success(), "{said}{}", text(&out.stderr));
+    // Every step worked, and nginx (X-RestartIfChanged=false) still runs
+    // the previous system: the deploy says so, and exits 3.
+    assert_eq!(out.status.code(), Some(3), "{said}{}", text(&out.stderr));
+    assert!(
+        said.contains("server1: ⚠ nginx is still running the previous configuration"),
+        "{said}"
+    );
+    assert!(
+        said.contains("fix: deploytui restart server1 nginx.service"),
+        "{said}"
+    );
     (before, generation, said)
 }
 
@@ -467,7 +477,7 @@ fn every_deploy_is_kept_on_disk_even_when_deploytui_is_killed_mid_way() {
         .env("NIX_CONFIG", NIX_CONFIG)
         .env("XDG_DATA_HOME", data.path());
     let out = common::output_within(cmd, format!("{SUDO_PASSWORD}\n").as_bytes(), LIMIT);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let (folder, record, log) = kept(data.path());
     assert!(
         text(&out.stdout).contains(&format!("log kept in {}", folder.display())),
@@ -559,8 +569,10 @@ fn two_hosts_deploy_at_once_each_with_its_own_steps() {
         .env("XDG_DATA_HOME", data.path());
     // Only server1 asks for a password (server2 logs in as root).
     let out = common::output_within(cmd, format!("{SUDO_PASSWORD}\n").as_bytes(), LIMIT);
-    assert!(
-        out.status.success(),
+    // Both worked; each host's nginx still runs the old system (exit 3).
+    assert_eq!(
+        out.status.code(),
+        Some(3),
         "{}{}",
         text(&out.stdout),
         text(&out.stderr)

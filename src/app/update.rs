@@ -274,6 +274,7 @@ fn on_probe_done(
     for line in lines {
         activity(state, line);
     }
+    recheck_diagnoses(state, host);
     if state.refreshing.remove(&host) && state.refreshing.is_empty() {
         let up = state
             .hosts

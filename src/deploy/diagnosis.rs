@@ -24,6 +24,10 @@ pub struct Diagnosis {
 pub enum Kind {
     /// The deploy built the system the host runs already.
     NothingNew,
+    /// Watched services still run what they started with before the switch.
+    StaleServices,
+    /// Watched services are failed, stopped or missing after the deploy.
+    ServicesDown,
 }
 
 /// What the fix key does.
@@ -32,6 +36,10 @@ pub enum Kind {
 pub enum Fix {
     /// Deploy again, overriding these inputs with the local checkout.
     Redeploy { overrides: Vec<(String, String)> },
+    /// Restart these units (the first, then the next: each asks).
+    Restart { units: Vec<String> },
+    /// Follow this unit's journal.
+    Journal { unit: String },
 }
 
 impl Fix {
@@ -46,13 +54,167 @@ impl Fix {
                     .collect::<Vec<_>>()
                     .join(" ")
             ),
+            Fix::Restart { units } => format!("restart {}", units.join(", ")),
+            Fix::Journal { unit } => format!("open {unit}'s journal"),
         }
     }
 }
 
 /// Everything wrong with a deploy that ended.
 pub fn diagnose(deploy: &Deploy, flake: Option<&FlakeReport>) -> Vec<Diagnosis> {
-    nothing_new(deploy, flake).into_iter().collect()
+    nothing_new(deploy, flake)
+        .into_iter()
+        .chain(services_down(deploy))
+        .chain(stale_services(deploy))
+        .collect()
+}
+
+/// Whether the deploy switched the running system (and said it did).
+fn switched(deploy: &Deploy) -> bool {
+    deploy.plan.action.changes_running()
+        && deploy
+            .steps
+            .iter()
+            .any(|s| s.kind == StepKind::Verify && matches!(s.state, StepState::Done(_)))
+}
+
+/// After a switch, watched services that became active before the new
+/// system was activated: they run the previous configuration (nginx with
+/// `X-RestartIfChanged=false` serving the old files, in the brief).
+fn stale_services(deploy: &Deploy) -> Option<Diagnosis> {
+    let after = deploy.after.as_deref()?;
+    // Activating the very system the host ran re-links /run/current-system
+    // but changes no service: not stale (nothing-new says what happened).
+    if !switched(deploy) || deploy.built == deploy.before {
+        return None;
+    }
+    let stale: Vec<&crate::systemd::UnitState> = after.stale_services().collect();
+    if stale.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = stale.iter().map(|u| short_unit(&u.id)).collect();
+    let now = after.now.unwrap_or(0);
+    let mut evidence: Vec<String> = stale
+        .iter()
+        .map(|u| {
+            format!(
+                "{} has run since {}, before this system was activated at {}",
+                u.id,
+                crate::ui::when(u.active_enter.unwrap_or(0), now),
+                crate::ui::when(after.activated_at.unwrap_or(0), now)
+            )
+        })
+        .collect();
+    let kept: Vec<&str> = deploy
+        .activation
+        .not_restarted
+        .iter()
+        .filter(|u| stale.iter().any(|s| same_unit(&s.id, u)))
+        .map(String::as_str)
+        .collect();
+    if !kept.is_empty() {
+        evidence.push(format!(
+            "switch-to-configuration did not restart it (NOT restarting the following changed \
+             units: {}): it is set not to restart on change",
+            kept.join(", ")
+        ));
+    }
+    Some(Diagnosis {
+        kind: Kind::StaleServices,
+        title: format!(
+            "{} {} still running the previous configuration",
+            names.join(", "),
+            if names.len() == 1 { "is" } else { "are" }
+        ),
+        evidence,
+        fix: Some(Fix::Restart {
+            units: stale.iter().map(|u| u.id.clone()).collect(),
+        }),
+    })
+}
+
+/// Watched services that are down after the deploy, with their journal.
+fn services_down(deploy: &Deploy) -> Option<Diagnosis> {
+    let after = deploy.after.as_deref()?;
+    let down: Vec<(&crate::systemd::UnitState, &str)> = after.down_services().collect();
+    let (first, _) = down.first()?;
+    let mut evidence: Vec<String> = down
+        .iter()
+        .map(|(u, why)| format!("{}: {why} after the deploy", u.id))
+        .collect();
+    let failed_in_switch: Vec<&str> = deploy
+        .activation
+        .failed
+        .iter()
+        .map(String::as_str)
+        .collect();
+    if !failed_in_switch.is_empty() {
+        evidence.push(format!(
+            "switch-to-configuration said these units failed: {}",
+            failed_in_switch.join(", ")
+        ));
+    }
+    Some(Diagnosis {
+        kind: Kind::ServicesDown,
+        title: format!(
+            "{} {} not running after the deploy",
+            down.iter()
+                .map(|(u, _)| short_unit(&u.id))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if down.len() == 1 { "is" } else { "are" }
+        ),
+        evidence,
+        fix: Some(Fix::Journal {
+            unit: first.id.clone(),
+        }),
+    })
+}
+
+/// Looks again at the service diagnoses with a newer probe of the host:
+/// units that run the new system now (restarted) or are up again are
+/// cleared, and a diagnosis with none left goes. Returns what cleared.
+pub fn recheck(diagnoses: &mut Vec<Diagnosis>, probe: &crate::probe::HostProbe) -> Vec<String> {
+    let mut cleared = Vec::new();
+    diagnoses.retain_mut(|d| {
+        let units = match (&d.kind, &mut d.fix) {
+            (Kind::StaleServices, Some(Fix::Restart { units })) => units,
+            _ => return true,
+        };
+        units.retain(|id| {
+            let now = probe.services.iter().find(|u| &u.id == id);
+            match now {
+                Some(u) if u.down().is_none() && !probe.is_stale(u) => {
+                    cleared.push(format!(
+                        "✓ {id} runs the new system now (active since {})",
+                        crate::ui::when(u.active_enter.unwrap_or(0), probe.now.unwrap_or(0))
+                    ));
+                    false
+                }
+                _ => true,
+            }
+        });
+        if units.is_empty() {
+            return false;
+        }
+        let names: Vec<String> = units.iter().map(|u| short_unit(u)).collect();
+        d.title = format!(
+            "{} {} still running the previous configuration",
+            names.join(", "),
+            if names.len() == 1 { "is" } else { "are" }
+        );
+        true
+    });
+    cleared
+}
+
+/// `nginx.service` → `nginx`; other unit types keep their suffix.
+fn short_unit(id: &str) -> String {
+    id.strip_suffix(".service").unwrap_or(id).to_string()
+}
+
+fn same_unit(a: &str, b: &str) -> bool {
+    short_unit(a) == short_unit(b)
 }
 
 /// The deploy built what the host already ran, while the repository has

@@ -93,6 +93,8 @@ pub struct Plan {
     pub overrides: Vec<(String, String)>,
     /// Wait for the user's yes after showing what will change.
     pub confirm_activation: bool,
+    /// The watched services, looked at after the deploy.
+    pub services: Vec<String>,
     #[serde(flatten)]
     pub engine: PlanEngine,
 }
@@ -168,6 +170,7 @@ impl Plan {
             ),
             overrides,
             confirm_activation: host.confirm_activation,
+            services: host.services.clone(),
             engine,
         })
     }
@@ -404,6 +407,8 @@ pub enum Event {
     /// It showed what will change and waits for the user's yes
     /// (`confirm_activation`).
     AwaitingYes,
+    /// The host (its system and watched services) after the deploy.
+    After(Box<crate::probe::HostProbe>),
 }
 
 /// One deploy as it goes: its steps, its whole log, and what nix reported.
@@ -416,6 +421,8 @@ pub struct Deploy {
     pub activation: Activation,
     pub built: Option<String>,
     pub before: Option<String>,
+    /// The host as it was looked at after the deploy.
+    pub after: Option<Box<crate::probe::HostProbe>>,
     pub started: SystemTime,
     pub ended: Option<SystemTime>,
     /// Queued behind other deploys (`parallel`).
@@ -448,6 +455,7 @@ impl Deploy {
             activation: Activation::default(),
             built: None,
             before: None,
+            after: None,
             started: now,
             ended: None,
             waiting: false,
@@ -546,6 +554,7 @@ impl Deploy {
                 self.built = Some(path);
             }
             Event::Before(path) => self.before = path,
+            Event::After(probe) => self.after = Some(probe),
             Event::AwaitingYes => {
                 self.awaiting_yes = true;
                 added.push("waiting for your yes before anything changes on the host".into());

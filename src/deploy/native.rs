@@ -144,7 +144,25 @@ pub async fn run(
     let result = verify(plan, cx, &built, before.as_deref()).await;
     let ok = result.is_ok();
     send(Event::Finished(StepKind::Verify, result));
+    look_after(plan, cx, events).await;
     ok
+}
+
+/// Probes the host after the deploy (its system, activation time and
+/// watched services), for the diagnoses. Quietly nothing when it fails:
+/// the deploy's steps have said what they did.
+pub(super) async fn look_after(
+    plan: &Plan,
+    cx: &Context<'_>,
+    events: &mpsc::UnboundedSender<Event>,
+) {
+    let argv = crate::probe::command(&plan.services, cx.command_timeout);
+    let Ok(out) = cx.transport.output(&argv, None, cx.command_timeout).await else {
+        return;
+    };
+    if let Ok(probe) = crate::probe::read(&out, &plan.services) {
+        let _ = events.send(Event::After(Box::new(probe)));
+    }
 }
 
 /// What the built system changes on the host against what it runs: the

@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 use super::{read_password, settings, PasswordSource};
 use crate::config::{Config, Host, SudoMode};
+use crate::deploy::diagnosis::{Fix, Kind};
 use crate::deploy::{Deploy, Event, Plan, StepKind, StepState, SwitchAction};
 use crate::nix::check::FlakeReport;
 use crate::remote::Transport;
@@ -62,10 +63,13 @@ enum JsonEvent<'a> {
 
 /// `deploy`'s exit code when every deploy ran, but one shipped nothing new.
 pub const EXIT_NOTHING_NEW: u8 = 2;
+/// `deploy`'s exit code when every deploy ran, but watched services run the
+/// previous system or are down after it.
+pub const EXIT_SERVICES: u8 = 3;
 
 /// Deploys the hosts; the exit code: 0 when every deploy worked and shipped
 /// something new, 1 when one failed, `EXIT_NOTHING_NEW` when one built only
-/// what its host ran already.
+/// what its host ran already, `EXIT_SERVICES` when services are not live.
 pub async fn deploy(
     config: &Config,
     hosts: &[&Host],
@@ -88,23 +92,27 @@ pub async fn deploy(
             deploy_one(config, host, plan, password, report, json).await
         }
     });
-    let mut code = 0;
+    let mut worst = Outcome::Shipped;
     for result in futures::future::join_all(runs).await {
-        code = match (code, result?) {
-            (1, _) | (_, Outcome::Failed) => 1,
-            (_, Outcome::NothingNew) => EXIT_NOTHING_NEW,
-            (code, Outcome::Shipped) => code,
-        };
+        worst = worst.max(result?);
     }
-    Ok(code)
+    Ok(match worst {
+        Outcome::Shipped => 0,
+        Outcome::ServicesNotLive => EXIT_SERVICES,
+        Outcome::NothingNew => EXIT_NOTHING_NEW,
+        Outcome::Failed => 1,
+    })
 }
 
-/// How one host's deploy ended.
+/// How one host's deploy ended, the worst last.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Outcome {
     Shipped,
-    Failed,
+    /// It worked, but watched services run the old system or are down.
+    ServicesNotLive,
     /// It worked, and built only what the host ran already.
     NothingNew,
+    Failed,
 }
 
 /// The host's plan, printed, and its sudo password when it needs one.
@@ -216,9 +224,14 @@ async fn deploy_one(
     transport.close().await;
     let found = crate::deploy::diagnosis::diagnose(&deploy, report.as_ref());
     show_diagnoses(&found, name, json);
-    let nothing_new = found
+    let outcome = found
         .iter()
-        .any(|d| d.kind == crate::deploy::diagnosis::Kind::NothingNew);
+        .map(|d| match d.kind {
+            Kind::NothingNew => Outcome::NothingNew,
+            Kind::StaleServices | Kind::ServicesDown => Outcome::ServicesNotLive,
+        })
+        .max()
+        .unwrap_or(Outcome::Shipped);
     deploy.diagnosed(found);
     if let Some(w) = kept.as_mut() {
         let _ = w.sync(&deploy);
@@ -245,11 +258,7 @@ async fn deploy_one(
             let _ = writeln!(out, "{name}: log kept in {folder}");
         }
     }
-    Ok(match (ok, nothing_new) {
-        (false, _) => Outcome::Failed,
-        (true, true) => Outcome::NothingNew,
-        (true, false) => Outcome::Shipped,
-    })
+    Ok(if ok { outcome } else { Outcome::Failed })
 }
 
 fn show_diagnoses(found: &[crate::deploy::diagnosis::Diagnosis], host: &str, json: bool) {
@@ -263,8 +272,16 @@ fn show_diagnoses(found: &[crate::deploy::diagnosis::Diagnosis], host: &str, jso
         for e in &diagnosis.evidence {
             let _ = writeln!(out, "{host}:   {e}");
         }
-        if let Some(fix) = &diagnosis.fix {
-            let _ = writeln!(out, "{host}:   fix (f in the TUI): {}", fix.words());
+        match &diagnosis.fix {
+            Some(Fix::Restart { units }) => {
+                for unit in units {
+                    let _ = writeln!(out, "{host}:   fix: deploytui restart {host} {unit}");
+                }
+            }
+            Some(fix) => {
+                let _ = writeln!(out, "{host}:   fix (f in the TUI): {}", fix.words());
+            }
+            None => {}
         }
     }
 }

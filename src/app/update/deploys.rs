@@ -48,7 +48,7 @@ pub(super) fn ask_deploy(state: &mut State) {
 
 /// The fix the selected host's last deploy's diagnosis offers, shown first
 /// as every deploy is: a redeploy with the overrides opens its plan.
-pub(super) fn fix(state: &mut State) {
+pub(super) fn fix(state: &mut State) -> Vec<Effect> {
     use crate::deploy::diagnosis::Fix;
     let host = state.selected_host;
     let fix = state
@@ -56,7 +56,7 @@ pub(super) fn fix(state: &mut State) {
         .get(&host)
         .and_then(|d| d.diagnoses.iter().find_map(|x| x.fix.clone()));
     let (Some(fix), Some(config)) = (fix, state.config.hosts.get(host)) else {
-        return;
+        return Vec::new();
     };
     match fix {
         Fix::Redeploy { overrides } => {
@@ -66,6 +66,54 @@ pub(super) fn fix(state: &mut State) {
                 Err(e) => state.notice = Some(e),
             }
         }
+        // The unit selected in the services pane, then what `r` or `l` does there.
+        Fix::Restart { units } => {
+            if select_unit(state, &units[0]) {
+                ask_unit_action(state, UnitAction::Restart);
+            }
+        }
+        Fix::Journal { unit } => {
+            if select_unit(state, &unit) {
+                return follow_journal(state);
+            }
+        }
+    }
+    Vec::new()
+}
+
+/// Selects `unit` of the selected host in the services pane; says so when
+/// it is not among the host's watched services.
+fn select_unit(state: &mut State, unit: &str) -> bool {
+    let at = state
+        .selected()
+        .and_then(|h| h.services.iter().position(|u| u == unit));
+    match at {
+        Some(i) => {
+            state.service_cursor = i;
+            true
+        }
+        None => {
+            state.notice = Some(format!("{unit} is not among this host's services"));
+            false
+        }
+    }
+}
+
+/// A new probe of a host whose last deploy found stale services: the ones
+/// restarted since are cleared, on the card and in the deploy's log.
+pub(super) fn recheck_diagnoses(state: &mut State, host: usize) {
+    let Some(HostStatus::Up(p)) = state.hosts.get(host).map(|h| &h.status) else {
+        return;
+    };
+    let Some(d) = state.deploys.get_mut(&host).filter(|d| d.diagnosed) else {
+        return;
+    };
+    let cleared = crate::deploy::diagnosis::recheck(&mut d.diagnoses, &p.probe);
+    for line in &cleared {
+        d.log.push_line(line);
+    }
+    if let Some(last) = cleared.last() {
+        state.notice = Some(format!("{}: {last}", d.plan.host_name));
     }
 }
 

@@ -207,7 +207,7 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             return stop_journal_if_moved_away(state);
         }
         Action::Deploy => ask_deploy(state),
-        Action::Fix => fix(state),
+        Action::Fix => return fix(state),
         Action::Pager => {
             let log = state.shown_log();
             let mut text = String::new();

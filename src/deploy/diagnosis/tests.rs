@@ -131,3 +131,107 @@ fn with_the_override_given_the_cause_is_elsewhere() {
         "{found:#?}"
     );
 }
+
+/// A host probe after a switch activated at 1000: nginx up since 900 (before),
+/// webapp since 1001 (restarted by the switch).
+fn after_switch(nginx_since: u64) -> crate::probe::HostProbe {
+    let unit = |id: &str, since: u64| crate::systemd::UnitState {
+        id: id.into(),
+        load_state: "loaded".into(),
+        active_state: "active".into(),
+        sub_state: "running".into(),
+        active_enter: Some(since),
+        main_pid: Some(7),
+        n_restarts: Some(0),
+    };
+    crate::probe::HostProbe {
+        now: Some(1010),
+        activated_at: Some(1000),
+        services: vec![
+            unit("nginx.service", nginx_since),
+            unit("webapp.service", 1001),
+        ],
+        ..Default::default()
+    }
+}
+
+/// A switch from OLD to NEW that worked, then `after` probed.
+fn switched_to_new(after: crate::probe::HostProbe) -> Deploy {
+    let mut d = deployed(Vec::new(), OLD, NEW);
+    for e in [
+        Event::Started(StepKind::Copy),
+        Event::Finished(StepKind::Copy, Ok("copied".into())),
+        Event::Started(StepKind::Activate),
+        Event::Output(
+            StepKind::Activate,
+            vec!["NOT restarting the following changed units: nginx.service".into()],
+        ),
+        Event::Finished(StepKind::Activate, Ok(String::new())),
+        Event::Started(StepKind::Verify),
+        Event::Finished(StepKind::Verify, Ok("runs it".into())),
+        Event::After(Box::new(after)),
+    ] {
+        d.apply(e, UNIX_EPOCH);
+    }
+    d
+}
+
+#[test]
+fn a_service_older_than_the_switch_is_stale_with_a_restart_and_clears_after_it() {
+    let d = switched_to_new(after_switch(900));
+    let mut found = diagnose(&d, None);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].kind, Kind::StaleServices);
+    assert_eq!(
+        found[0].title,
+        "nginx is still running the previous configuration"
+    );
+    let evidence = found[0].evidence.join("\n");
+    assert!(
+        evidence.contains("nginx.service has run since"),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains(
+            "did not restart it (NOT restarting the following changed units: nginx.service)"
+        ),
+        "{evidence}"
+    );
+    assert_eq!(
+        found[0].fix,
+        Some(Fix::Restart {
+            units: vec!["nginx.service".into()]
+        })
+    );
+    // Probed again before the restart: still there; after it: cleared.
+    assert!(recheck(&mut found, &after_switch(900)).is_empty());
+    assert_eq!(found.len(), 1);
+    let cleared = recheck(&mut found, &after_switch(1005));
+    assert_eq!(cleared.len(), 1, "{cleared:?}");
+    assert!(cleared[0].starts_with("✓ nginx.service runs the new system now"));
+    assert!(found.is_empty());
+}
+
+#[test]
+fn services_all_restarted_or_a_dry_run_are_no_alarm_and_a_failed_one_is_down() {
+    assert!(diagnose(&switched_to_new(after_switch(1002)), None).is_empty());
+    // Nothing changed (the same system activated again): not stale.
+    let mut same = deployed(Vec::new(), OLD, OLD);
+    same.apply(Event::After(Box::new(after_switch(900))), UNIX_EPOCH);
+    assert!(diagnose(&same, None)
+        .iter()
+        .all(|x| x.kind != Kind::StaleServices));
+    // A watched unit that failed: its journal is the fix.
+    let mut failed = after_switch(1002);
+    failed.services[1].active_state = "failed".into();
+    failed.services[1].sub_state = "failed".into();
+    let found = diagnose(&switched_to_new(failed), None);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].kind, Kind::ServicesDown);
+    assert_eq!(
+        found[0].fix,
+        Some(Fix::Journal {
+            unit: "webapp.service".into()
+        })
+    );
+}

@@ -68,6 +68,7 @@ pub async fn run(plan: &Plan, cx: &Context<'_>, events: &mpsc::UnboundedSender<E
     };
     let ok = result.is_ok();
     send(Event::Finished(StepKind::Verify, result));
+    native::look_after(plan, cx, events).await;
 
     // What changed, after the fact: nixos-rebuild activates without a pause.
     send(Event::Started(StepKind::Changes));
