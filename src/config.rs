@@ -88,6 +88,18 @@ pub struct Host {
     /// A deploy pauses before anything changes on the host (after showing
     /// what will change) until the user says yes.
     pub confirm_activation: bool,
+    /// What the host serves after a deploy, fetched on the host.
+    pub http_check: Option<HttpCheck>,
+}
+
+/// A page the host serves and what it must contain once deployed: fetched
+/// on the host over ssh (`curl`), so it works behind a firewall.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HttpCheck {
+    pub url: String,
+    /// Text the page must contain; `{rev}` is the commit the host's system
+    /// was built from. `None`: any successful answer will do.
+    pub expect: Option<String>,
 }
 
 /// Where commands for a host run.
@@ -334,6 +346,14 @@ struct RawHost {
     sudo: Option<SudoMode>,
     override_inputs: Option<Spanned<RawOverride>>,
     confirm_activation: Option<bool>,
+    http_check: Option<Spanned<RawHttpCheck>>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawHttpCheck {
+    url: String,
+    expect: Option<String>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -360,6 +380,7 @@ impl RawHost {
             sudo: self.sudo.or(d.sudo),
             override_inputs: self.override_inputs.or_else(|| d.override_inputs.clone()),
             confirm_activation: self.confirm_activation.or(d.confirm_activation),
+            http_check: self.http_check.or_else(|| d.http_check.clone()),
         }
     }
 }
@@ -745,6 +766,13 @@ fn validate_host(
         }
     };
 
+    let http_check = raw
+        .http_check
+        .as_ref()
+        .map(|c| {
+            parse_http_check(c.get_ref()).map_err(|m| src.error(c.span(), at("http_check"), m))
+        })
+        .transpose()?;
     let root_login = matches!(&target, Target::Ssh { user: Some(u), .. } if u == "root");
     let sudo = raw.sudo.unwrap_or(match &engine {
         // What the line itself does with sudo.
@@ -766,7 +794,32 @@ fn validate_host(
         sudo,
         override_inputs,
         confirm_activation: raw.confirm_activation.unwrap_or(false),
+        http_check,
         target,
+    })
+}
+
+/// An http(s) URL that reaches curl as one plain argument, and expected
+/// text without control characters.
+fn parse_http_check(raw: &RawHttpCheck) -> Result<HttpCheck, String> {
+    let url = raw.url.trim();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!(
+            "url `{}` is not http:// or https://",
+            crate::text::quote(url)
+        ));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("url has spaces or control characters".into());
+    }
+    if let Some(expect) = &raw.expect {
+        if expect.is_empty() || expect.chars().any(char::is_control) {
+            return Err("expect is empty or has control characters".into());
+        }
+    }
+    Ok(HttpCheck {
+        url: url.to_string(),
+        expect: raw.expect.clone(),
     })
 }
 

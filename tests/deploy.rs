@@ -95,6 +95,11 @@ fn commit_and_deploy(f: &Fleet, message: &str) -> (String, u64, String) {
 fn a_native_deploy_switches_the_host_to_head_and_nginx_serves_it_after_a_restart() {
     let Some(f) = fleet(1) else { return };
     let (before, generation, said) = commit_and_deploy(&f, "Deployed by deploytui");
+    // The HTTP check, fetched on the host: the old page, and it says so.
+    assert!(
+        said.contains("server1:   ✗ http://127.0.0.1:") && said.contains("not what was deployed"),
+        "{said}"
+    );
     // The plan first, with the override that makes it build HEAD.
     assert!(
         said.contains("--override-input monorepo git+file://"),
@@ -278,17 +283,11 @@ fn deploy_from_the_tui(
     t.wait_for("server1 up and its flake checked", LIMIT, |s| {
         s.contains("● up") && s.contains("✗ stale") && s.contains("d deploy")
     });
-    t.keys(&["d"]);
-    let shown = t.wait_for("the plan", LIMIT, |s| s.contains("Deploy server1"));
+    let shown = t.deploy_server1(SUDO_PASSWORD, LIMIT);
     // (The command wraps between words wherever the temp path's length puts it.)
     for part in preview {
         assert!(shown.contains(part), "{part}: {shown}");
     }
-    t.keys(&["Enter"]);
-    t.wait_for("the password prompt", LIMIT, |s| {
-        s.contains("to deploy (switch)")
-    });
-    t.type_line(SUDO_PASSWORD);
     let done = t.wait_for("every step done", LIMIT, |s| s.contains("switch done"));
     assert!(!done.contains(SUDO_PASSWORD), "{done}");
     t.keys(&["q"]);
@@ -404,13 +403,7 @@ fn a_busy_host_refuses_a_second_deploy_and_stopping_one_mid_build_leaves_the_hos
     t.wait_for("server1 up", LIMIT, |s| {
         s.contains("● up") && s.contains("d deploy")
     });
-    t.keys(&["d"]);
-    t.wait_for("the plan", LIMIT, |s| s.contains("Deploy server1"));
-    t.keys(&["Enter"]);
-    t.wait_for("the password prompt", LIMIT, |s| {
-        s.contains("to deploy (switch)")
-    });
-    t.type_line(SUDO_PASSWORD);
+    t.deploy_server1(SUDO_PASSWORD, LIMIT);
     t.wait_for("the slow builder", LIMIT, |s| s.contains("building slowly"));
     let builder_running = || !common::pids_matching(&marker).is_empty();
     assert!(builder_running(), "the builder runs");

@@ -90,14 +90,8 @@ fn from_the_tui_the_fix_key_redeploys_with_the_override_and_ships_head() {
     t.wait_for("server1 up and its flake checked", LIMIT, |s| {
         s.contains("● up") && s.contains("✗ stale") && s.contains("d deploy")
     });
-    t.keys(&["d"]);
-    let preview = t.wait_for("the plan", LIMIT, |s| s.contains("Deploy server1"));
+    let preview = t.deploy_server1(SUDO_PASSWORD, LIMIT);
     assert!(!preview.contains("--override-input"), "{preview}");
-    t.keys(&["Enter"]);
-    t.wait_for("the password prompt", LIMIT, |s| {
-        s.contains("to deploy (switch)")
-    });
-    t.type_line(SUDO_PASSWORD);
     let card = t.wait_for("the diagnosis", LIMIT, |s| {
         s.contains("switch done") && s.contains("f fix")
     });
@@ -152,6 +146,57 @@ fn from_the_tui_the_fix_key_redeploys_with_the_override_and_ships_head() {
         .filter(|r| r["diagnoses"][0]["kind"] == "nothing-new")
         .collect();
     assert_eq!(diagnosed.len(), 1, "{kept:#?}");
+}
+
+#[test]
+fn nginx_left_on_the_old_system_is_a_card_f_restarts_it_and_the_page_is_checked_again() {
+    let Some(f) = common::fleet("diagnosis tests", 1) else {
+        return;
+    };
+    if !common::require_tools("diagnosis e2e", &["tmux"]) {
+        return;
+    }
+    f.repo
+        .commit_app_change("Served after a restart")
+        .expect("commit");
+    let (t, _data) = common::tmux::open_deploytui_with_nix(&f.config_path, 130, 45, NIX_CONFIG);
+    t.wait_for("server1 up and its flake checked", LIMIT, |s| {
+        s.contains("● up") && s.contains("✗ stale") && s.contains("d deploy")
+    });
+    t.deploy_server1(SUDO_PASSWORD, LIMIT);
+    let card = t.wait_for("the stale nginx card", LIMIT, |s| {
+        s.contains("switch done") && s.contains("f fix")
+    });
+    for shown in [
+        "⚠ nginx is still running the previous configuration",
+        "nginx.service has run since",
+        "f fix: restart nginx.service",
+        "http check: ✗ http://127.0.0.1:",
+    ] {
+        assert!(card.contains(shown), "{shown}:\n{card}");
+    }
+    // f: the usual question with the exact command, then the password.
+    t.keys(&["f"]);
+    t.wait_for("the restart question", LIMIT, |s| {
+        s.contains("systemctl restart -- nginx.service")
+    });
+    t.keys(&["y"]);
+    t.wait_for("the password prompt", LIMIT, |s| s.contains("password:"));
+    t.type_line(SUDO_PASSWORD);
+    // Probed again: nginx runs the new system; fetched again: the new page.
+    let cleared = t.wait_for("the card cleared and the page right", LIMIT, |s| {
+        s.contains("http check: ✓") && !s.contains("f fix")
+    });
+    assert!(
+        cleared.contains("✓ nginx.service runs the new system now"),
+        "the log says what cleared:\n{cleared}"
+    );
+    t.keys(&["q"]);
+    t.wait_for("the shell back", LIMIT, |s| s.contains("EXIT=0"));
+    assert!(f
+        .fetch_page(0)
+        .expect("page")
+        .contains("Served after a restart"));
 }
 
 /// server1's running system and the commit it was built from.

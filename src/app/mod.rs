@@ -422,6 +422,15 @@ pub enum Msg {
         outcome: Result<String, String>,
     },
     /// Ask for a probe of a host (from a delayed effect).
+    /// Time to fetch the host's HTTP check again (after a restart).
+    HttpCheckDue {
+        host: usize,
+    },
+    /// What the host's HTTP check served.
+    HttpChecked {
+        host: usize,
+        served: crate::deploy::http_check::Served,
+    },
     ProbeDue {
         host: usize,
     },
@@ -478,6 +487,12 @@ pub enum Effect {
     Probe {
         host: usize,
         units: Vec<String>,
+    },
+    /// Fetch the host's HTTP check page on the host.
+    HttpCheck {
+        host: usize,
+        check: crate::config::HttpCheck,
+        rev: Option<String>,
     },
     /// Run a systemctl action as root on a host.
     UnitAction {
@@ -552,12 +567,14 @@ pub enum Effect {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DelayedMsg {
     ProbeDue { host: usize },
+    HttpCheckDue { host: usize },
 }
 
 impl From<DelayedMsg> for Msg {
     fn from(m: DelayedMsg) -> Msg {
         match m {
             DelayedMsg::ProbeDue { host } => Msg::ProbeDue { host },
+            DelayedMsg::HttpCheckDue { host } => Msg::HttpCheckDue { host },
         }
     }
 }

@@ -99,6 +99,8 @@ fn apply(state: &mut State, msg: Msg) -> Vec<Effect> {
             quit_if_waiting(state)
         }
         Msg::ProbeDue { host } => probe(state, host),
+        Msg::HttpCheckDue { host } => http_check(state, host),
+        Msg::HttpChecked { host, served } => on_http_checked(state, host, served),
         Msg::ProbeDone { host, result, at } => on_probe_done(state, host, result, at),
         Msg::UnitActionDone { id, result } => on_action_done(state, id, result),
         Msg::FollowLine { id, line } => {

@@ -28,6 +28,8 @@ pub enum Kind {
     StaleServices,
     /// Watched services are failed, stopped or missing after the deploy.
     ServicesDown,
+    /// The HTTP check's page is not what was deployed.
+    HttpCheck,
 }
 
 /// What the fix key does.
@@ -62,11 +64,50 @@ impl Fix {
 
 /// Everything wrong with a deploy that ended.
 pub fn diagnose(deploy: &Deploy, flake: Option<&FlakeReport>) -> Vec<Diagnosis> {
+    let stale = stale_services(deploy);
+    // A stale service explains a stale page: its card (and restart) says it.
+    let page = if stale.is_none() {
+        http_check(deploy)
+    } else {
+        None
+    };
     nothing_new(deploy, flake)
         .into_iter()
         .chain(services_down(deploy))
-        .chain(stale_services(deploy))
+        .chain(stale)
+        .chain(page)
         .collect()
+}
+
+/// The page the host serves is not what was deployed (or does not answer).
+fn http_check(deploy: &Deploy) -> Option<Diagnosis> {
+    let served = deploy.served.as_ref().filter(|s| !s.ok)?;
+    if !switched(deploy) {
+        return None;
+    }
+    Some(Diagnosis {
+        kind: Kind::HttpCheck,
+        title: format!("{} does not serve what was deployed", served.url),
+        evidence: vec![served.line()],
+        fix: None,
+    })
+}
+
+/// A newer answer of the HTTP check: its diagnosis goes once the page is
+/// right. Returns what cleared.
+pub fn recheck_served(
+    diagnoses: &mut Vec<Diagnosis>,
+    served: &super::http_check::Served,
+) -> Vec<String> {
+    let before = diagnoses.len();
+    if served.ok {
+        diagnoses.retain(|d| d.kind != Kind::HttpCheck);
+    }
+    if diagnoses.len() < before {
+        vec![format!("✓ {} serves what was deployed now", served.url)]
+    } else {
+        Vec::new()
+    }
 }
 
 /// Whether the deploy switched the running system (and said it did).

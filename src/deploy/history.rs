@@ -48,6 +48,9 @@ pub struct Record {
     /// What went wrong or silently did not happen (see `deploy::diagnosis`).
     #[serde(default)]
     pub diagnoses: Vec<super::diagnosis::Diagnosis>,
+    /// What the HTTP check served after the deploy.
+    #[serde(default)]
+    pub served: Option<super::http_check::Served>,
     /// The folder it is kept in (not stored: where it was read from).
     #[serde(skip)]
     pub folder: PathBuf,
@@ -86,6 +89,7 @@ impl Record {
                 })
                 .collect(),
             diagnoses: deploy.diagnoses.clone(),
+            served: deploy.served.clone(),
             folder: PathBuf::new(),
         }
     }

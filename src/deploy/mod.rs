@@ -6,6 +6,7 @@
 pub mod activation;
 pub mod diagnosis;
 pub mod history;
+pub mod http_check;
 pub mod native;
 pub mod rebuild;
 
@@ -95,6 +96,8 @@ pub struct Plan {
     pub confirm_activation: bool,
     /// The watched services, looked at after the deploy.
     pub services: Vec<String>,
+    /// The page fetched on the host after the deploy.
+    pub http_check: Option<crate::config::HttpCheck>,
     #[serde(flatten)]
     pub engine: PlanEngine,
 }
@@ -171,6 +174,7 @@ impl Plan {
             overrides,
             confirm_activation: host.confirm_activation,
             services: host.services.clone(),
+            http_check: host.http_check.clone(),
             engine,
         })
     }
@@ -409,6 +413,8 @@ pub enum Event {
     AwaitingYes,
     /// The host (its system and watched services) after the deploy.
     After(Box<crate::probe::HostProbe>),
+    /// What the host's HTTP check served after the deploy.
+    Served(http_check::Served),
 }
 
 /// One deploy as it goes: its steps, its whole log, and what nix reported.
@@ -423,6 +429,8 @@ pub struct Deploy {
     pub before: Option<String>,
     /// The host as it was looked at after the deploy.
     pub after: Option<Box<crate::probe::HostProbe>>,
+    /// What its HTTP check served last (after the deploy, after a restart).
+    pub served: Option<http_check::Served>,
     pub started: SystemTime,
     pub ended: Option<SystemTime>,
     /// Queued behind other deploys (`parallel`).
@@ -456,6 +464,7 @@ impl Deploy {
             built: None,
             before: None,
             after: None,
+            served: None,
             started: now,
             ended: None,
             waiting: false,
@@ -555,6 +564,10 @@ impl Deploy {
             }
             Event::Before(path) => self.before = path,
             Event::After(probe) => self.after = Some(probe),
+            Event::Served(served) => {
+                added.push(served.line());
+                self.served = Some(served);
+            }
             Event::AwaitingYes => {
                 self.awaiting_yes = true;
                 added.push("waiting for your yes before anything changes on the host".into());

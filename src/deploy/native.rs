@@ -160,8 +160,33 @@ pub(super) async fn look_after(
     let Ok(out) = cx.transport.output(&argv, None, cx.command_timeout).await else {
         return;
     };
-    if let Ok(probe) = crate::probe::read(&out, &plan.services) {
-        let _ = events.send(Event::After(Box::new(probe)));
+    let Ok(probe) = crate::probe::read(&out, &plan.services) else {
+        return;
+    };
+    let rev = probe.configuration_revision.clone();
+    let _ = events.send(Event::After(Box::new(probe)));
+    if let Some(check) = &plan.http_check {
+        let served = http_check(cx.transport, check, rev.as_deref()).await;
+        let _ = events.send(Event::Served(served));
+    }
+}
+
+/// Fetches the check's page on the host and judges it.
+pub async fn http_check(
+    transport: &Transport,
+    check: &crate::config::HttpCheck,
+    rev: Option<&str>,
+) -> super::http_check::Served {
+    use super::http_check::{argv, judge, Served, CURL_SECS};
+    let limit = Duration::from_secs(CURL_SECS + 5);
+    match transport.output(&argv(check), None, limit).await {
+        Ok(out) => judge(check, rev, &out),
+        Err(e) => Served {
+            url: check.url.clone(),
+            expected: super::http_check::expected(check, rev),
+            ok: false,
+            said: format!("not fetched: {e}"),
+        },
     }
 }
 

@@ -444,9 +444,11 @@ impl Fleet {
             };
             s.push_str(&format!(
                 "\n[[hosts]]\nname = \"{name}\"\ntarget = \"{user}@127.0.0.1\"\nport = {port}\n\
-                 flake = \"infra/hosts/{name}#{name}\"\nsudo = \"{sudo}\"\n",
+                 flake = \"infra/hosts/{name}#{name}\"\nsudo = \"{sudo}\"\n\
+                 http_check = {{ url = \"http://127.0.0.1:{web}/\", expect = \"commit {{rev}}\" }}\n",
                 name = h.name,
                 port = h.ssh_port,
+                web = h.nginx_port,
             ));
             if rebuild.contains(&i) {
                 s.push_str(&format!(

@@ -45,6 +45,11 @@ enum JsonEvent<'a> {
         host: &'a str,
         path: &'a str,
     },
+    /// What the HTTP check served after the deploy.
+    Served {
+        host: &'a str,
+        served: &'a crate::deploy::http_check::Served,
+    },
     /// What went wrong or silently did not happen (before `done`).
     Diagnosis {
         host: &'a str,
@@ -228,7 +233,7 @@ async fn deploy_one(
         .iter()
         .map(|d| match d.kind {
             Kind::NothingNew => Outcome::NothingNew,
-            Kind::StaleServices | Kind::ServicesDown => Outcome::ServicesNotLive,
+            Kind::StaleServices | Kind::ServicesDown | Kind::HttpCheck => Outcome::ServicesNotLive,
         })
         .max()
         .unwrap_or(Outcome::Shipped);
@@ -297,6 +302,7 @@ fn show_event(deploy: &mut Deploy, event: Event, host: &str, json: bool) {
         Event::Built(path) => (None, None, None, Some(path.clone())),
         _ => (None, None, None, None),
     };
+    let served = matches!(event, Event::Served(_));
     let lines = deploy.apply(event, std::time::SystemTime::now());
     let mut out = std::io::stdout().lock();
     if let Some(step) = started {
@@ -337,6 +343,9 @@ fn show_event(deploy: &mut Deploy, event: Event, host: &str, json: bool) {
     if json {
         if let Some(path) = &built {
             print_json(&mut out, &JsonEvent::Built { host, path });
+        }
+        if let Some(served) = deploy.served.as_ref().filter(|_| served) {
+            print_json(&mut out, &JsonEvent::Served { host, served });
         }
         if let Some(step) = output {
             for line in &lines {

@@ -41,6 +41,11 @@ pub enum Request {
     StopDeploy {
         id: JobId,
     },
+    /// Fetch the HTTP check's page on the host.
+    HttpCheck {
+        check: crate::config::HttpCheck,
+        rev: Option<String>,
+    },
     /// The user's answer to a deploy waiting for a yes (confirm_activation).
     Approve {
         id: JobId,
@@ -160,6 +165,32 @@ async fn worker(
                     let result = t.output(&argv, password.as_ref(), limit).await;
                     drop(password);
                     let _ = msgs.send(Msg::UnitActionDone { id, result });
+                });
+            }
+            Request::HttpCheck { check, rev } => {
+                let served = match session(&mut transport, &host, &settings).await {
+                    Ok(t) => {
+                        let msgs = msgs.clone();
+                        tasks.spawn(async move {
+                            let served =
+                                crate::deploy::native::http_check(&t, &check, rev.as_deref()).await;
+                            let _ = msgs.send(Msg::HttpChecked {
+                                host: index,
+                                served,
+                            });
+                        });
+                        continue;
+                    }
+                    Err(e) => crate::deploy::http_check::Served {
+                        expected: crate::deploy::http_check::expected(&check, rev.as_deref()),
+                        url: check.url,
+                        ok: false,
+                        said: format!("not fetched: {e}"),
+                    },
+                };
+                let _ = msgs.send(Msg::HttpChecked {
+                    host: index,
+                    served,
                 });
             }
             Request::Deploy { id, plan, password } => {

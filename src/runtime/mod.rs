@@ -286,6 +286,9 @@ fn run_effect(
     match effect {
         Effect::Quit => return true,
         Effect::Probe { host, units } => send(host, hosts::Request::Probe { units }),
+        Effect::HttpCheck { host, check, rev } => {
+            send(host, hosts::Request::HttpCheck { check, rev })
+        }
         Effect::UnitAction {
             id,
             host,

@@ -65,6 +65,20 @@ pub fn open_deploytui_after(
 }
 
 impl Tmux {
+    /// `d` on the selected host (server1), `Enter` on its plan, and
+    /// `password` typed into the sudo prompt; returns the plan as shown.
+    #[allow(dead_code)] // Not every test file deploys.
+    pub fn deploy_server1(&self, password: &str, limit: Duration) -> String {
+        self.keys(&["d"]);
+        let plan = self.wait_for("the plan", limit, |s| s.contains("Deploy server1"));
+        self.keys(&["Enter"]);
+        self.wait_for("the password prompt", limit, |s| {
+            s.contains("to deploy (switch)")
+        });
+        self.type_line(password);
+        plan
+    }
+
     /// Types the command that runs deploytui on `config`; the shell prints
     /// `EXIT=<code>` when it ends.
     pub fn run_deploytui(&self, config: &Path) {

@@ -117,6 +117,45 @@ pub(super) fn recheck_diagnoses(state: &mut State, host: usize) {
     }
 }
 
+/// Fetches the host's HTTP check page again (after a restart), judged
+/// against the commit the host runs now.
+pub(super) fn http_check(state: &mut State, host: usize) -> Vec<Effect> {
+    let Some(check) = state
+        .config
+        .hosts
+        .get(host)
+        .and_then(|h| h.http_check.clone())
+    else {
+        return Vec::new();
+    };
+    let rev = match state.hosts.get(host).map(|h| &h.status) {
+        Some(HostStatus::Up(p)) => p.probe.configuration_revision.clone(),
+        _ => None,
+    };
+    vec![Effect::HttpCheck { host, check, rev }]
+}
+
+/// What the HTTP check served: on the deploy's card and in its log; a
+/// diagnosis it settles is cleared.
+pub(super) fn on_http_checked(
+    state: &mut State,
+    host: usize,
+    served: crate::deploy::http_check::Served,
+) -> Vec<Effect> {
+    let Some(d) = state.deploys.get_mut(&host) else {
+        return Vec::new();
+    };
+    let line = served.line();
+    d.log.push_line(&line);
+    let cleared = crate::deploy::diagnosis::recheck_served(&mut d.diagnoses, &served);
+    d.served = Some(served);
+    for c in &cleared {
+        d.log.push_line(c);
+    }
+    state.notice = Some(format!("{}: {line}", d.plan.host_name));
+    Vec::new()
+}
+
 /// Keys in the preview: the answer, or another action (for every host).
 pub(super) fn on_preview_key(
     state: &mut State,

@@ -167,6 +167,13 @@ pub(super) fn after_action(state: &mut State, host: usize) -> Vec<Effect> {
             after: RECHECK_AFTER,
             msg: DelayedMsg::ProbeDue { host },
         });
+        // What the host serves now, once the service had a moment to listen.
+        if state.deploys.get(&host).is_some_and(|d| d.served.is_some()) {
+            effects.push(Effect::Later {
+                after: RECHECK_AFTER,
+                msg: DelayedMsg::HttpCheckDue { host },
+            });
+        }
     }
     effects
 }

@@ -234,6 +234,7 @@ fn h_lists_past_deploys_and_enter_opens_one_in_the_log_pane() {
         after: None,
         steps: Vec::new(),
         diagnoses: Vec::new(),
+        served: None,
         folder: format!("/kept/{started}").into(),
     };
     update(
