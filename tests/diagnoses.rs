@@ -199,6 +199,94 @@ fn nginx_left_on_the_old_system_is_a_card_f_restarts_it_and_the_page_is_checked_
         .contains("Served after a restart"));
 }
 
+/// A new npm dependency and a new version, committed, and npmDepsHash
+/// left as it was: the deps derivation builds to another hash (the brief's
+/// second failure). Returns the stale hash.
+fn new_dependency_without_its_hash(f: &Fleet) -> String {
+    let stale = f.repo.npm_hash().expect("npmDepsHash");
+    f.repo.set_version("1.1.0").expect("version");
+    f.repo.add_dependency("left-pad@1.3.0").expect("dependency");
+    f.repo.commit("webapp: left-pad").expect("commit");
+    stale
+}
+
+#[test]
+fn a_wrong_npm_deps_hash_is_found_in_the_repo_with_the_diff_that_fixes_it() {
+    let Some(f) = common::fleet("diagnosis tests", 1) else {
+        return;
+    };
+    let stale = new_dependency_without_its_hash(&f);
+    let out = deploytui(
+        &f,
+        &["deploy", "server1", "--sudo-password-stdin"],
+        &format!("{SUDO_PASSWORD}\n"),
+    );
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}{}", text(&out.stderr));
+    for shown in [
+        "server1: ⚠ wrong fixed-output hash: webapp-1.1.0-npm-deps is pinned to a hash it does not build to",
+        "but sha256-",
+        "stale in infra/pkgs/webapp.nix:",
+        "fix (f in the TUI writes it): infra/pkgs/webapp.nix:",
+        &format!("- npmDepsHash = \"{stale}\";"),
+        "+ npmDepsHash = \"sha256-",
+    ] {
+        assert!(said.contains(shown), "{shown}:\n{said}");
+    }
+    // Headless only says it: the file is as it was.
+    assert_eq!(f.repo.npm_hash().expect("hash"), stale);
+}
+
+#[test]
+fn from_the_tui_f_writes_the_right_hash_after_its_diff_and_the_redeploy_ships() {
+    let Some(f) = common::fleet("diagnosis tests", 1) else {
+        return;
+    };
+    if !common::require_tools("diagnosis e2e", &["tmux"]) {
+        return;
+    }
+    let stale = new_dependency_without_its_hash(&f);
+    let (before, _) = running(&f);
+    let (t, _data) = common::tmux::open_deploytui_with_nix(&f.config_path, 140, 45, NIX_CONFIG);
+    t.wait_for("server1 up and its flake checked", LIMIT, |s| {
+        s.contains("● up") && s.contains("✗ stale") && s.contains("d deploy")
+    });
+    t.deploy_server1(SUDO_PASSWORD, LIMIT);
+    let card = t.wait_for("the hash card with its fix", LIMIT, |s| {
+        s.contains("failed at build") && s.contains("f fix: write the new hash into")
+    });
+    assert!(card.contains("⚠ wrong fixed-output hash"), "{card}");
+    t.keys(&["f"]);
+    let diff = t.wait_for("the diff", LIMIT, |s| s.contains("Write the new hash?"));
+    for shown in [
+        "infra/pkgs/webapp.nix:",
+        &format!("- npmDepsHash = \"{stale}\";"),
+        "+ npmDepsHash = \"sha256-",
+        "y write it",
+    ] {
+        assert!(diff.contains(shown), "{shown}:\n{diff}");
+    }
+    t.keys(&["y"]);
+    // Written, and the deploy offered again: its plan.
+    t.wait_for("the deploy offered again", LIMIT, |s| {
+        s.contains("Deploy server1") && s.contains("deploy again?")
+    });
+    let fixed = f.repo.npm_hash().expect("hash");
+    assert_ne!(fixed, stale, "the new hash is in the file");
+    t.keys(&["Enter"]);
+    t.wait_for("the password prompt", LIMIT, |s| {
+        s.contains("to deploy (switch)")
+    });
+    t.type_line(SUDO_PASSWORD);
+    t.wait_for("the redeploy built and switched", LIMIT, |s| {
+        s.contains("switch done") && !s.contains("wrong fixed-output hash")
+    });
+    t.keys(&["q"]);
+    t.wait_for("the shell back", LIMIT, |s| s.contains("EXIT=0"));
+    let (after, _) = running(&f);
+    assert_ne!(after, before, "the host runs the new system");
+}
+
 /// server1's running system and the commit it was built from.
 fn running(f: &Fleet) -> (String, String) {
     let out = deploytui(f, &["status", "--json", "server1"], "");

@@ -167,6 +167,18 @@ pub enum Overlay {
         records: Vec<crate::deploy::history::Record>,
         cursor: usize,
     },
+    /// Write the new fixed-output hash? The diff of the chosen place (Tab
+    /// changes the place when there are several).
+    HashFix(HashFix),
+}
+
+/// The hash fix being asked about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashFix {
+    pub host: usize,
+    pub repo: std::path::PathBuf,
+    pub sites: Vec<crate::nix::hash_fix::Site>,
+    pub chosen: usize,
 }
 
 /// A past deploy's log, opened from the history.
@@ -426,6 +438,18 @@ pub enum Msg {
     HttpCheckDue {
         host: usize,
     },
+    /// Where the stale fixed-output hash is in the repository.
+    HashSitesFound {
+        host: usize,
+        repo: std::path::PathBuf,
+        result: Result<Vec<crate::nix::hash_fix::Site>, String>,
+    },
+    /// The new hash was written (or why not).
+    HashWritten {
+        host: usize,
+        site: crate::nix::hash_fix::Site,
+        result: Result<(), String>,
+    },
     /// What the host's HTTP check served.
     HttpChecked {
         host: usize,
@@ -487,6 +511,18 @@ pub enum Effect {
     Probe {
         host: usize,
         units: Vec<String>,
+    },
+    /// Look for the stale fixed-output hash in the repository.
+    FindHashSites {
+        host: usize,
+        repo: std::path::PathBuf,
+        mismatch: crate::nix::hash_fix::Mismatch,
+    },
+    /// Write the new hash at one place (inside the repository only).
+    WriteHash {
+        host: usize,
+        repo: std::path::PathBuf,
+        site: crate::nix::hash_fix::Site,
     },
     /// Fetch the host's HTTP check page on the host.
     HttpCheck {

@@ -21,7 +21,8 @@ pub fn mode(state: &State) -> Scope {
             | Overlay::CommitLock(_)
             | Overlay::DeployPreview(_)
             | Overlay::ConfirmStopDeploy(_)
-            | Overlay::ConfirmActivation(_),
+            | Overlay::ConfirmActivation(_)
+            | Overlay::HashFix(_),
         ) => Scope::Dialog,
     }
 }
@@ -43,7 +44,11 @@ pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String>
             return (!acts).then(pick_reason);
         }
         Scope::Dialog => {
-            let choices = matches!(state.overlay, Some(Overlay::DeployPreview(_)));
+            let choices = match &state.overlay {
+                Some(Overlay::DeployPreview(_)) => true,
+                Some(Overlay::HashFix(f)) => f.sites.len() > 1,
+                _ => false,
+            };
             let acts = matches!(action, Action::Confirm | Action::Cancel)
                 || (choices && matches!(action, Action::NextChoice | Action::PrevChoice));
             return (!acts).then(|| dialog_reason(state));
@@ -194,6 +199,7 @@ pub fn answers(state: &State) -> (&'static str, &'static str) {
         Some(Overlay::DeployPreview(_)) => ("deploy", "cancel"),
         Some(Overlay::ConfirmStopDeploy(_)) => ("stop it", "keep it running"),
         Some(Overlay::ConfirmActivation(_)) => ("activate", "do not activate"),
+        Some(Overlay::HashFix(_)) => ("write it", "cancel"),
         _ => ("yes", "no"),
     }
 }

@@ -101,6 +101,8 @@ fn apply(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::ProbeDue { host } => probe(state, host),
         Msg::HttpCheckDue { host } => http_check(state, host),
         Msg::HttpChecked { host, served } => on_http_checked(state, host, served),
+        Msg::HashSitesFound { host, repo, result } => on_hash_sites(state, host, repo, result),
+        Msg::HashWritten { host, site, result } => on_hash_written(state, host, site, result),
         Msg::ProbeDone { host, result, at } => on_probe_done(state, host, result, at),
         Msg::UnitActionDone { id, result } => on_action_done(state, id, result),
         Msg::FollowLine { id, line } => {
@@ -296,11 +298,13 @@ fn on_probe_done(
 }
 
 mod deploys;
+mod fixes;
 mod flake;
 mod keys;
 mod services;
 
 use deploys::*;
+use fixes::*;
 use flake::*;
 use keys::*;
 use services::*;

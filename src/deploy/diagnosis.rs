@@ -6,8 +6,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::path::PathBuf;
+
 use super::{Deploy, StepKind, StepState};
 use crate::nix::check::{self, FlakeReport};
+use crate::nix::hash_fix::{self, Mismatch, Site};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnosis {
@@ -30,6 +33,8 @@ pub enum Kind {
     ServicesDown,
     /// The HTTP check's page is not what was deployed.
     HttpCheck,
+    /// A fixed-output derivation built to another hash than the one pinned.
+    HashMismatch,
 }
 
 /// What the fix key does.
@@ -42,6 +47,9 @@ pub enum Fix {
     Restart { units: Vec<String> },
     /// Follow this unit's journal.
     Journal { unit: String },
+    /// Put the hash nix got where the stale one is (one of `sites`; each
+    /// shown as a diff first), then deploy again.
+    WriteHash { repo: PathBuf, sites: Vec<Site> },
 }
 
 impl Fix {
@@ -58,6 +66,14 @@ impl Fix {
             ),
             Fix::Restart { units } => format!("restart {}", units.join(", ")),
             Fix::Journal { unit } => format!("open {unit}'s journal"),
+            Fix::WriteHash { sites, .. } if sites.len() == 1 => format!(
+                "write the new hash into {} (the diff first), then deploy again",
+                sites[0].place()
+            ),
+            Fix::WriteHash { sites, .. } => format!(
+                "pick one of {} places, see the diff, write the new hash, deploy again",
+                sites.len()
+            ),
         }
     }
 }
@@ -73,6 +89,7 @@ pub fn diagnose(deploy: &Deploy, flake: Option<&FlakeReport>) -> Vec<Diagnosis> 
     };
     nothing_new(deploy, flake)
         .into_iter()
+        .chain(hash_mismatch(deploy))
         .chain(services_down(deploy))
         .chain(stale)
         .chain(page)
@@ -107,6 +124,76 @@ pub fn recheck_served(
         vec![format!("✓ {} serves what was deployed now", served.url)]
     } else {
         Vec::new()
+    }
+}
+
+/// What nix said when the build failed: its error messages, and the
+/// build's last lines (nixos-rebuild's output is plain text).
+fn build_failure(deploy: &Deploy) -> Option<String> {
+    let failed = deploy
+        .steps
+        .iter()
+        .any(|s| s.kind == StepKind::Build && matches!(s.state, StepState::Failed(_)));
+    if !failed {
+        return None;
+    }
+    const TAIL: usize = 2000;
+    let log = &deploy.log;
+    let from = log.len().saturating_sub(TAIL);
+    let mut text = deploy.progress.errors.join("\n");
+    for i in from..log.len() {
+        text.push('\n');
+        text.push_str(log.raw_line(i).unwrap_or_default());
+    }
+    Some(text)
+}
+
+/// The build failed on a fixed-output hash: the pinned one is stale.
+/// Where it is in the repository is found afterwards (`hash_search`,
+/// then `with_sites`): that reads files.
+fn hash_mismatch(deploy: &Deploy) -> Option<Diagnosis> {
+    let text = build_failure(deploy)?;
+    let m = hash_fix::parse_mismatch(&text)?;
+    let name = crate::nix::internal_json::store_name(&m.drv);
+    Some(Diagnosis {
+        kind: Kind::HashMismatch,
+        title: format!("wrong fixed-output hash: {name} is pinned to a hash it does not build to"),
+        evidence: vec![format!(
+            "nix built {name} to {}, but {} is pinned (specified)",
+            m.got, m.specified
+        )],
+        fix: None,
+    })
+}
+
+/// What to look for in which repository, when the build failed on a
+/// fixed-output hash and the flake's repository is known.
+pub fn hash_search(deploy: &Deploy, flake: Option<&FlakeReport>) -> Option<(PathBuf, Mismatch)> {
+    let repo = flake?.repo.clone()?;
+    let m = hash_fix::parse_mismatch(&build_failure(deploy)?)?;
+    Some((repo, m))
+}
+
+/// The places the stale hash was found in: the hash diagnosis's evidence
+/// and fix.
+pub fn with_sites(diagnoses: &mut [Diagnosis], repo: PathBuf, found: Result<Vec<Site>, String>) {
+    let Some(d) = diagnoses.iter_mut().find(|d| d.kind == Kind::HashMismatch) else {
+        return;
+    };
+    match found {
+        Ok(sites) if sites.is_empty() => d.evidence.push(format!(
+            "the pinned hash is nowhere in {} (nor an empty or fake hash): put the got: hash \
+             where it belongs by hand",
+            repo.display()
+        )),
+        Ok(sites) => {
+            for site in &sites {
+                d.evidence
+                    .push(format!("stale in {}: {}", site.place(), site.old.trim()));
+            }
+            d.fix = Some(Fix::WriteHash { repo, sites });
+        }
+        Err(e) => d.evidence.push(format!("cannot look for it: {e}")),
     }
 }
 

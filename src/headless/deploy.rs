@@ -227,13 +227,24 @@ async fn deploy_one(
     let (ok, ()) = tokio::join!(run, show);
     drop(password);
     transport.close().await;
-    let found = crate::deploy::diagnosis::diagnose(&deploy, report.as_ref());
+    let mut found = crate::deploy::diagnosis::diagnose(&deploy, report.as_ref());
+    if let Some((repo, mismatch)) = crate::deploy::diagnosis::hash_search(&deploy, report.as_ref())
+    {
+        let sites = tokio::task::spawn_blocking({
+            let repo = repo.clone();
+            move || crate::nix::hash_fix::find_sites(&repo, &mismatch)
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        crate::deploy::diagnosis::with_sites(&mut found, repo, sites);
+    }
     show_diagnoses(&found, name, json);
     let outcome = found
         .iter()
         .map(|d| match d.kind {
             Kind::NothingNew => Outcome::NothingNew,
             Kind::StaleServices | Kind::ServicesDown | Kind::HttpCheck => Outcome::ServicesNotLive,
+            Kind::HashMismatch => Outcome::Failed,
         })
         .max()
         .unwrap_or(Outcome::Shipped);
@@ -281,6 +292,17 @@ fn show_diagnoses(found: &[crate::deploy::diagnosis::Diagnosis], host: &str, jso
             Some(Fix::Restart { units }) => {
                 for unit in units {
                     let _ = writeln!(out, "{host}:   fix: deploytui restart {host} {unit}");
+                }
+            }
+            Some(Fix::WriteHash { sites, .. }) => {
+                for site in sites {
+                    let _ = writeln!(
+                        out,
+                        "{host}:   fix (f in the TUI writes it): {}",
+                        site.place()
+                    );
+                    let _ = writeln!(out, "{host}:     - {}", site.old.trim());
+                    let _ = writeln!(out, "{host}:     + {}", site.new.trim());
                 }
             }
             Some(fix) => {

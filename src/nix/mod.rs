@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod git;
+pub mod hash_fix;
 pub mod internal_json;
 pub mod lock;
 

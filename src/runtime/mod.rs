@@ -305,6 +305,24 @@ fn run_effect(
                 let _ = tx.send(Msg::HistoryListed(records));
             });
         }
+        Effect::FindHashSites {
+            host,
+            repo,
+            mismatch,
+        } => {
+            let tx = tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let result = crate::nix::hash_fix::find_sites(&repo, &mismatch);
+                let _ = tx.send(Msg::HashSitesFound { host, repo, result });
+            });
+        }
+        Effect::WriteHash { host, repo, site } => {
+            let tx = tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let result = crate::nix::hash_fix::write_site(&repo, &site);
+                let _ = tx.send(Msg::HashWritten { host, site, result });
+            });
+        }
         Effect::LoadHistory { folder, title } => {
             let tx = tx.clone();
             tokio::task::spawn_blocking(move || {

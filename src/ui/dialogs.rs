@@ -484,6 +484,56 @@ pub fn confirm_activation(
     ask(frame, area, state, theme, " Activate? ".into(), lines);
 }
 
+/// "Write the new hash?": the exact diff of the chosen place, the other
+/// places when there are several (Tab changes it), and what is not touched.
+pub fn hash_fix(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    theme: &Theme,
+    fix: &crate::app::HashFix,
+) {
+    let Some(site) = fix.sites.get(fix.chosen) else {
+        return;
+    };
+    let mut lines = vec![Line::raw(
+        "The build failed on a fixed-output hash: the one pinned here is stale.",
+    )];
+    if fix.sites.len() > 1 {
+        lines.push(Line::raw(""));
+        lines.push(Line::from(vec![
+            Span::raw(format!("It is in {} places; ", fix.sites.len())),
+            Span::styled(state.config.keymap.keys_of(Action::NextChoice), theme.key),
+            Span::raw(" picks another:"),
+        ]));
+        for (i, s) in fix.sites.iter().enumerate() {
+            let style = if i == fix.chosen {
+                theme.selected
+            } else {
+                theme.dim
+            };
+            lines.push(Line::styled(format!("  {}", s.place()), style));
+        }
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(site.place(), theme.title));
+    lines.push(Line::styled(format!("- {}", site.old.trim()), theme.error));
+    lines.push(Line::styled(format!("+ {}", site.new.trim()), theme.ok));
+    lines.push(Line::raw(""));
+    lines.push(Line::raw(format!(
+        "Only this line changes, in {} (nothing outside it is written). Then the deploy is offered again.",
+        fix.repo.display()
+    )));
+    ask(
+        frame,
+        area,
+        state,
+        theme,
+        " Write the new hash? ".into(),
+        lines,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

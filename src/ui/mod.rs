@@ -67,6 +67,7 @@ pub fn view(state: &State, frame: &mut Frame) {
         Some(Overlay::DeployPreview(plan)) => {
             dialogs::deploy_preview(frame, area, state, &theme, plan.as_slice())
         }
+        Some(Overlay::HashFix(fix)) => dialogs::hash_fix(frame, area, state, &theme, fix),
         None => {}
     }
 }

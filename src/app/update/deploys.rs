@@ -46,116 +46,6 @@ pub(super) fn ask_deploy(state: &mut State) {
     }
 }
 
-/// The fix the selected host's last deploy's diagnosis offers, shown first
-/// as every deploy is: a redeploy with the overrides opens its plan.
-pub(super) fn fix(state: &mut State) -> Vec<Effect> {
-    use crate::deploy::diagnosis::Fix;
-    let host = state.selected_host;
-    let fix = state
-        .deploys
-        .get(&host)
-        .and_then(|d| d.diagnoses.iter().find_map(|x| x.fix.clone()));
-    let (Some(fix), Some(config)) = (fix, state.config.hosts.get(host)) else {
-        return Vec::new();
-    };
-    match fix {
-        Fix::Redeploy { overrides } => {
-            let action = crate::deploy::default_action(config);
-            match Plan::new(host, config, action, overrides) {
-                Ok(plan) => state.overlay = Some(Overlay::DeployPreview(vec![plan])),
-                Err(e) => state.notice = Some(e),
-            }
-        }
-        // The unit selected in the services pane, then what `r` or `l` does there.
-        Fix::Restart { units } => {
-            if select_unit(state, &units[0]) {
-                ask_unit_action(state, UnitAction::Restart);
-            }
-        }
-        Fix::Journal { unit } => {
-            if select_unit(state, &unit) {
-                return follow_journal(state);
-            }
-        }
-    }
-    Vec::new()
-}
-
-/// Selects `unit` of the selected host in the services pane; says so when
-/// it is not among the host's watched services.
-fn select_unit(state: &mut State, unit: &str) -> bool {
-    let at = state
-        .selected()
-        .and_then(|h| h.services.iter().position(|u| u == unit));
-    match at {
-        Some(i) => {
-            state.service_cursor = i;
-            true
-        }
-        None => {
-            state.notice = Some(format!("{unit} is not among this host's services"));
-            false
-        }
-    }
-}
-
-/// A new probe of a host whose last deploy found stale services: the ones
-/// restarted since are cleared, on the card and in the deploy's log.
-pub(super) fn recheck_diagnoses(state: &mut State, host: usize) {
-    let Some(HostStatus::Up(p)) = state.hosts.get(host).map(|h| &h.status) else {
-        return;
-    };
-    let Some(d) = state.deploys.get_mut(&host).filter(|d| d.diagnosed) else {
-        return;
-    };
-    let cleared = crate::deploy::diagnosis::recheck(&mut d.diagnoses, &p.probe);
-    for line in &cleared {
-        d.log.push_line(line);
-    }
-    if let Some(last) = cleared.last() {
-        state.notice = Some(format!("{}: {last}", d.plan.host_name));
-    }
-}
-
-/// Fetches the host's HTTP check page again (after a restart), judged
-/// against the commit the host runs now.
-pub(super) fn http_check(state: &mut State, host: usize) -> Vec<Effect> {
-    let Some(check) = state
-        .config
-        .hosts
-        .get(host)
-        .and_then(|h| h.http_check.clone())
-    else {
-        return Vec::new();
-    };
-    let rev = match state.hosts.get(host).map(|h| &h.status) {
-        Some(HostStatus::Up(p)) => p.probe.configuration_revision.clone(),
-        _ => None,
-    };
-    vec![Effect::HttpCheck { host, check, rev }]
-}
-
-/// What the HTTP check served: on the deploy's card and in its log; a
-/// diagnosis it settles is cleared.
-pub(super) fn on_http_checked(
-    state: &mut State,
-    host: usize,
-    served: crate::deploy::http_check::Served,
-) -> Vec<Effect> {
-    let Some(d) = state.deploys.get_mut(&host) else {
-        return Vec::new();
-    };
-    let line = served.line();
-    d.log.push_line(&line);
-    let cleared = crate::deploy::diagnosis::recheck_served(&mut d.diagnoses, &served);
-    d.served = Some(served);
-    for c in &cleared {
-        d.log.push_line(c);
-    }
-    state.notice = Some(format!("{}: {line}", d.plan.host_name));
-    Vec::new()
-}
-
 /// Keys in the preview: the answer, or another action (for every host).
 pub(super) fn on_preview_key(
     state: &mut State,
@@ -317,12 +207,22 @@ pub(super) fn on_deploy_ended(state: &mut State, id: JobId, ok: bool) -> Vec<Eff
         Some(FlakeStatus::Checked(r)) => Some(r.clone()),
         _ => None,
     };
+    let mut search = None;
     if let Some(d) = state.deploys.get_mut(&host) {
         if !d.finished() {
             // The runner stopped without a last word (cancelled, or gone).
             d.ended = Some(state.now);
         }
         let found = crate::deploy::diagnosis::diagnose(d, report.as_deref());
+        // Where the stale hash is, looked for in the repository (files).
+        if let Some((repo, mismatch)) = crate::deploy::diagnosis::hash_search(d, report.as_deref())
+        {
+            search = Some(Effect::FindHashSites {
+                host,
+                repo,
+                mismatch,
+            });
+        }
         let mut line = format!("{}: deploy {}", d.plan.host_name, d.verdict());
         if let Some(first) = found.first() {
             // Never a silent success: the diagnosis is the news.
@@ -339,6 +239,7 @@ pub(super) fn on_deploy_ended(state: &mut State, id: JobId, ok: bool) -> Vec<Eff
     let mut effects = quit_if_waiting(state);
     if effects.is_empty() {
         effects.extend(probe(state, host));
+        effects.extend(search);
     }
     effects
 }

@@ -1048,4 +1048,5 @@ fn notices_leave_the_status_bar_after_a_while() {
 }
 
 mod deploys;
+mod fixes;
 mod footer;

@@ -1,0 +1,220 @@
+//! The fixes diagnoses offer, one key away (`f`), and what keeps a card
+//! true afterwards: later probes and HTTP checks clear what was fixed.
+
+use super::*;
+use crate::app::HashFix;
+use crate::deploy::diagnosis::Fix;
+use crate::deploy::Plan;
+
+/// The fix the selected host's last deploy's diagnosis offers, shown first
+/// as every deploy is: a redeploy with the overrides opens its plan.
+pub(super) fn fix(state: &mut State) -> Vec<Effect> {
+    let host = state.selected_host;
+    let fix = state
+        .deploys
+        .get(&host)
+        .and_then(|d| d.diagnoses.iter().find_map(|x| x.fix.clone()));
+    let (Some(fix), Some(config)) = (fix, state.config.hosts.get(host)) else {
+        return Vec::new();
+    };
+    match fix {
+        Fix::Redeploy { overrides } => {
+            let action = crate::deploy::default_action(config);
+            match Plan::new(host, config, action, overrides) {
+                Ok(plan) => state.overlay = Some(Overlay::DeployPreview(vec![plan])),
+                Err(e) => state.notice = Some(e),
+            }
+        }
+        // The unit selected in the services pane, then what `r` or `l` does there.
+        Fix::Restart { units } => {
+            if select_unit(state, &units[0]) {
+                ask_unit_action(state, UnitAction::Restart);
+            }
+        }
+        Fix::Journal { unit } => {
+            if select_unit(state, &unit) {
+                return follow_journal(state);
+            }
+        }
+        Fix::WriteHash { repo, sites } => {
+            state.overlay = Some(Overlay::HashFix(HashFix {
+                host,
+                repo,
+                sites,
+                chosen: 0,
+            }));
+        }
+    }
+    Vec::new()
+}
+
+/// Selects `unit` of the selected host in the services pane; says so when
+/// it is not among the host's watched services.
+fn select_unit(state: &mut State, unit: &str) -> bool {
+    let at = state
+        .selected()
+        .and_then(|h| h.services.iter().position(|u| u == unit));
+    match at {
+        Some(i) => {
+            state.service_cursor = i;
+            true
+        }
+        None => {
+            state.notice = Some(format!("{unit} is not among this host's services"));
+            false
+        }
+    }
+}
+
+/// A new probe of a host whose last deploy found stale services: the ones
+/// restarted since are cleared, on the card and in the deploy's log.
+pub(super) fn recheck_diagnoses(state: &mut State, host: usize) {
+    let Some(HostStatus::Up(p)) = state.hosts.get(host).map(|h| &h.status) else {
+        return;
+    };
+    let Some(d) = state.deploys.get_mut(&host).filter(|d| d.diagnosed) else {
+        return;
+    };
+    let cleared = crate::deploy::diagnosis::recheck(&mut d.diagnoses, &p.probe);
+    for line in &cleared {
+        d.log.push_line(line);
+    }
+    if let Some(last) = cleared.last() {
+        state.notice = Some(format!("{}: {last}", d.plan.host_name));
+    }
+}
+
+/// Fetches the host's HTTP check page again (after a restart), judged
+/// against the commit the host runs now.
+pub(super) fn http_check(state: &mut State, host: usize) -> Vec<Effect> {
+    let Some(check) = state
+        .config
+        .hosts
+        .get(host)
+        .and_then(|h| h.http_check.clone())
+    else {
+        return Vec::new();
+    };
+    let rev = match state.hosts.get(host).map(|h| &h.status) {
+        Some(HostStatus::Up(p)) => p.probe.configuration_revision.clone(),
+        _ => None,
+    };
+    vec![Effect::HttpCheck { host, check, rev }]
+}
+
+/// What the HTTP check served: on the deploy's card and in its log; a
+/// diagnosis it settles is cleared.
+pub(super) fn on_http_checked(
+    state: &mut State,
+    host: usize,
+    served: crate::deploy::http_check::Served,
+) -> Vec<Effect> {
+    let Some(d) = state.deploys.get_mut(&host) else {
+        return Vec::new();
+    };
+    let line = served.line();
+    d.log.push_line(&line);
+    let cleared = crate::deploy::diagnosis::recheck_served(&mut d.diagnoses, &served);
+    d.served = Some(served);
+    for c in &cleared {
+        d.log.push_line(c);
+    }
+    state.notice = Some(format!("{}: {line}", d.plan.host_name));
+    Vec::new()
+}
+
+/// Where the stale hash is: the card says, and `f` can write the fix.
+pub(super) fn on_hash_sites(
+    state: &mut State,
+    host: usize,
+    repo: std::path::PathBuf,
+    result: Result<Vec<crate::nix::hash_fix::Site>, String>,
+) -> Vec<Effect> {
+    if let Some(d) = state.deploys.get_mut(&host) {
+        crate::deploy::diagnosis::with_sites(&mut d.diagnoses, repo, result);
+        if let Some(fix) = d.diagnoses.iter().find_map(|x| x.fix.as_ref()) {
+            let line = format!(
+                "{}: {} fix: {}",
+                d.plan.host_name,
+                state.config.keymap.keys_of(Action::Fix),
+                fix.words()
+            );
+            state.notice = Some(line);
+        }
+    }
+    Vec::new()
+}
+
+/// Keys in the hash fix question: write the chosen place, another place, or no.
+pub(super) fn on_hash_fix_key(state: &mut State, mut fix: HashFix, key: KeyEvent) -> Vec<Effect> {
+    match state.config.keymap.action_for(&key, Scope::Dialog) {
+        Some(Action::Confirm) => {
+            let Some(site) = fix.sites.get(fix.chosen).cloned() else {
+                return Vec::new();
+            };
+            state.notice = Some(format!("writing the new hash into {}…", site.place()));
+            vec![Effect::WriteHash {
+                host: fix.host,
+                repo: fix.repo,
+                site,
+            }]
+        }
+        Some(Action::Cancel) => {
+            state.notice = Some("nothing written".into());
+            Vec::new()
+        }
+        Some(step @ (Action::NextChoice | Action::PrevChoice)) => {
+            let n = fix.sites.len().max(1);
+            fix.chosen = if step == Action::NextChoice {
+                (fix.chosen + 1) % n
+            } else {
+                (fix.chosen + n - 1) % n
+            };
+            state.overlay = Some(Overlay::HashFix(fix));
+            Vec::new()
+        }
+        _ => still_asking(state, Overlay::HashFix(fix)),
+    }
+}
+
+/// The new hash is in the file: the deploy's log says so, and the deploy
+/// is offered again (its plan, as `d` shows it).
+pub(super) fn on_hash_written(
+    state: &mut State,
+    host: usize,
+    site: crate::nix::hash_fix::Site,
+    result: Result<(), String>,
+) -> Vec<Effect> {
+    let name = state
+        .hosts
+        .get(host)
+        .map_or("?", |h| h.name.as_str())
+        .to_string();
+    match result {
+        Ok(()) => {
+            let line = format!("{name}: wrote the new hash into {}", site.place());
+            if let Some(d) = state.deploys.get_mut(&host) {
+                d.log.push_line(&format!(
+                    "✓ wrote the new hash into {}: {}",
+                    site.place(),
+                    site.new.trim()
+                ));
+                d.diagnoses
+                    .retain(|x| x.kind != crate::deploy::diagnosis::Kind::HashMismatch);
+            }
+            activity(state, line.clone());
+            state.selected_host = host;
+            state.marked.clear();
+            ask_deploy(state);
+            if state.overlay.is_some() {
+                state.notice = Some(format!("{line}; deploy again?"));
+            }
+        }
+        Err(e) => {
+            let line = format!("{name}: the new hash was not written: {e}");
+            state.notice = Some(line.clone());
+            activity(state, line);
+        }
+    }
+    Vec::new()
+}

@@ -1,0 +1,78 @@
+//! The hash fix from the keyboard: the places, the diff's answer, and the
+//! deploy offered again once written.
+
+use super::*;
+use crate::app::HashFix;
+use crate::nix::hash_fix::Site;
+
+fn site(file: &str) -> Site {
+    Site {
+        file: file.into(),
+        line: 7,
+        old: "  npmDepsHash = \"sha256-old\";".into(),
+        new: "  npmDepsHash = \"sha256-new\";".into(),
+    }
+}
+
+fn state() -> State {
+    let text = "repo = \"/srv/mono\"\n\
+                [[hosts]]\nname = \"s1\"\ntarget = \"root@s1\"\nflake = \"infra#s1\"\n";
+    State::new(parse(text, Path::new("/t/deploytui.toml"), FoundBy::Flag).unwrap())
+}
+
+#[test]
+fn tab_picks_the_place_y_writes_that_one_and_the_deploy_is_offered_again() {
+    let mut s = state();
+    s.overlay = Some(Overlay::HashFix(HashFix {
+        host: 0,
+        repo: "/srv/mono".into(),
+        sites: vec![site("a.nix"), site("b.nix")],
+        chosen: 0,
+    }));
+    assert_eq!(
+        crate::app::modes::footer(&s)
+            .into_iter()
+            .map(|(k, l)| format!("{k} {l}"))
+            .collect::<Vec<_>>(),
+        ["y write it", "Esc cancel", "Tab action"]
+    );
+    key(&mut s, KeyCode::Tab);
+    let fx = ch(&mut s, 'y');
+    let [Effect::WriteHash { host: 0, site, .. }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(site.file, std::path::PathBuf::from("b.nix"));
+    update(
+        &mut s,
+        Msg::HashWritten {
+            host: 0,
+            site: site.clone(),
+            result: Ok(()),
+        },
+    );
+    assert!(
+        matches!(&s.overlay, Some(Overlay::DeployPreview(p)) if p[0].host_name == "s1"),
+        "{:?}",
+        s.overlay
+    );
+    assert_eq!(
+        s.notice.as_deref(),
+        Some("s1: wrote the new hash into b.nix:7; deploy again?")
+    );
+    // A refusal is said, and nothing else happens.
+    s.overlay = None;
+    update(
+        &mut s,
+        Msg::HashWritten {
+            host: 0,
+            site: site.clone(),
+            result: Err("b.nix is outside the repository".into()),
+        },
+    );
+    assert!(s.overlay.is_none());
+    assert!(s
+        .notice
+        .as_deref()
+        .unwrap_or("")
+        .contains("not written: b.nix is outside the repository"));
+}
