@@ -29,6 +29,27 @@ fn fleet_without_overrides() -> Option<Fleet> {
     Some(f)
 }
 
+/// deploytui on the fleet in tmux, `columns` wide: server1 up, its flake
+/// checked, then deployed with `d` and the password; returns the window,
+/// its data folder and the plan as shown.
+fn open_and_deploy(f: &Fleet, columns: u16) -> (common::tmux::Tmux, tempfile::TempDir, String) {
+    let (t, data) = common::tmux::open_deploytui_with_nix(&f.config_path, columns, 45, NIX_CONFIG);
+    t.wait_for("server1 up and its flake checked", LIMIT, |s| {
+        s.contains("● up") && s.contains("✗ stale") && s.contains("d deploy")
+    });
+    let plan = t.deploy_server1(SUDO_PASSWORD, LIMIT);
+    (t, data, plan)
+}
+
+/// Yes to the deploy question open now, and the password.
+fn answer_the_deploy(t: &common::tmux::Tmux) {
+    t.keys(&["Enter"]);
+    t.wait_for("the password prompt", LIMIT, |s| {
+        s.contains("to deploy (switch)")
+    });
+    t.type_line(SUDO_PASSWORD);
+}
+
 fn deploytui(f: &Fleet, args: &[&str], stdin: &str) -> Output {
     let mut cmd = Command::new(common::bin());
     cmd.arg("--config")
@@ -86,11 +107,7 @@ fn from_the_tui_the_fix_key_redeploys_with_the_override_and_ships_head() {
     if !common::require_tools("diagnosis e2e", &["tmux"]) {
         return;
     }
-    let (t, data) = common::tmux::open_deploytui_with_nix(&f.config_path, 120, 45, NIX_CONFIG);
-    t.wait_for("server1 up and its flake checked", LIMIT, |s| {
-        s.contains("● up") && s.contains("✗ stale") && s.contains("d deploy")
-    });
-    let preview = t.deploy_server1(SUDO_PASSWORD, LIMIT);
+    let (t, data, preview) = open_and_deploy(&f, 120);
     assert!(!preview.contains("--override-input"), "{preview}");
     let card = t.wait_for("the diagnosis", LIMIT, |s| {
         s.contains("switch done") && s.contains("f fix")
@@ -111,11 +128,7 @@ fn from_the_tui_the_fix_key_redeploys_with_the_override_and_ships_head() {
         s.contains("Deploy server1") && s.contains("--override-input")
     });
     assert!(preview.contains("git+file://"), "{preview}");
-    t.keys(&["Enter"]);
-    t.wait_for("the password prompt", LIMIT, |s| {
-        s.contains("to deploy (switch)")
-    });
-    t.type_line(SUDO_PASSWORD);
+    answer_the_deploy(&t);
     // Done, and no card this time: no false alarm on a deploy that shipped.
     t.wait_for("the redeploy done, with no diagnosis", LIMIT, |s| {
         s.contains("switch done") && !s.contains("nothing new") && !s.contains("password:")
@@ -159,11 +172,7 @@ fn nginx_left_on_the_old_system_is_a_card_f_restarts_it_and_the_page_is_checked_
     f.repo
         .commit_app_change("Served after a restart")
         .expect("commit");
-    let (t, _data) = common::tmux::open_deploytui_with_nix(&f.config_path, 130, 45, NIX_CONFIG);
-    t.wait_for("server1 up and its flake checked", LIMIT, |s| {
-        s.contains("● up") && s.contains("✗ stale") && s.contains("d deploy")
-    });
-    t.deploy_server1(SUDO_PASSWORD, LIMIT);
+    let (t, _data, _) = open_and_deploy(&f, 130);
     let card = t.wait_for("the stale nginx card", LIMIT, |s| {
         s.contains("switch done") && s.contains("f fix")
     });
@@ -226,7 +235,7 @@ fn a_wrong_npm_deps_hash_is_found_in_the_repo_with_the_diff_that_fixes_it() {
     for shown in [
         "server1: ⚠ wrong fixed-output hash: webapp-1.1.0-npm-deps is pinned to a hash it does not build to",
         "but sha256-",
-        "stale in infra/pkgs/webapp.nix:",
+        "pinned in infra/pkgs/webapp.nix:",
         "fix (f in the TUI writes it): infra/pkgs/webapp.nix:",
         &format!("- npmDepsHash = \"{stale}\";"),
         "+ npmDepsHash = \"sha256-",
@@ -247,11 +256,7 @@ fn from_the_tui_f_writes_the_right_hash_after_its_diff_and_the_redeploy_ships() 
     }
     let stale = new_dependency_without_its_hash(&f);
     let (before, _) = running(&f);
-    let (t, _data) = common::tmux::open_deploytui_with_nix(&f.config_path, 140, 45, NIX_CONFIG);
-    t.wait_for("server1 up and its flake checked", LIMIT, |s| {
-        s.contains("● up") && s.contains("✗ stale") && s.contains("d deploy")
-    });
-    t.deploy_server1(SUDO_PASSWORD, LIMIT);
+    let (t, _data, _) = open_and_deploy(&f, 140);
     let card = t.wait_for("the hash card with its fix", LIMIT, |s| {
         s.contains("failed at build") && s.contains("f fix: write the new hash into")
     });
@@ -273,11 +278,7 @@ fn from_the_tui_f_writes_the_right_hash_after_its_diff_and_the_redeploy_ships() 
     });
     let fixed = f.repo.npm_hash().expect("hash");
     assert_ne!(fixed, stale, "the new hash is in the file");
-    t.keys(&["Enter"]);
-    t.wait_for("the password prompt", LIMIT, |s| {
-        s.contains("to deploy (switch)")
-    });
-    t.type_line(SUDO_PASSWORD);
+    answer_the_deploy(&t);
     t.wait_for("the redeploy built and switched", LIMIT, |s| {
         s.contains("switch done") && !s.contains("wrong fixed-output hash")
     });
@@ -285,6 +286,58 @@ fn from_the_tui_f_writes_the_right_hash_after_its_diff_and_the_redeploy_ships() 
     t.wait_for("the shell back", LIMIT, |s| s.contains("EXIT=0"));
     let (after, _) = running(&f);
     assert_ne!(after, before, "the host runs the new system");
+}
+
+#[test]
+fn npm_deps_out_of_date_is_blanked_built_learned_and_written_from_the_tui() {
+    let Some(f) = common::fleet("diagnosis tests", 1) else {
+        return;
+    };
+    if !common::require_tools("diagnosis e2e", &["tmux"]) {
+        return;
+    }
+    // A new dependency, the same version: the old deps derivation is still
+    // valid in the store, so the build says `npmDepsHash is out of date`.
+    let stale = f.repo.npm_hash().expect("npmDepsHash");
+    f.repo.add_dependency("is-even@1.0.0").expect("dependency");
+    f.repo.commit("webapp: is-even").expect("commit");
+    let (before, _) = running(&f);
+    let (t, _data, _) = open_and_deploy(&f, 140);
+    let card = t.wait_for("the out-of-date card with its fix", LIMIT, |s| {
+        s.contains("failed at build") && s.contains("f fix: blank it in")
+    });
+    assert!(card.contains("⚠ npmDepsHash is out of date"), "{card}");
+    // f: the blank's diff first.
+    t.keys(&["f"]);
+    let blank = t.wait_for("the blank's diff", LIMIT, |s| {
+        s.contains("Learn the right hash?")
+    });
+    assert!(
+        blank.contains(&format!("- npmDepsHash = \"{stale}\";")),
+        "{blank}"
+    );
+    assert!(blank.contains("+ npmDepsHash = \"\";"), "{blank}");
+    t.keys(&["y"]);
+    // Built with the blank: nix said the hash, shown as the next diff.
+    let learned = t.wait_for("the learned hash's diff", LIMIT, |s| {
+        s.contains("Write the new hash?") && s.contains("gave this one")
+    });
+    assert!(learned.contains("- npmDepsHash = \"\";"), "{learned}");
+    assert!(learned.contains("+ npmDepsHash = \"sha256-"), "{learned}");
+    assert_eq!(f.repo.npm_hash().expect("hash"), "", "blank while it asks");
+    t.keys(&["y"]);
+    t.wait_for("the deploy offered again", LIMIT, |s| {
+        s.contains("Deploy server1") && s.contains("deploy again?")
+    });
+    let fixed = f.repo.npm_hash().expect("hash");
+    assert!(fixed.starts_with("sha256-") && fixed != stale, "{fixed}");
+    answer_the_deploy(&t);
+    t.wait_for("the redeploy built and switched", LIMIT, |s| {
+        s.contains("switch done") && !s.contains("out of date")
+    });
+    t.keys(&["q"]);
+    t.wait_for("the shell back", LIMIT, |s| s.contains("EXIT=0"));
+    assert_ne!(running(&f).0, before, "the host runs the new system");
 }
 
 /// server1's running system and the commit it was built from.

@@ -179,6 +179,10 @@ pub struct HashFix {
     pub repo: std::path::PathBuf,
     pub sites: Vec<crate::nix::hash_fix::Site>,
     pub chosen: usize,
+    /// This is the blanking step: the build that learns the hash, after it.
+    pub learn: Option<Vec<String>>,
+    /// Put back on cancel (the blank written before the learned hash).
+    pub restore: Option<crate::nix::hash_fix::Site>,
 }
 
 /// A past deploy's log, opened from the history.
@@ -444,10 +448,19 @@ pub enum Msg {
         repo: std::path::PathBuf,
         result: Result<Vec<crate::nix::hash_fix::Site>, String>,
     },
+    /// The hash nix gave with the blank one in place: the edit that writes
+    /// it, or why there is none (the blank was put back).
+    HashLearned {
+        host: usize,
+        repo: std::path::PathBuf,
+        blanked: crate::nix::hash_fix::Site,
+        result: Result<crate::nix::hash_fix::Site, String>,
+    },
     /// The new hash was written (or why not).
     HashWritten {
         host: usize,
         site: crate::nix::hash_fix::Site,
+        fix: bool,
         result: Result<(), String>,
     },
     /// What the host's HTTP check served.
@@ -516,13 +529,23 @@ pub enum Effect {
     FindHashSites {
         host: usize,
         repo: std::path::PathBuf,
-        mismatch: crate::nix::hash_fix::Mismatch,
+        stale: crate::nix::hash_fix::Stale,
+    },
+    /// Blank the hash at `site`, run `argv` (the host's build) to learn
+    /// the right one from nix.
+    LearnHash {
+        host: usize,
+        repo: std::path::PathBuf,
+        site: crate::nix::hash_fix::Site,
+        argv: Vec<String>,
     },
     /// Write the new hash at one place (inside the repository only).
     WriteHash {
         host: usize,
         repo: std::path::PathBuf,
         site: crate::nix::hash_fix::Site,
+        /// A fix (the deploy is offered again), not a blank put back.
+        fix: bool,
     },
     /// Fetch the host's HTTP check page on the host.
     HttpCheck {

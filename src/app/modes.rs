@@ -199,6 +199,8 @@ pub fn answers(state: &State) -> (&'static str, &'static str) {
         Some(Overlay::DeployPreview(_)) => ("deploy", "cancel"),
         Some(Overlay::ConfirmStopDeploy(_)) => ("stop it", "keep it running"),
         Some(Overlay::ConfirmActivation(_)) => ("activate", "do not activate"),
+        Some(Overlay::HashFix(f)) if f.learn.is_some() => ("blank it, build", "cancel"),
+        Some(Overlay::HashFix(f)) if f.restore.is_some() => ("write it", "put the old one back"),
         Some(Overlay::HashFix(_)) => ("write it", "cancel"),
         _ => ("yes", "no"),
     }

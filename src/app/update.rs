@@ -102,7 +102,18 @@ fn apply(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::HttpCheckDue { host } => http_check(state, host),
         Msg::HttpChecked { host, served } => on_http_checked(state, host, served),
         Msg::HashSitesFound { host, repo, result } => on_hash_sites(state, host, repo, result),
-        Msg::HashWritten { host, site, result } => on_hash_written(state, host, site, result),
+        Msg::HashWritten {
+            host,
+            site,
+            fix,
+            result,
+        } => on_hash_written(state, host, site, fix, result),
+        Msg::HashLearned {
+            host,
+            repo,
+            blanked,
+            result,
+        } => on_hash_learned(state, host, repo, blanked, result),
         Msg::ProbeDone { host, result, at } => on_probe_done(state, host, result, at),
         Msg::UnitActionDone { id, result } => on_action_done(state, id, result),
         Msg::FollowLine { id, line } => {

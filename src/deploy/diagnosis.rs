@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use super::{Deploy, StepKind, StepState};
 use crate::nix::check::{self, FlakeReport};
-use crate::nix::hash_fix::{self, Mismatch, Site};
+use crate::nix::hash_fix::{self, Site, Stale};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnosis {
@@ -35,6 +35,9 @@ pub enum Kind {
     HttpCheck,
     /// A fixed-output derivation built to another hash than the one pinned.
     HashMismatch,
+    /// The builder found the pinned dependencies stale (`npmDepsHash is
+    /// out of date`): the hash must be learned again.
+    HashOutOfDate,
 }
 
 /// What the fix key does.
@@ -50,6 +53,9 @@ pub enum Fix {
     /// Put the hash nix got where the stale one is (one of `sites`; each
     /// shown as a diff first), then deploy again.
     WriteHash { repo: PathBuf, sites: Vec<Site> },
+    /// Blank the hash at one of `sites`, build to learn the right one from
+    /// nix, then write it (each write shown as a diff first).
+    LearnHash { repo: PathBuf, sites: Vec<Site> },
 }
 
 impl Fix {
@@ -73,6 +79,14 @@ impl Fix {
             Fix::WriteHash { sites, .. } => format!(
                 "pick one of {} places, see the diff, write the new hash, deploy again",
                 sites.len()
+            ),
+            Fix::LearnHash { sites, .. } => format!(
+                "blank it in {}, build to learn the right hash, see the diff, write it",
+                sites
+                    .iter()
+                    .map(Site::place)
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             ),
         }
     }
@@ -153,45 +167,68 @@ fn build_failure(deploy: &Deploy) -> Option<String> {
 /// then `with_sites`): that reads files.
 fn hash_mismatch(deploy: &Deploy) -> Option<Diagnosis> {
     let text = build_failure(deploy)?;
-    let m = hash_fix::parse_mismatch(&text)?;
-    let name = crate::nix::internal_json::store_name(&m.drv);
-    Some(Diagnosis {
-        kind: Kind::HashMismatch,
-        title: format!("wrong fixed-output hash: {name} is pinned to a hash it does not build to"),
-        evidence: vec![format!(
-            "nix built {name} to {}, but {} is pinned (specified)",
-            m.got, m.specified
-        )],
-        fix: None,
+    Some(match hash_fix::read_stale(&text)? {
+        Stale::Mismatch(m) => {
+            let name = crate::nix::internal_json::store_name(&m.drv);
+            Diagnosis {
+                kind: Kind::HashMismatch,
+                title: format!(
+                    "wrong fixed-output hash: {name} is pinned to a hash it does not build to"
+                ),
+                evidence: vec![format!(
+                    "nix built {name} to {}, but {} is pinned (specified)",
+                    m.got, m.specified
+                )],
+                fix: None,
+            }
+        }
+        Stale::OutOfDate { attr } => Diagnosis {
+            kind: Kind::HashOutOfDate,
+            title: format!(
+                "{attr} is out of date: the dependencies changed, the pinned hash did not"
+            ),
+            evidence: vec![format!(
+                "the builder said `{attr} is out of date`: the old dependencies are still in the \
+                 store under the pinned hash, so nix did not build them again and gave no new hash"
+            )],
+            fix: None,
+        },
     })
 }
 
 /// What to look for in which repository, when the build failed on a
 /// fixed-output hash and the flake's repository is known.
-pub fn hash_search(deploy: &Deploy, flake: Option<&FlakeReport>) -> Option<(PathBuf, Mismatch)> {
+pub fn hash_search(deploy: &Deploy, flake: Option<&FlakeReport>) -> Option<(PathBuf, Stale)> {
     let repo = flake?.repo.clone()?;
-    let m = hash_fix::parse_mismatch(&build_failure(deploy)?)?;
-    Some((repo, m))
+    let stale = hash_fix::read_stale(&build_failure(deploy)?)?;
+    Some((repo, stale))
 }
 
 /// The places the stale hash was found in: the hash diagnosis's evidence
 /// and fix.
 pub fn with_sites(diagnoses: &mut [Diagnosis], repo: PathBuf, found: Result<Vec<Site>, String>) {
-    let Some(d) = diagnoses.iter_mut().find(|d| d.kind == Kind::HashMismatch) else {
+    let Some(d) = diagnoses
+        .iter_mut()
+        .find(|d| matches!(d.kind, Kind::HashMismatch | Kind::HashOutOfDate))
+    else {
         return;
     };
     match found {
         Ok(sites) if sites.is_empty() => d.evidence.push(format!(
-            "the pinned hash is nowhere in {} (nor an empty or fake hash): put the got: hash \
+            "the pinned hash is nowhere in {} (nor an empty or fake hash): put the right hash \
              where it belongs by hand",
             repo.display()
         )),
         Ok(sites) => {
             for site in &sites {
                 d.evidence
-                    .push(format!("stale in {}: {}", site.place(), site.old.trim()));
+                    .push(format!("pinned in {}: {}", site.place(), site.old.trim()));
             }
-            d.fix = Some(Fix::WriteHash { repo, sites });
+            d.fix = Some(if d.kind == Kind::HashOutOfDate {
+                Fix::LearnHash { repo, sites }
+            } else {
+                Fix::WriteHash { repo, sites }
+            });
         }
         Err(e) => d.evidence.push(format!("cannot look for it: {e}")),
     }

@@ -228,11 +228,10 @@ async fn deploy_one(
     drop(password);
     transport.close().await;
     let mut found = crate::deploy::diagnosis::diagnose(&deploy, report.as_ref());
-    if let Some((repo, mismatch)) = crate::deploy::diagnosis::hash_search(&deploy, report.as_ref())
-    {
+    if let Some((repo, stale)) = crate::deploy::diagnosis::hash_search(&deploy, report.as_ref()) {
         let sites = tokio::task::spawn_blocking({
             let repo = repo.clone();
-            move || crate::nix::hash_fix::find_sites(&repo, &mismatch)
+            move || crate::nix::hash_fix::find(&repo, &stale)
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
@@ -244,7 +243,7 @@ async fn deploy_one(
         .map(|d| match d.kind {
             Kind::NothingNew => Outcome::NothingNew,
             Kind::StaleServices | Kind::ServicesDown | Kind::HttpCheck => Outcome::ServicesNotLive,
-            Kind::HashMismatch => Outcome::Failed,
+            Kind::HashMismatch | Kind::HashOutOfDate => Outcome::Failed,
         })
         .max()
         .unwrap_or(Outcome::Shipped);

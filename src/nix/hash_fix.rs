@@ -17,6 +17,60 @@ pub struct Mismatch {
     pub got: String,
 }
 
+/// What a failed build says about a stale fixed-output hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stale {
+    /// nix built it and got another hash.
+    Mismatch(Mismatch),
+    /// The builder found the pinned dependencies stale (`ERROR: npmDepsHash
+    /// is out of date`): nix did not rebuild them, their path was valid.
+    OutOfDate { attr: String },
+}
+
+/// The stale hash a failed build's output tells of, if any.
+pub fn read_stale(text: &str) -> Option<Stale> {
+    parse_mismatch(text)
+        .map(Stale::Mismatch)
+        .or_else(|| out_of_date(text).map(|attr| Stale::OutOfDate { attr }))
+}
+
+/// Where it is: the places holding the stale hash (a mismatch), or setting
+/// the attribute (out of date), each with its edit.
+pub fn find(repo: &Path, stale: &Stale) -> Result<Vec<Site>, String> {
+    match stale {
+        Stale::Mismatch(m) => find_sites(repo, m),
+        Stale::OutOfDate { attr } => attribute_sites(repo, attr),
+    }
+}
+
+/// After a build with the hash blanked at `blanked`: the edit that puts
+/// the hash nix got there, from the build's output.
+pub fn learned(blanked: &Site, build_output: &str) -> Result<Site, String> {
+    let m = parse_mismatch(build_output)
+        .ok_or("the build with the blank hash did not fail on it, so nix gave no hash to learn")?;
+    if !blanked.new.contains("\"\"") {
+        return Err(format!("{} has no blank hash to fill", blanked.place()));
+    }
+    Ok(Site {
+        file: blanked.file.clone(),
+        line: blanked.line,
+        old: blanked.new.clone(),
+        new: blanked.new.replacen("\"\"", &format!("\"{}\"", m.got), 1),
+    })
+}
+
+impl Site {
+    /// The edit that undoes this one.
+    pub fn reversed(&self) -> Site {
+        Site {
+            file: self.file.clone(),
+            line: self.line,
+            old: self.new.clone(),
+            new: self.old.clone(),
+        }
+    }
+}
+
 /// The attributes that hold fixed-output hashes in nixpkgs builders.
 const HASH_ATTRS: [&str; 6] = [
     "npmDepsHash",

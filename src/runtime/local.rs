@@ -133,6 +133,58 @@ pub fn commit_lock(id: JobId, commit: LockCommit, tx: mpsc::UnboundedSender<Msg>
     });
 }
 
+/// The "out of date" dance, as a user does it by hand: blank the hash at
+/// `site` (the diff was shown), build to make nix say the right one, and
+/// read it. When nix gives none, the blank is taken back.
+pub fn learn_hash(
+    host: usize,
+    repo: std::path::PathBuf,
+    site: crate::nix::hash_fix::Site,
+    argv: Vec<String>,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    use crate::nix::hash_fix;
+    tokio::spawn(async move {
+        let result = async {
+            let write = |s: hash_fix::Site| {
+                let repo = repo.clone();
+                tokio::task::spawn_blocking(move || hash_fix::write_site(&repo, &s))
+            };
+            write(site.clone()).await.map_err(|e| e.to_string())??;
+            let (program, args) = argv.split_first().ok_or("no build command")?;
+            let out = Command::new(program)
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .output()
+                .await
+                .map_err(|e| format!("cannot run {program}: {e}"))?;
+            // nix speaks internal-json: its error messages, read whole.
+            let mut progress = crate::nix::internal_json::Progress::default();
+            let mut text = String::new();
+            for line in String::from_utf8_lossy(&out.stderr).lines() {
+                if let Some(shown) = progress.apply(&crate::nix::internal_json::parse_line(line)) {
+                    text.push_str(&shown);
+                    text.push('\n');
+                }
+            }
+            let learned = hash_fix::learned(&site, &text);
+            if learned.is_err() {
+                // Nothing learned: the file as it was.
+                let _ = write(site.reversed()).await;
+            }
+            learned
+        }
+        .await;
+        let _ = tx.send(Msg::HashLearned {
+            host,
+            repo,
+            blanked: site,
+            result,
+        });
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -305,22 +305,34 @@ fn run_effect(
                 let _ = tx.send(Msg::HistoryListed(records));
             });
         }
-        Effect::FindHashSites {
+        Effect::LearnHash {
             host,
             repo,
-            mismatch,
-        } => {
+            site,
+            argv,
+        } => local::learn_hash(host, repo, site, argv, tx.clone()),
+        Effect::FindHashSites { host, repo, stale } => {
             let tx = tx.clone();
             tokio::task::spawn_blocking(move || {
-                let result = crate::nix::hash_fix::find_sites(&repo, &mismatch);
+                let result = crate::nix::hash_fix::find(&repo, &stale);
                 let _ = tx.send(Msg::HashSitesFound { host, repo, result });
             });
         }
-        Effect::WriteHash { host, repo, site } => {
+        Effect::WriteHash {
+            host,
+            repo,
+            site,
+            fix,
+        } => {
             let tx = tx.clone();
             tokio::task::spawn_blocking(move || {
                 let result = crate::nix::hash_fix::write_site(&repo, &site);
-                let _ = tx.send(Msg::HashWritten { host, site, result });
+                let _ = tx.send(Msg::HashWritten {
+                    host,
+                    site,
+                    fix,
+                    result,
+                });
             });
         }
         Effect::LoadHistory { folder, title } => {

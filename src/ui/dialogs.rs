@@ -496,9 +496,15 @@ pub fn hash_fix(
     let Some(site) = fix.sites.get(fix.chosen) else {
         return;
     };
-    let mut lines = vec![Line::raw(
-        "The build failed on a fixed-output hash: the one pinned here is stale.",
-    )];
+    let first = if fix.learn.is_some() {
+        "To learn the right hash, deploytui blanks it here (this diff) and builds the host's \
+         system: nix then says the hash it gets, and that diff is shown before it is written."
+    } else if fix.restore.is_some() {
+        "nix built it with the blank hash and gave this one. Cancelling puts the old hash back."
+    } else {
+        "The build failed on a fixed-output hash: the one pinned here is stale."
+    };
+    let mut lines = vec![Line::raw(first)];
     if fix.sites.len() > 1 {
         lines.push(Line::raw(""));
         lines.push(Line::from(vec![
@@ -529,7 +535,11 @@ pub fn hash_fix(
         area,
         state,
         theme,
-        " Write the new hash? ".into(),
+        if fix.learn.is_some() {
+            " Learn the right hash? ".into()
+        } else {
+            " Write the new hash? ".into()
+        },
         lines,
     );
 }

@@ -215,13 +215,8 @@ pub(super) fn on_deploy_ended(state: &mut State, id: JobId, ok: bool) -> Vec<Eff
         }
         let found = crate::deploy::diagnosis::diagnose(d, report.as_deref());
         // Where the stale hash is, looked for in the repository (files).
-        if let Some((repo, mismatch)) = crate::deploy::diagnosis::hash_search(d, report.as_deref())
-        {
-            search = Some(Effect::FindHashSites {
-                host,
-                repo,
-                mismatch,
-            });
+        if let Some((repo, stale)) = crate::deploy::diagnosis::hash_search(d, report.as_deref()) {
+            search = Some(Effect::FindHashSites { host, repo, stale });
         }
         let mut line = format!("{}: deploy {}", d.plan.host_name, d.verdict());
         if let Some(first) = found.first() {

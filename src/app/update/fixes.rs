@@ -42,6 +42,20 @@ pub(super) fn fix(state: &mut State) -> Vec<Effect> {
                 repo,
                 sites,
                 chosen: 0,
+                learn: None,
+                restore: None,
+            }));
+        }
+        // First the blank (its diff), then the build that learns the hash.
+        Fix::LearnHash { repo, sites } => {
+            let argv = state.deploys.get(&host).map(|d| d.plan.build_argv());
+            state.overlay = Some(Overlay::HashFix(HashFix {
+                host,
+                repo,
+                sites,
+                chosen: 0,
+                learn: argv,
+                restore: None,
             }));
         }
     }
@@ -152,11 +166,35 @@ pub(super) fn on_hash_fix_key(state: &mut State, mut fix: HashFix, key: KeyEvent
             let Some(site) = fix.sites.get(fix.chosen).cloned() else {
                 return Vec::new();
             };
+            if let Some(argv) = fix.learn {
+                state.notice = Some(format!(
+                    "blanked the hash in {}; building to learn the right one…",
+                    site.place()
+                ));
+                return vec![Effect::LearnHash {
+                    host: fix.host,
+                    repo: fix.repo,
+                    site,
+                    argv,
+                }];
+            }
             state.notice = Some(format!("writing the new hash into {}…", site.place()));
             vec![Effect::WriteHash {
                 host: fix.host,
                 repo: fix.repo,
                 site,
+                fix: true,
+            }]
+        }
+        // After a blank was written to learn the hash: it is taken back.
+        Some(Action::Cancel) if fix.restore.is_some() => {
+            state.notice = Some("not written; the old hash is put back".into());
+            let site = fix.restore.unwrap_or_else(|| unreachable!());
+            vec![Effect::WriteHash {
+                host: fix.host,
+                repo: fix.repo,
+                site,
+                fix: false,
             }]
         }
         Some(Action::Cancel) => {
@@ -183,14 +221,16 @@ pub(super) fn on_hash_written(
     state: &mut State,
     host: usize,
     site: crate::nix::hash_fix::Site,
+    fix: bool,
     result: Result<(), String>,
 ) -> Vec<Effect> {
-    let name = state
-        .hosts
-        .get(host)
-        .map_or("?", |h| h.name.as_str())
-        .to_string();
+    let name = name_of(state, host);
     match result {
+        Ok(()) if !fix => {
+            let line = format!("{name}: the old hash is back in {}", site.place());
+            state.notice = Some(line.clone());
+            activity(state, line);
+        }
         Ok(()) => {
             let line = format!("{name}: wrote the new hash into {}", site.place());
             if let Some(d) = state.deploys.get_mut(&host) {
@@ -199,8 +239,13 @@ pub(super) fn on_hash_written(
                     site.place(),
                     site.new.trim()
                 ));
-                d.diagnoses
-                    .retain(|x| x.kind != crate::deploy::diagnosis::Kind::HashMismatch);
+                d.diagnoses.retain(|x| {
+                    !matches!(
+                        x.kind,
+                        crate::deploy::diagnosis::Kind::HashMismatch
+                            | crate::deploy::diagnosis::Kind::HashOutOfDate
+                    )
+                });
             }
             activity(state, line.clone());
             state.selected_host = host;
@@ -217,4 +262,51 @@ pub(super) fn on_hash_written(
         }
     }
     Vec::new()
+}
+
+/// What the build with the blank hash taught: the diff that writes it
+/// (cancelling it puts the old hash back), or why there is nothing.
+pub(super) fn on_hash_learned(
+    state: &mut State,
+    host: usize,
+    repo: std::path::PathBuf,
+    blanked: crate::nix::hash_fix::Site,
+    result: Result<crate::nix::hash_fix::Site, String>,
+) -> Vec<Effect> {
+    let name = name_of(state, host);
+    match result {
+        Ok(learned) => {
+            activity(
+                state,
+                format!("{name}: nix gave the hash for {}", blanked.place()),
+            );
+            state.notice = Some(format!("{name}: learned the right hash; write it?"));
+            state.overlay = Some(Overlay::HashFix(HashFix {
+                host,
+                repo,
+                sites: vec![learned],
+                chosen: 0,
+                learn: None,
+                restore: Some(blanked.reversed()),
+            }));
+        }
+        Err(e) => {
+            let line = format!(
+                "{name}: no hash learned ({e}); {} is as it was",
+                blanked.place()
+            );
+            state.notice = Some(line.clone());
+            activity(state, line);
+        }
+    }
+    Vec::new()
+}
+
+/// The host's name, for what the log and the status bar say.
+fn name_of(state: &State, host: usize) -> String {
+    state
+        .hosts
+        .get(host)
+        .map_or("?", |h| h.name.as_str())
+        .to_string()
 }

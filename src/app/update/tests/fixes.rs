@@ -28,6 +28,8 @@ fn tab_picks_the_place_y_writes_that_one_and_the_deploy_is_offered_again() {
         repo: "/srv/mono".into(),
         sites: vec![site("a.nix"), site("b.nix")],
         chosen: 0,
+        learn: None,
+        restore: None,
     }));
     assert_eq!(
         crate::app::modes::footer(&s)
@@ -47,6 +49,7 @@ fn tab_picks_the_place_y_writes_that_one_and_the_deploy_is_offered_again() {
         Msg::HashWritten {
             host: 0,
             site: site.clone(),
+            fix: true,
             result: Ok(()),
         },
     );
@@ -66,6 +69,7 @@ fn tab_picks_the_place_y_writes_that_one_and_the_deploy_is_offered_again() {
         Msg::HashWritten {
             host: 0,
             site: site.clone(),
+            fix: true,
             result: Err("b.nix is outside the repository".into()),
         },
     );
