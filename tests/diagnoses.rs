@@ -340,6 +340,65 @@ fn npm_deps_out_of_date_is_blanked_built_learned_and_written_from_the_tui() {
     assert_ne!(running(&f).0, before, "the host runs the new system");
 }
 
+/// A web app that exits at once (it cannot open its database), committed:
+/// the switch restarts it, it fails, switch-to-configuration exits 4.
+fn break_the_web_app(f: &Fleet) {
+    let system = f.repo.read("infra/lib/system.nix").expect("system.nix");
+    let alive =
+        "while :; do echo \"webapp \\$(cat ${webapp}/share/www/version.txt) alive\"; sleep 2; done";
+    assert!(system.contains(alive), "{system}");
+    f.repo
+        .write(
+            "infra/lib/system.nix",
+            &system.replace(
+                alive,
+                "echo \"webapp: cannot open its database\" >&2; exit 1",
+            ),
+        )
+        .expect("write");
+    f.repo
+        .commit("webapp: a database it cannot open")
+        .expect("commit");
+}
+
+#[test]
+fn a_unit_that_fails_on_switch_is_exit_4_said_for_what_it_is_with_its_journal() {
+    let Some(f) = common::fleet("diagnosis tests", 1) else {
+        return;
+    };
+    if !common::require_tools("diagnosis e2e", &["tmux"]) {
+        return;
+    }
+    break_the_web_app(&f);
+    let out = deploytui(
+        &f,
+        &["deploy", "server1", "--sudo-password-stdin"],
+        &format!("{SUDO_PASSWORD}\n"),
+    );
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}{}", text(&out.stderr));
+    for shown in [
+        "server1: ⚠ the system switched, but webapp failed to start",
+        "exit 4 is not a failed switch: /run/current-system is the new system",
+        "failed: webapp.service",
+        "not restarted (changed, left running on the old code): nginx.service",
+        "its journal: journalctl -u webapp.service",
+    ] {
+        assert!(said.contains(shown), "{shown}:\n{said}");
+    }
+    // From the TUI: the card, and f follows the failed unit's journal.
+    let (t, _data, _) = open_and_deploy(&f, 140);
+    t.wait_for("the activation card", LIMIT, |s| {
+        s.contains("⚠ the system switched, but webapp failed to start") && s.contains("f fix")
+    });
+    t.keys(&["f"]);
+    t.wait_for("webapp's journal", LIMIT, |s| {
+        s.contains("journal server1 webapp.service") && s.contains("cannot open its database")
+    });
+    t.keys(&["q"]);
+    t.wait_for("the shell back", LIMIT, |s| s.contains("EXIT=0"));
+}
+
 /// server1's running system and the commit it was built from.
 fn running(f: &Fleet) -> (String, String) {
     let out = deploytui(f, &["status", "--json", "server1"], "");

@@ -38,6 +38,8 @@ pub enum Kind {
     /// The builder found the pinned dependencies stale (`npmDepsHash is
     /// out of date`): the hash must be learned again.
     HashOutOfDate,
+    /// switch-to-configuration did not end well: what its exit code means.
+    Activation,
 }
 
 /// What the fix key does.
@@ -104,6 +106,7 @@ pub fn diagnose(deploy: &Deploy, flake: Option<&FlakeReport>) -> Vec<Diagnosis> 
     nothing_new(deploy, flake)
         .into_iter()
         .chain(hash_mismatch(deploy))
+        .chain(activation(deploy))
         .chain(services_down(deploy))
         .chain(stale)
         .chain(page)
@@ -139,6 +142,73 @@ pub fn recheck_served(
     } else {
         Vec::new()
     }
+}
+
+/// switch-to-configuration's exit code, said for what it means (never a
+/// bare "activation failed" for 4: the system did switch), with the units
+/// that failed and those it left running, and the first failed unit's
+/// journal as the fix.
+fn activation(deploy: &Deploy) -> Option<Diagnosis> {
+    let step = deploy.steps.iter().find(|s| s.kind == StepKind::Activate)?;
+    let StepState::Failed(why) = &step.state else {
+        return None;
+    };
+    if why == "cancelled" || why.contains("wrong sudo password") || why.starts_with("not activated")
+    {
+        return None;
+    }
+    let a = &deploy.activation;
+    // Only real unit names reach a command (they came from the host).
+    let failed: Vec<String> = a
+        .failed
+        .iter()
+        .filter_map(|u| crate::systemd::normalize_unit_name(u).ok())
+        .collect();
+    let code = why
+        .strip_prefix("exit ")
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<i32>().ok());
+    let units = |list: &[String]| {
+        list.iter()
+            .map(|u| short_unit(u))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let title = match code {
+        Some(4) | None if !failed.is_empty() => format!(
+            "the system switched, but {} failed to start",
+            units(&failed)
+        ),
+        Some(4) => "the system switched, but some units failed".into(),
+        Some(2) => "the activation script failed (exit 2): the host may be between systems".into(),
+        Some(c) => format!("switch-to-configuration failed (exit {c}): the host did not switch"),
+        None => format!("activation did not finish: {why}"),
+    };
+    let mut evidence = Vec::new();
+    if matches!(code, Some(4)) || (code.is_none() && !failed.is_empty()) {
+        evidence.push(
+            "exit 4 is not a failed switch: /run/current-system is the new system; fix the \
+             units (no need to deploy again for them)"
+                .to_string(),
+        );
+    }
+    if !failed.is_empty() {
+        evidence.push(format!("failed: {}", failed.join(", ")));
+    }
+    if !a.not_restarted.is_empty() {
+        evidence.push(format!(
+            "not restarted (changed, left running on the old code): {}",
+            a.not_restarted.join(", ")
+        ));
+    }
+    Some(Diagnosis {
+        kind: Kind::Activation,
+        title,
+        evidence,
+        fix: failed
+            .first()
+            .map(|unit| Fix::Journal { unit: unit.clone() }),
+    })
 }
 
 /// What nix said when the build failed: its error messages, and the

@@ -243,7 +243,7 @@ async fn deploy_one(
         .map(|d| match d.kind {
             Kind::NothingNew => Outcome::NothingNew,
             Kind::StaleServices | Kind::ServicesDown | Kind::HttpCheck => Outcome::ServicesNotLive,
-            Kind::HashMismatch | Kind::HashOutOfDate => Outcome::Failed,
+            Kind::HashMismatch | Kind::HashOutOfDate | Kind::Activation => Outcome::Failed,
         })
         .max()
         .unwrap_or(Outcome::Shipped);
@@ -292,6 +292,12 @@ fn show_diagnoses(found: &[crate::deploy::diagnosis::Diagnosis], host: &str, jso
                 for unit in units {
                     let _ = writeln!(out, "{host}:   fix: deploytui restart {host} {unit}");
                 }
+            }
+            Some(Fix::Journal { unit }) => {
+                let _ = writeln!(
+                    out,
+                    "{host}:   its journal: journalctl -u {unit} on the host (f in the TUI follows it)"
+                );
             }
             Some(Fix::WriteHash { sites, .. }) => {
                 for site in sites {

@@ -31,11 +31,8 @@ pub(super) fn fix(state: &mut State) -> Vec<Effect> {
                 ask_unit_action(state, UnitAction::Restart);
             }
         }
-        Fix::Journal { unit } => {
-            if select_unit(state, &unit) {
-                return follow_journal(state);
-            }
-        }
+        // Any unit the host named (checked when diagnosed), watched or not.
+        Fix::Journal { unit } => return follow_journal_of(state, host, unit),
         Fix::WriteHash { repo, sites } => {
             state.overlay = Some(Overlay::HashFix(HashFix {
                 host,

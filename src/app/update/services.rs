@@ -253,6 +253,12 @@ pub(super) fn follow_journal(state: &mut State) -> Vec<Effect> {
         state.notice = Some("no service selected".into());
         return Vec::new();
     };
+    follow_journal_of(state, host, unit)
+}
+
+/// Follows `unit`'s journal on `host` in the log pane (a unit name that
+/// was checked: it reaches a command).
+pub(super) fn follow_journal_of(state: &mut State, host: usize, unit: String) -> Vec<Effect> {
     let mut effects = stop_journal(state, "another journal was opened");
     let id = state.new_id();
     let argv = remote::until_stdin_closes(&[

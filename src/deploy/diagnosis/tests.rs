@@ -235,3 +235,54 @@ fn services_all_restarted_or_a_dry_run_are_no_alarm_and_a_failed_one_is_down() {
         })
     );
 }
+
+/// A switch whose activation ended with `why`, after `lines` of its output.
+fn activation_ended(lines: &[&str], why: &str) -> Vec<Diagnosis> {
+    let mut d = deployed(Vec::new(), OLD, NEW);
+    for e in [
+        Event::Started(StepKind::Activate),
+        Event::Output(
+            StepKind::Activate,
+            lines.iter().map(|l| l.to_string()).collect(),
+        ),
+        Event::Finished(StepKind::Activate, Err(why.into())),
+    ] {
+        d.apply(e, UNIX_EPOCH);
+    }
+    diagnose(&d, None)
+}
+
+#[test]
+fn each_activation_exit_code_is_said_for_what_it_means() {
+    let four = activation_ended(
+        &[
+            "NOT restarting the following changed units: nginx.service",
+            "warning: the following units failed: webapp.service, -evil",
+        ],
+        "exit 4: some units failed, but the system did switch",
+    );
+    assert_eq!(
+        four[0].title,
+        "the system switched, but webapp failed to start"
+    );
+    assert!(four[0].evidence[0].starts_with("exit 4 is not a failed switch"));
+    assert_eq!(
+        four[0].fix,
+        Some(Fix::Journal {
+            unit: "webapp.service".into()
+        }),
+        "a name that is not a unit never reaches a command"
+    );
+    let two = activation_ended(&[], "exit 2");
+    assert_eq!(
+        two[0].title,
+        "the activation script failed (exit 2): the host may be between systems"
+    );
+    let one = activation_ended(&[], "exit 1");
+    assert_eq!(
+        one[0].title,
+        "switch-to-configuration failed (exit 1): the host did not switch"
+    );
+    assert!(activation_ended(&[], "cancelled").is_empty());
+    assert!(activation_ended(&[], "wrong sudo password").is_empty());
+}
