@@ -50,6 +50,19 @@ fn answer_the_deploy(t: &common::tmux::Tmux) {
     t.type_line(SUDO_PASSWORD);
 }
 
+/// `deploytui deploy server1` headless with the password; what it said,
+/// after checking it exited with `code`.
+fn deploy_expecting(f: &Fleet, code: i32) -> String {
+    let out = deploytui(
+        f,
+        &["deploy", "server1", "--sudo-password-stdin"],
+        &format!("{SUDO_PASSWORD}\n"),
+    );
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(code), "{said}{}", text(&out.stderr));
+    said
+}
+
 fn deploytui(f: &Fleet, args: &[&str], stdin: &str) -> Output {
     let mut cmd = Command::new(common::bin());
     cmd.arg("--config")
@@ -225,13 +238,7 @@ fn a_wrong_npm_deps_hash_is_found_in_the_repo_with_the_diff_that_fixes_it() {
         return;
     };
     let stale = new_dependency_without_its_hash(&f);
-    let out = deploytui(
-        &f,
-        &["deploy", "server1", "--sudo-password-stdin"],
-        &format!("{SUDO_PASSWORD}\n"),
-    );
-    let said = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{said}{}", text(&out.stderr));
+    let said = deploy_expecting(&f, 1);
     for shown in [
         "server1: ⚠ wrong fixed-output hash: webapp-1.1.0-npm-deps is pinned to a hash it does not build to",
         "but sha256-",
@@ -370,13 +377,7 @@ fn a_unit_that_fails_on_switch_is_exit_4_said_for_what_it_is_with_its_journal() 
         return;
     }
     break_the_web_app(&f);
-    let out = deploytui(
-        &f,
-        &["deploy", "server1", "--sudo-password-stdin"],
-        &format!("{SUDO_PASSWORD}\n"),
-    );
-    let said = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{said}{}", text(&out.stderr));
+    let said = deploy_expecting(&f, 1);
     for shown in [
         "server1: ⚠ the system switched, but webapp failed to start",
         "exit 4 is not a failed switch: /run/current-system is the new system",
