@@ -161,6 +161,8 @@ pub enum Action {
     Pager,
     /// The fix a deploy's diagnosis offers.
     Fix,
+    /// Switch the host back to its previous generation (asks first).
+    Rollback,
 }
 
 /// One row of the key table.
@@ -203,6 +205,7 @@ const DEFAULTS: &[Row] = &[
     (Action::AnswerActivation, "activate", Scope::Panes, Some("activate?"), "Answer the selected host's deploy that waits for a yes (confirm_activation)", &["shift-a"]),
     (Action::StopDeploy, "stop_deploy", Scope::Panes, Some("stop deploy"), "Stop the selected host's running deploy (asks first)", &["esc"]),
     (Action::Open, "open", Scope::Hosts, Some("services"), "Show the selected host's services", &["enter"]),
+    (Action::Rollback, "rollback", Scope::Hosts, Some("rollback"), "Switch the selected host back to its previous generation (shows both first)", &["b"]),
     (Action::Fix, "fix", Scope::Hosts, Some("fix"), "Apply the fix the selected host's last deploy's diagnosis offers (shows it first)", &["f"]),
     (Action::Mark, "mark", Scope::Hosts, Some("mark"), "Mark or unmark the selected host; d deploys every marked host", &["space"]),
     (Action::Deploy, "deploy", Scope::Hosts, Some("deploy"), "Deploy the selected host, or the marked ones: shows exactly what will run first", &["d"]),

@@ -400,6 +400,49 @@ fn a_unit_that_fails_on_switch_is_exit_4_said_for_what_it_is_with_its_journal() 
     t.wait_for("the shell back", LIMIT, |s| s.contains("EXIT=0"));
 }
 
+#[test]
+fn b_rolls_the_host_back_to_the_generation_before_after_showing_both() {
+    let Some(f) = common::fleet("diagnosis tests", 1) else {
+        return;
+    };
+    if !common::require_tools("diagnosis e2e", &["tmux"]) {
+        return;
+    }
+    let (first, _) = running(&f);
+    f.repo
+        .commit_app_change("A release to undo")
+        .expect("commit");
+    deploy_expecting(&f, 3);
+    let (second, _) = running(&f);
+    assert_ne!(second, first);
+    let (t, _data) = common::tmux::open_deploytui_with_nix(&f.config_path, 140, 45, NIX_CONFIG);
+    t.wait_for("server1 up on generation 2", LIMIT, |s| {
+        s.contains("● up") && s.contains("gen 2") && s.contains("b rollback")
+    });
+    t.keys(&["b"]);
+    let plan = t.wait_for("the rollback's plan", LIMIT, |s| {
+        s.contains("Roll back server1")
+    });
+    for shown in [
+        format!("generation 2: {second}"),
+        format!("generation 1: {first}"),
+        "--switch-generation 1".into(),
+        "switch-to-configuration".into(),
+    ] {
+        assert!(plan.contains(&shown), "{shown}:\n{plan}");
+    }
+    answer_the_deploy(&t);
+    t.wait_for("rolled back", LIMIT, |s| {
+        s.contains("rolled back to generation 1") && s.contains("✓ verify")
+    });
+    t.keys(&["q"]);
+    t.wait_for("the shell back", LIMIT, |s| s.contains("EXIT=0"));
+    let out = deploytui(&f, &["status", "--json", "server1"], "");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
+    assert_eq!(v["hosts"][0]["system"]["current"], first.as_str());
+    assert_eq!(v["hosts"][0]["system"]["generation"], 1);
+}
+
 /// server1's running system and the commit it was built from.
 fn running(f: &Fleet) -> (String, String) {
     let out = deploytui(f, &["status", "--json", "server1"], "");

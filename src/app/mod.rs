@@ -442,6 +442,17 @@ pub enum Msg {
     HttpCheckDue {
         host: usize,
     },
+    /// The host's current generation and the one before it.
+    GenerationsRead {
+        host: usize,
+        result: Result<
+            (
+                crate::deploy::generations::Generation,
+                crate::deploy::generations::Generation,
+            ),
+            String,
+        >,
+    },
     /// Where the stale fixed-output hash is in the repository.
     HashSitesFound {
         host: usize,
@@ -524,6 +535,10 @@ pub enum Effect {
     Probe {
         host: usize,
         units: Vec<String>,
+    },
+    /// Read the host's system generations (for a rollback).
+    ReadGenerations {
+        host: usize,
     },
     /// Look for the stale fixed-output hash in the repository.
     FindHashSites {

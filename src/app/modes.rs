@@ -76,6 +76,22 @@ pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String>
             .get(&state.selected_host)
             .is_some_and(|d| d.awaiting_yes))
         .then(|| "no deploy of this host waits for a yes".into()),
+        Action::Rollback => {
+            if !matches!(
+                state.hosts.get(state.selected_host).map(|h| &h.status),
+                Some(crate::app::HostStatus::Up(_))
+            ) {
+                Some("the host is not up: its generations cannot be read".into())
+            } else if state
+                .deploys
+                .get(&state.selected_host)
+                .is_some_and(|d| !d.finished())
+            {
+                Some("a deploy of this host is running".into())
+            } else {
+                None
+            }
+        }
         Action::Fix => (!state.deploys.get(&state.selected_host).is_some_and(|d| {
             d.finished() && d.diagnoses.iter().any(|x| x.fix.is_some())
         }))

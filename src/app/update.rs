@@ -102,6 +102,7 @@ fn apply(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::HttpCheckDue { host } => http_check(state, host),
         Msg::HttpChecked { host, served } => on_http_checked(state, host, served),
         Msg::HashSitesFound { host, repo, result } => on_hash_sites(state, host, repo, result),
+        Msg::GenerationsRead { host, result } => on_generations(state, host, result),
         Msg::HashWritten {
             host,
             site,

@@ -5,6 +5,7 @@
 
 pub mod activation;
 pub mod diagnosis;
+pub mod generations;
 pub mod history;
 pub mod http_check;
 pub mod native;
@@ -98,8 +99,18 @@ pub struct Plan {
     pub services: Vec<String>,
     /// The page fetched on the host after the deploy.
     pub http_check: Option<crate::config::HttpCheck>,
+    /// A rollback: no build, no copy; the host's own previous generation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<Rollback>,
     #[serde(flatten)]
     pub engine: PlanEngine,
+}
+
+/// Back from one of the host's generations to an older one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rollback {
+    pub from: generations::Generation,
+    pub to: generations::Generation,
 }
 
 /// Who runs the deploy's steps.
@@ -175,8 +186,35 @@ impl Plan {
             confirm_activation: host.confirm_activation,
             services: host.services.clone(),
             http_check: host.http_check.clone(),
+            rollback: None,
             engine,
         })
+    }
+
+    /// Switching `host` back to its generation `to` from `from`, with
+    /// deploytui's own steps (whatever the host's engine): what changes,
+    /// the profile set to that generation, switch-to-configuration, verify.
+    pub fn rollback(
+        index: usize,
+        host: &Host,
+        from: generations::Generation,
+        to: generations::Generation,
+    ) -> Plan {
+        Plan {
+            host: index,
+            host_name: host.name.clone(),
+            target: host.target.to_string(),
+            remote: !matches!(host.target, crate::config::Target::Local),
+            sudo: host.sudo,
+            action: SwitchAction::Switch,
+            installable: to.path.clone(),
+            overrides: Vec::new(),
+            confirm_activation: false,
+            services: host.services.clone(),
+            http_check: host.http_check.clone(),
+            rollback: Some(Rollback { from, to }),
+            engine: PlanEngine::Native,
+        }
     }
 
     /// The nixos-rebuild line this plan runs: the user's, with the plan's
@@ -220,18 +258,16 @@ impl Plan {
         argv
     }
 
-    /// Makes `path` the system profile's newest generation (on the host, as root).
+    /// Makes `path` the system profile's newest generation (on the host, as
+    /// root); a rollback switches the profile to the generation shown.
     pub fn profile_argv(&self, path: &str) -> Vec<String> {
-        crate::remote::privileged(
-            self.sudo,
-            &[
-                "nix-env".into(),
-                "-p".into(),
-                SYSTEM_PROFILE.into(),
-                "--set".into(),
-                path.into(),
-            ],
-        )
+        let how = match &self.rollback {
+            Some(r) => ["--switch-generation".to_string(), r.to.number.to_string()],
+            None => ["--set".to_string(), path.to_string()],
+        };
+        let mut argv = vec!["nix-env".to_string(), "-p".into(), SYSTEM_PROFILE.into()];
+        argv.extend(how);
+        crate::remote::privileged(self.sudo, &argv)
     }
 
     /// `<path>/bin/switch-to-configuration <action>` (on the host, as root).
@@ -257,9 +293,12 @@ impl Plan {
             steps.extend([StepKind::Activate, StepKind::Verify, StepKind::Changes]);
             return steps;
         }
-        let mut steps = vec![StepKind::Build];
-        if self.remote {
-            steps.push(StepKind::Copy);
+        let mut steps = Vec::new();
+        if self.rollback.is_none() {
+            steps.push(StepKind::Build);
+            if self.remote {
+                steps.push(StepKind::Copy);
+            }
         }
         steps.push(StepKind::Changes);
         if self.action.sets_profile() {
@@ -296,6 +335,11 @@ impl Plan {
                 on_host("changes", diff_argv(RUNNING, BUILT)),
             ];
         }
+        // A rollback's system is known: the generation it goes back to.
+        let system = self
+            .rollback
+            .as_ref()
+            .map_or(BUILT.to_string(), |r| r.to.path.clone());
         self.steps()
             .into_iter()
             .map(|step| match step {
@@ -309,9 +353,9 @@ impl Plan {
                     place: "here".into(),
                     argv: self.copy_argv(BUILT),
                 },
-                StepKind::Changes => on_host(step.name(), diff_argv(RUNNING, BUILT)),
-                StepKind::Profile => on_host(step.name(), self.profile_argv(BUILT)),
-                StepKind::Activate => on_host(step.name(), self.activate_argv(BUILT)),
+                StepKind::Changes => on_host(step.name(), diff_argv(RUNNING, &system)),
+                StepKind::Profile => on_host(step.name(), self.profile_argv(&system)),
+                StepKind::Activate => on_host(step.name(), self.activate_argv(&system)),
                 StepKind::Verify => verify(),
             })
             .collect()
@@ -634,6 +678,9 @@ impl Deploy {
             return format!("failed at {}", s.kind.name());
         }
         if self.finished() {
+            if let Some(r) = &self.plan.rollback {
+                return format!("rolled back to generation {}", r.to.number);
+            }
             return match self.plan.action {
                 SwitchAction::DryActivate => "dry run done".into(),
                 a => format!("{} done", a.as_str()),

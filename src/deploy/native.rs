@@ -43,51 +43,17 @@ pub async fn run(
     let before = current_system(cx).await;
     send(Event::Before(before.clone()));
 
-    send(Event::Started(StepKind::Build));
-    let built = match local(&plan.build_argv(), None, StepKind::Build, events).await {
-        Ok((stdout, _)) => match crate::nix::parse_build_json(stdout.as_bytes()) {
-            Some(path) if crate::probe::is_store_path(&path) => path,
-            _ => {
-                send(Event::Finished(
-                    StepKind::Build,
-                    Err(format!(
-                        "nix build printed no store path: {}",
-                        crate::text::quote(stdout.trim())
-                    )),
-                ));
-                return false;
-            }
+    // A rollback builds and copies nothing: the generation is on the host.
+    let built = match &plan.rollback {
+        Some(r) => {
+            send(Event::Built(r.to.path.clone()));
+            r.to.path.clone()
+        }
+        None => match build_and_copy(plan, cx, before.as_deref(), events).await {
+            Some(built) => built,
+            None => return false,
         },
-        Err(why) => {
-            send(Event::Finished(StepKind::Build, Err(why)));
-            return false;
-        }
     };
-    send(Event::Built(built.clone()));
-    let same = before.as_deref() == Some(built.as_str());
-    send(Event::Finished(
-        StepKind::Build,
-        Ok(if same {
-            format!("{} (what the host runs already)", name(&built))
-        } else {
-            name(&built)
-        }),
-    ));
-
-    if plan.remote {
-        send(Event::Started(StepKind::Copy));
-        let env = cx.nix_sshopts.clone().map(|o| ("NIX_SSHOPTS", o));
-        match local(&plan.copy_argv(&built), env, StepKind::Copy, events).await {
-            Ok(_) => send(Event::Finished(
-                StepKind::Copy,
-                Ok(format!("to {}", plan.target)),
-            )),
-            Err(why) => {
-                send(Event::Finished(StepKind::Copy, Err(why)));
-                return false;
-            }
-        }
-    }
 
     send(Event::Started(StepKind::Changes));
     let result = changes(cx, before.as_deref(), &built, events)
@@ -188,6 +154,66 @@ pub async fn http_check(
             said: format!("not fetched: {e}"),
         },
     }
+}
+
+/// Builds the system here and copies it to the host; its store path, or
+/// `None` when a step failed (it said why).
+async fn build_and_copy(
+    plan: &Plan,
+    cx: &Context<'_>,
+    before: Option<&str>,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Option<String> {
+    let send = |e: Event| {
+        let _ = events.send(e);
+    };
+    send(Event::Started(StepKind::Build));
+    let built = match local(&plan.build_argv(), None, StepKind::Build, events).await {
+        Ok((stdout, _)) => match crate::nix::parse_build_json(stdout.as_bytes()) {
+            Some(path) if crate::probe::is_store_path(&path) => path,
+            _ => {
+                send(Event::Finished(
+                    StepKind::Build,
+                    Err(format!(
+                        "nix build printed no store path: {}",
+                        crate::text::quote(stdout.trim())
+                    )),
+                ));
+                return None;
+            }
+        },
+        Err(why) => {
+            send(Event::Finished(StepKind::Build, Err(why)));
+            return None;
+        }
+    };
+    send(Event::Built(built.clone()));
+    let same = before == Some(built.as_str());
+    send(Event::Finished(
+        StepKind::Build,
+        Ok(if same {
+            format!("{} (what the host runs already)", name(&built))
+        } else {
+            name(&built)
+        }),
+    ));
+
+    if plan.remote {
+        send(Event::Started(StepKind::Copy));
+        let env = cx.nix_sshopts.clone().map(|o| ("NIX_SSHOPTS", o));
+        match local(&plan.copy_argv(&built), env, StepKind::Copy, events).await {
+            Ok(_) => send(Event::Finished(
+                StepKind::Copy,
+                Ok(format!("to {}", plan.target)),
+            )),
+            Err(why) => {
+                send(Event::Finished(StepKind::Copy, Err(why)));
+                return None;
+            }
+        }
+    }
+
+    Some(built)
 }
 
 /// What the built system changes on the host against what it runs: the

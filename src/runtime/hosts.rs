@@ -41,6 +41,8 @@ pub enum Request {
     StopDeploy {
         id: JobId,
     },
+    /// Read the system generations (for a rollback).
+    Generations,
     /// Fetch the HTTP check's page on the host.
     HttpCheck {
         check: crate::config::HttpCheck,
@@ -165,6 +167,26 @@ async fn worker(
                     let result = t.output(&argv, password.as_ref(), limit).await;
                     drop(password);
                     let _ = msgs.send(Msg::UnitActionDone { id, result });
+                });
+            }
+            Request::Generations => {
+                let result = match session(&mut transport, &host, &settings).await {
+                    Ok(t) => t
+                        .output(
+                            &crate::deploy::generations::command(),
+                            None,
+                            settings.command_timeout,
+                        )
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|out| {
+                            crate::deploy::generations::current_and_previous(&out.stdout)
+                        }),
+                    Err(e) => Err(e.to_string()),
+                };
+                let _ = msgs.send(Msg::GenerationsRead {
+                    host: index,
+                    result,
                 });
             }
             Request::HttpCheck { check, rev } => {

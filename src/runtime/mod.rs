@@ -286,6 +286,7 @@ fn run_effect(
     match effect {
         Effect::Quit => return true,
         Effect::Probe { host, units } => send(host, hosts::Request::Probe { units }),
+        Effect::ReadGenerations { host } => send(host, hosts::Request::Generations),
         Effect::HttpCheck { host, check, rev } => {
             send(host, hosts::Request::HttpCheck { check, rev })
         }

@@ -306,6 +306,15 @@ pub fn deploy_preview(
         plan.target,
         sudo(plan)
     ))];
+    if let Some(r) = &plan.rollback {
+        let generation = |g: &crate::deploy::generations::Generation| {
+            Line::raw(format!("  generation {}: {}", g.number, g.path))
+        };
+        lines.push(Line::styled("Roll back, from", theme.title));
+        lines.push(generation(&r.from));
+        lines.push(Line::styled("to", theme.title));
+        lines.push(generation(&r.to));
+    }
     if plans.len() > 1 {
         lines.push(Line::raw(format!(
             "{} hosts, at most {} at once (parallel); each its own steps and log.",
@@ -335,12 +344,17 @@ pub fn deploy_preview(
         ]));
     }
     let names: Vec<&str> = plans.iter().map(|p| p.host_name.as_str()).collect();
+    let verb = if plan.rollback.is_some() {
+        "Roll back"
+    } else {
+        "Deploy"
+    };
     ask(
         frame,
         area,
         state,
         theme,
-        format!(" Deploy {} ", names.join(", ")),
+        format!(" {verb} {} ", names.join(", ")),
         lines,
     );
 }

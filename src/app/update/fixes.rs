@@ -307,3 +307,44 @@ fn name_of(state: &State, host: usize) -> String {
         .map_or("?", |h| h.name.as_str())
         .to_string()
 }
+
+/// `b`: the host's generations are read first; the question shows both.
+pub(super) fn ask_rollback(state: &mut State) -> Vec<Effect> {
+    let host = state.selected_host;
+    state.notice = Some(format!(
+        "{}: reading its generations…",
+        name_of(state, host)
+    ));
+    vec![Effect::ReadGenerations { host }]
+}
+
+/// The current generation and the one before: the rollback's plan, shown
+/// as every deploy is, before anything runs.
+pub(super) fn on_generations(
+    state: &mut State,
+    host: usize,
+    result: Result<
+        (
+            crate::deploy::generations::Generation,
+            crate::deploy::generations::Generation,
+        ),
+        String,
+    >,
+) -> Vec<Effect> {
+    let name = name_of(state, host);
+    match (result, state.config.hosts.get(host)) {
+        (Ok((from, to)), Some(config)) => {
+            if let Some(d) = state.deploys.get(&host).filter(|d| !d.finished()) {
+                state.notice = Some(format!("{name} is deploying already ({})", d.verdict()));
+                return Vec::new();
+            }
+            state.notice = None;
+            state.overlay = Some(Overlay::DeployPreview(vec![Plan::rollback(
+                host, config, from, to,
+            )]));
+        }
+        (Err(e), _) => state.notice = Some(format!("{name}: no rollback: {e}")),
+        (Ok(_), None) => {}
+    }
+    Vec::new()
+}

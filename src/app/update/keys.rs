@@ -209,6 +209,7 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         }
         Action::Deploy => ask_deploy(state),
         Action::Fix => return fix(state),
+        Action::Rollback => return ask_rollback(state),
         Action::Pager => {
             let log = state.shown_log();
             let mut text = String::new();
