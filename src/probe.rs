@@ -24,6 +24,10 @@ if cur=$(readlink /run/current-system 2>/dev/null); then
   [ -r /run/current-system/nixos-version ] && echo "nixos_version=$(cat /run/current-system/nixos-version)"
 fi
 booted=$(readlink /run/booted-system 2>/dev/null) && echo "booted=$booted"
+for part in kernel initrd kernel-modules; do
+  [ -e /run/booted-system/$part ] && [ -e /run/current-system/$part ] || continue
+  b=$(readlink -f /run/booted-system/$part) && c=$(readlink -f /run/current-system/$part) && echo "boot_part=$part $b $c"
+done
 if profile=$(readlink /nix/var/nix/profiles/system 2>/dev/null); then
   echo "profile=$profile"
   echo "profile_mtime=$(stat -c %Y "/nix/var/nix/profiles/$profile" 2>/dev/null)"
@@ -108,6 +112,9 @@ pub struct HostProbe {
     /// When it was activated: the mtime of the `/run/current-system` link.
     pub activated_at: Option<u64>,
     pub booted_system: Option<String>,
+    /// Whether the running system's kernel, initrd or modules differ from
+    /// the booted one's; `None` when the systems have none to compare.
+    pub boot_changed: Option<bool>,
     /// The system profile's current generation and when it was made.
     pub generation: Option<u32>,
     pub generation_at: Option<u64>,
@@ -122,9 +129,15 @@ pub struct HostProbe {
 }
 
 impl HostProbe {
-    /// A reboot is pending when the booted and running systems differ.
+    /// A reboot is pending when the running system's kernel, initrd or
+    /// modules are not the booted ones (any other change is live already).
+    /// Systems with none of them to compare: pending only if the two
+    /// systems differ at all, and then not known.
     pub fn reboot_pending(&self) -> Option<bool> {
-        Some(self.booted_system.as_ref()? != self.current_system.as_ref()?)
+        if let Some(changed) = self.boot_changed {
+            return Some(changed);
+        }
+        (self.booted_system.as_ref()? == self.current_system.as_ref()?).then_some(false)
     }
 
     /// A service that became active before the running system was activated
@@ -212,6 +225,16 @@ pub fn parse(output: &str, units: &[String]) -> HostProbe {
             "current" => p.current_system = store_path(w, "/run/current-system"),
             "current_mtime" => p.activated_at = number(w, "activation time"),
             "booted" => p.booted_system = store_path(w, "/run/booted-system"),
+            "boot_part" => {
+                // `kernel <booted> <current>`, both store paths.
+                let mut parts = value.split(' ');
+                match (parts.next(), parts.next(), parts.next()) {
+                    (Some(_), Some(b), Some(c)) if is_store_path(b) && is_store_path(c) => {
+                        p.boot_changed = Some(p.boot_changed.unwrap_or(false) || b != c);
+                    }
+                    _ => w.push(format!("boot part `{shown}` is not two store paths")),
+                }
+            }
             "profile" => {
                 p.generation = value
                     .strip_prefix("system-")
@@ -318,7 +341,52 @@ mod tests {
         );
         assert_eq!(p.uptime_secs, Some(3600));
         assert_eq!(p.failed_units, Some(1));
-        assert_eq!(p.reboot_pending(), Some(true));
+        assert_eq!(
+            p.reboot_pending(),
+            None,
+            "the systems differ, with no kernel to compare"
+        );
+        // With kernels: pending only when one of them differs.
+        let k = |kernel: &str| {
+            format!(
+                "boot_part=kernel /nix/store/kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk-linux-6.6 {kernel}
+"
+            )
+        };
+        let same = parse(
+            &GOOD.replace(
+                "@@systemctl-show",
+                &format!(
+                    "{}@@systemctl-show",
+                    k("/nix/store/kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk-linux-6.6")
+                ),
+            ),
+            &units,
+        );
+        assert_eq!(same.reboot_pending(), Some(false), "an app change is live");
+        let new = parse(
+            &GOOD.replace(
+                "@@systemctl-show",
+                &format!(
+                    "{}@@systemctl-show",
+                    k("/nix/store/jjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjj-linux-6.7")
+                ),
+            ),
+            &units,
+        );
+        assert_eq!(new.reboot_pending(), Some(true));
+        let junk = parse(
+            &GOOD.replace(
+                "@@systemctl-show",
+                "boot_part=kernel /etc/passwd x\n@@systemctl-show",
+            ),
+            &units,
+        );
+        assert!(
+            junk.warnings.iter().any(|w| w.contains("boot part")),
+            "{:?}",
+            junk.warnings
+        );
         assert_eq!(p.services.len(), 2);
         let stale: Vec<_> = p.stale_services().map(|u| u.id.as_str()).collect();
         assert_eq!(

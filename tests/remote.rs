@@ -94,8 +94,8 @@ fn probe_reports_each_hosts_real_system_and_generation() {
         assert_eq!(sys.failed_units, Some(0));
         assert_eq!(
             sys.reboot_pending,
-            Some(i == 1),
-            "server2 booted gen 1, runs gen 2"
+            Some(false),
+            "server2 booted gen 1 and runs gen 2, an app change: live, no reboot"
         );
         assert_eq!(h.services.len(), 2);
         assert!(
@@ -112,6 +112,22 @@ fn probe_reports_each_hosts_real_system_and_generation() {
             .and_then(|s| s.configuration_revision.clone()),
         Some(f.repo.head().expect("head")),
         "server2 runs HEAD (built with the override)"
+    );
+    // A new kernel is not live until a reboot: now one is pending.
+    f.repo.set_kernel("server2", "6.7.0").expect("kernel");
+    f.repo.commit("server2: linux 6.7").expect("commit");
+    let toplevel = f.build(1, true).expect("build");
+    f.activate(1, &toplevel, "switch").expect("switch");
+    let report = rt()
+        .block_on(headless::status(&config, &hosts))
+        .expect("status");
+    assert_eq!(
+        report.hosts[1]
+            .system
+            .as_ref()
+            .and_then(|s| s.reboot_pending),
+        Some(true),
+        "server2 runs linux 6.7, booted 6.6"
     );
 }
 

@@ -168,6 +168,20 @@ impl Monorepo {
         self.commit(&format!("webapp: {message}"))
     }
 
+    /// Gives `host` another kernel version (uncommitted): its next system
+    /// needs a reboot to run it.
+    pub fn set_kernel(&self, host: &str, version: &str) -> Result<(), FleetError> {
+        let rel = format!("infra/hosts/{host}/host.nix");
+        let text = self.read(&rel)?;
+        let without: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("kernel ="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let text = without.replacen('{', &format!("{{\n  kernel = \"{version}\";"), 1);
+        self.write(&rel, &text)
+    }
+
     /// Sets the app's version in package.json (uncommitted).
     pub fn set_version(&self, version: &str) -> Result<(), FleetError> {
         let mut pkg: serde_json::Value = serde_json::from_str(&self.read("app/package.json")?)

@@ -39,9 +39,15 @@ let
     chmod +x $out/bin/webapp
   '';
   nginxRestart = if host.nginxRestartIfChanged or false then "" else "X-RestartIfChanged=false\n";
+  # What a reboot would change: a new kernel or initrd (an app change is not one).
+  kernelVersion = host.kernel or "6.6.0";
+  kernel = sh "linux-${kernelVersion}" ''echo "fleet kernel ${kernelVersion}" > $out'';
+  initrd = sh "initrd-linux-${kernelVersion}" ''echo "fleet initrd ${kernelVersion}" > $out'';
 in
 sh "nixos-system-${host.name}-${webapp.version}" ''
   mkdir -p $out/bin $out/sw/bin $out/etc/systemd/system
+  ln -s ${kernel} $out/kernel
+  ln -s ${initrd} $out/initrd
   cp ${./switch-to-configuration.sh} $out/bin/switch-to-configuration
   chmod +x $out/bin/switch-to-configuration
   echo "24.11.deploytui-fleet" > $out/nixos-version
