@@ -41,6 +41,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Every check that needs no deploy, for a pre-deploy hook (exit 1 on a
+    /// problem, 3 if a host is unreachable)
+    Doctor {
+        /// Hosts to check (default: all)
+        hosts: Vec<String>,
+        /// Print JSON (schema deploytui.doctor/1, see the README)
+        #[arg(long)]
+        json: bool,
+    },
     /// Restart one service on one host, with the host's sudo setting
     Restart {
         host: String,

@@ -14,6 +14,7 @@ use crate::secret::Secret;
 use crate::systemd;
 
 pub mod deploy;
+pub mod doctor;
 
 /// `status` exit code when a host did not answer.
 pub const EXIT_UNREACHABLE: u8 = 3;

@@ -36,6 +36,17 @@ fn main() -> ExitCode {
             }
             Ok(ExitCode::from(report.exit_code()))
         }),
+        Some(Command::Doctor { hosts, json }) => with_config(cli.config.as_deref(), |config| {
+            let selected = deploytui::headless::select_hosts(&config, &hosts)?;
+            let report =
+                runtime()?.block_on(deploytui::headless::doctor::doctor(&config, &selected))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                deploytui::headless::doctor::print(&report, &mut std::io::stdout().lock())?;
+            }
+            Ok(ExitCode::from(report.exit_code()))
+        }),
         Some(Command::Flake { host, json }) => with_config(cli.config.as_deref(), |config| {
             let names: Vec<String> = host.into_iter().collect();
             let selected = deploytui::headless::select_hosts(&config, &names)?;

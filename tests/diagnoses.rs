@@ -81,6 +81,15 @@ fn a_deploy_of_the_stale_lock_says_nothing_new_was_shipped_and_exits_2() {
     let Some(f) = fleet_without_overrides() else {
         return;
     };
+    // doctor, as a pre-deploy hook, says so before the deploy.
+    let out = deploytui(&f, &["doctor"], "");
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("server1: ✗ input monorepo: stale: 1 commit behind HEAD")
+            && said.contains("deploys do not override it: a deploy builds old code"),
+        "{said}"
+    );
     let out = deploytui(
         &f,
         &["deploy", "server1", "--json", "--sudo-password-stdin"],
@@ -441,6 +450,62 @@ fn b_rolls_the_host_back_to_the_generation_before_after_showing_both() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
     assert_eq!(v["hosts"][0]["system"]["current"], first.as_str());
     assert_eq!(v["hosts"][0]["system"]["generation"], 1);
+}
+
+#[test]
+fn doctor_finds_what_a_deploy_would_miss_and_what_it_left_behind() {
+    let Some(f) = common::fleet("diagnosis tests", 1) else {
+        return;
+    };
+    f.repo
+        .commit_app_change("Not deployed yet")
+        .expect("commit");
+    let doctor = |args: &[&str]| {
+        let mut all = vec!["doctor"];
+        all.extend(args);
+        let out = deploytui(&f, &all, "");
+        (out.status.code(), text(&out.stdout))
+    };
+    // Before the deploy: the lock is stale but deploys override it, the
+    // host is one commit behind: information, nothing to fix.
+    let (code, said) = doctor(&[]);
+    assert_eq!(code, Some(0), "{said}");
+    for shown in [
+        "server1: ✓ nothing to fix",
+        "server1: · input monorepo: stale: 1 commit behind HEAD",
+        "deploys override it with git+file://",
+        "server1: · the host runs commit",
+        "server1: · ✓ http://127.0.0.1:",
+    ] {
+        assert!(said.contains(shown), "{shown}:\n{said}");
+    }
+    // After it: nginx on the previous system, and the page it serves.
+    deploy_expecting(&f, 3);
+    let (code, said) = doctor(&["server1"]);
+    assert_eq!(code, Some(1), "{said}");
+    for shown in [
+        "server1: ✗ nginx.service has run since",
+        "server1:   fix: deploytui restart server1 nginx.service",
+        "server1: ✗ ✗ http://127.0.0.1:",
+    ] {
+        assert!(said.contains(shown), "{shown}:\n{said}");
+    }
+    assert!(
+        !said.contains("reboot"),
+        "an app change needs no reboot:\n{said}"
+    );
+    let out = deploytui(
+        &f,
+        &["restart", "server1", "nginx", "--sudo-password-stdin"],
+        &format!("{SUDO_PASSWORD}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (code, said) = doctor(&["--json"]);
+    assert_eq!(code, Some(0), "{said}");
+    let v: serde_json::Value = serde_json::from_str(&said).expect("json");
+    assert_eq!(v["schema"], "deploytui.doctor/1");
+    let findings = v["hosts"][0]["findings"].as_array().expect("findings");
+    assert!(findings.iter().all(|f| f["problem"] == false), "{said}");
 }
 
 /// server1's running system and the commit it was built from.

@@ -1,0 +1,285 @@
+//! `deploytui doctor`: every check that needs no deploy, for a pre-deploy
+//! hook. Per host: reachable, flake inputs a deploy would not bring to
+//! HEAD, services on the previous system or down, failed units, a reboot
+//! pending, and the HTTP check. Problems make the exit code; the rest is
+//! said as information.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::settings;
+use crate::config::{Config, Host};
+use crate::nix::check;
+use crate::remote::Transport;
+
+pub const DOCTOR_SCHEMA: &str = "deploytui.doctor/1";
+
+#[derive(Debug, Serialize)]
+pub struct Doctor {
+    pub schema: &'static str,
+    pub hosts: Vec<DoctorHost>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DoctorHost {
+    pub name: String,
+    pub reachable: bool,
+    pub findings: Vec<Finding>,
+}
+
+/// One thing a check found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// `unreachable`, `stale-input`, `behind`, `stale-service`,
+    /// `service-down`, `failed-units`, `reboot-pending`, `http-check`.
+    pub check: &'static str,
+    /// Something to fix before deploying; `false` is information.
+    pub problem: bool,
+    pub text: String,
+    /// What fixes it.
+    pub fix: Option<String>,
+}
+
+impl Doctor {
+    /// 3 when a host did not answer, 1 when a check found a problem, else 0.
+    pub fn exit_code(&self) -> u8 {
+        if self.hosts.iter().any(|h| !h.reachable) {
+            super::EXIT_UNREACHABLE
+        } else if self
+            .hosts
+            .iter()
+            .any(|h| h.findings.iter().any(|f| f.problem))
+        {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+fn problem(check: &'static str, text: String, fix: Option<String>) -> Finding {
+    Finding {
+        check,
+        problem: true,
+        text,
+        fix,
+    }
+}
+
+fn info(check: &'static str, text: String) -> Finding {
+    Finding {
+        check,
+        problem: false,
+        text,
+        fix: None,
+    }
+}
+
+/// Checks the hosts in parallel (at most `parallel` at once).
+pub async fn doctor(config: &Config, hosts: &[&Host]) -> anyhow::Result<Doctor> {
+    let settings = settings(config)?;
+    let limit = Arc::new(tokio::sync::Semaphore::new(config.parallel));
+    let runs = hosts.iter().map(|host| {
+        let (settings, limit) = (settings.clone(), limit.clone());
+        async move {
+            let _slot = limit.acquire().await;
+            one(host, &settings).await
+        }
+    });
+    Ok(Doctor {
+        schema: DOCTOR_SCHEMA,
+        hosts: futures::future::join_all(runs).await,
+    })
+}
+
+async fn one(host: &Host, settings: &crate::remote::SshSettings) -> DoctorHost {
+    let name = host.name.clone();
+    let unreachable = |why: String, manual: Option<String>| DoctorHost {
+        name: name.clone(),
+        reachable: false,
+        findings: vec![problem("unreachable", why, manual)],
+    };
+    let transport = match Transport::connect(host, settings).await {
+        Ok(t) => t,
+        Err(e) => {
+            let manual = match &e {
+                crate::remote::RemoteError::Connect { manual, .. } => Some(manual.clone()),
+                _ => None,
+            };
+            return unreachable(e.to_string(), manual);
+        }
+    };
+    let probed = transport
+        .output(
+            &crate::probe::command(&host.services, settings.command_timeout),
+            None,
+            settings.command_timeout,
+        )
+        .await
+        .and_then(|out| crate::probe::read(&out, &host.services));
+    let probe = match probed {
+        Ok(p) => p,
+        Err(e) => {
+            transport.close().await;
+            return unreachable(e.to_string(), None);
+        }
+    };
+    let served = match &host.http_check {
+        Some(c) => Some(
+            crate::deploy::native::http_check(
+                &transport,
+                c,
+                probe.configuration_revision.as_deref(),
+            )
+            .await,
+        ),
+        None => None,
+    };
+    transport.close().await;
+    let flake = match &host.flake {
+        Some(f) => Some(check::check(f, probe.configuration_revision.as_deref(), None).await),
+        None => None,
+    };
+    let mut findings = flake_findings(host, flake);
+    findings.extend(host_findings(host, &probe, served.as_ref()));
+    DoctorHost {
+        name,
+        reachable: true,
+        findings,
+    }
+}
+
+/// Inputs a deploy would build stale (no override for them), and how far
+/// the host is behind HEAD.
+fn flake_findings(
+    host: &Host,
+    flake: Option<Result<check::FlakeReport, crate::nix::lock::LockError>>,
+) -> Vec<Finding> {
+    let mut found = Vec::new();
+    let report = match flake {
+        None => return found,
+        Some(Err(e)) => {
+            found.push(problem(
+                "stale-input",
+                format!("the flake cannot be checked: {e}"),
+                None,
+            ));
+            return found;
+        }
+        Some(Ok(r)) => r,
+    };
+    let overrides = check::overrides(&host.override_inputs, &report);
+    for input in report.problems() {
+        let name = &input.locked.path;
+        match overrides.iter().find(|(i, _)| i == name) {
+            Some((_, url)) => found.push(info(
+                "stale-input",
+                format!(
+                    "input {name}: {} in flake.lock; deploys override it with {url}",
+                    check::summary(input, false)
+                ),
+            )),
+            None => found.push(problem(
+                "stale-input",
+                format!(
+                    "input {name}: {}, and deploys do not override it: a deploy builds old code",
+                    check::summary(input, false)
+                ),
+                Some(format!(
+                    "update the lock (u, then c, in the flake pane) or override it (override_inputs = [\"{name}\"])"
+                )),
+            )),
+        }
+    }
+    if let (Some(running), Some(head)) = (&report.running, &report.head) {
+        if !head.starts_with(&running.rev) && !running.rev.starts_with(head.as_str()) {
+            found.push(info(
+                "behind",
+                format!(
+                    "the host runs commit {}{}, HEAD is {}",
+                    check::short_rev(&running.rev),
+                    running.behind.map_or(String::new(), |n| format!(
+                        ", {} behind",
+                        crate::text::count(n, "commit", "commits")
+                    )),
+                    check::short_rev(head)
+                ),
+            ));
+        }
+    }
+    found
+}
+
+/// What the probe and the HTTP check say about the host now.
+fn host_findings(
+    host: &Host,
+    probe: &crate::probe::HostProbe,
+    served: Option<&crate::deploy::http_check::Served>,
+) -> Vec<Finding> {
+    let mut found = Vec::new();
+    let now = probe.now.unwrap_or(0);
+    for unit in probe.stale_services() {
+        found.push(problem(
+            "stale-service",
+            format!(
+                "{} has run since {}, before the running system was activated at {}: it runs the previous configuration",
+                unit.id,
+                crate::ui::when(unit.active_enter.unwrap_or(0), now),
+                crate::ui::when(probe.activated_at.unwrap_or(0), now)
+            ),
+            Some(format!("deploytui restart {} {}", host.name, unit.id)),
+        ));
+    }
+    for (unit, why) in probe.down_services() {
+        found.push(problem(
+            "service-down",
+            format!("{}: {why}", unit.id),
+            Some(format!("journalctl -u {} on the host", unit.id)),
+        ));
+    }
+    if let Some(n @ 1..) = probe.failed_units {
+        found.push(problem(
+            "failed-units",
+            format!(
+                "{} on the host",
+                crate::text::count(n, "failed unit", "failed units")
+            ),
+            Some("systemctl --failed on the host".into()),
+        ));
+    }
+    if probe.reboot_pending() == Some(true) {
+        found.push(info(
+            "reboot-pending",
+            "a reboot is pending: the running kernel, initrd or modules are not the booted ones"
+                .into(),
+        ));
+    }
+    if let Some(served) = served {
+        if served.ok {
+            found.push(info("http-check", served.line()));
+        } else {
+            found.push(problem("http-check", served.line(), None));
+        }
+    }
+    found
+}
+
+/// The findings for people: problems with their fix, then information.
+pub fn print(doctor: &Doctor, out: &mut impl Write) -> std::io::Result<()> {
+    for host in &doctor.hosts {
+        let problems = host.findings.iter().filter(|f| f.problem).count();
+        if problems == 0 {
+            writeln!(out, "{}: ✓ nothing to fix", host.name)?;
+        }
+        for f in &host.findings {
+            let mark = if f.problem { "✗" } else { "·" };
+            writeln!(out, "{}: {mark} {}", host.name, f.text)?;
+            if let Some(fix) = &f.fix {
+                writeln!(out, "{}:   fix: {fix}", host.name)?;
+            }
+        }
+    }
+    Ok(())
+}
