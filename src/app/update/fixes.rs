@@ -247,7 +247,16 @@ pub(super) fn on_hash_written(
             activity(state, line.clone());
             state.selected_host = host;
             state.marked.clear();
-            ask_deploy(state);
+            // The deploy that failed, again: the same action and overrides
+            // (a fresh plan could drop an override the fix was made with).
+            match state
+                .deploys
+                .get(&host)
+                .filter(|d| d.plan.rollback.is_none())
+            {
+                Some(d) => state.overlay = Some(Overlay::DeployPreview(vec![d.plan.clone()])),
+                None => ask_deploy(state),
+            }
             if state.overlay.is_some() {
                 state.notice = Some(format!("{line}; deploy again?"));
             }
