@@ -564,6 +564,65 @@ fn the_briefs_story_start_to_finish_each_failure_diagnosed_and_fixed_with_f() {
     );
 }
 
+#[test]
+fn a_connection_cut_mid_activation_is_said_reconnected_and_the_real_outcome_reported() {
+    let Some(mut f) = common::fleet("diagnosis tests", 1) else {
+        return;
+    };
+    let (before, _) = running(&f);
+    f.repo.commit_app_change("Through a cut").expect("commit");
+    // Activation takes 6 s on the host this time: time to cut it mid-way.
+    let slow = f
+        .ssh(0, "root", "echo 6 > /run/fleet-slow-activation")
+        .output()
+        .expect("ssh");
+    assert!(slow.status.success(), "{slow:?}");
+    let mut cmd = Command::new(common::bin());
+    cmd.arg("--config")
+        .arg(&f.config_path)
+        .args(["deploy", "server1", "--sudo-password-stdin"])
+        .env("NIX_CONFIG", NIX_CONFIG);
+    let mut deploy =
+        common::Spawned::start_with_input(cmd, Some(format!("{SUDO_PASSWORD}\n").as_bytes()));
+    let mut said = String::new();
+    loop {
+        let line = deploy.line("the activation under way", LIMIT);
+        said.push_str(&line);
+        said.push('\n');
+        if line.contains("setting up /etc") {
+            break;
+        }
+    }
+    assert!(
+        said.contains("as the transient unit deploytui-activate-")
+            || said.contains("the host has no systemd as PID 1"),
+        "it says how activation runs:\n{said}"
+    );
+    // Every ssh connection to the host cut, sshd down for 2 s, then back.
+    f.hosts[0].cut_ssh();
+    std::thread::sleep(Duration::from_secs(2));
+    f.hosts[0].restore_ssh().expect("sshd back");
+    let status = deploy.wait(LIMIT);
+    for line in deploy.rest(Duration::from_secs(1)) {
+        said.push_str(&line);
+        said.push('\n');
+    }
+    // The switch went on on the host; deploytui says what happened, and that
+    // it all worked (nginx left on the old system, as always: exit 3).
+    assert_eq!(status.code(), Some(3), "{said}{}", deploy.stderr());
+    for shown in [
+        "connection lost during activation: it goes on on the host; reconnecting…",
+        "reconnected: following the activation on from line",
+        "restarting the following units: webapp.service",
+        "server1: ✓ activate",
+        "server1: ✓ verify",
+    ] {
+        assert!(said.contains(shown), "{shown}:\n{said}");
+    }
+    let (after, _) = running(&f);
+    assert_ne!(after, before, "the host runs the new system");
+}
+
 /// server1's running system and the commit it was built from.
 fn running(f: &Fleet) -> (String, String) {
     let out = deploytui(f, &["status", "--json", "server1"], "");

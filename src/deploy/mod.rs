@@ -3,6 +3,7 @@
 //! (`deploy::native`) does the work and reports `Event`s; the TUI and
 //! headless `deploy` fold them with the same `Deploy::apply`.
 
+pub mod activate;
 pub mod activation;
 pub mod diagnosis;
 pub mod generations;
@@ -355,7 +356,11 @@ impl Plan {
                 },
                 StepKind::Changes => on_host(step.name(), diff_argv(RUNNING, &system)),
                 StepKind::Profile => on_host(step.name(), self.profile_argv(&system)),
-                StepKind::Activate => on_host(step.name(), self.activate_argv(&system)),
+                // Run detached on the host, and followed: see `deploy::activate`.
+                StepKind::Activate => on_host(
+                    "activate (detached on the host as the unit deploytui-activate-<id>, or in its own session without systemd; followed, and again after a lost connection)",
+                    self.activate_argv(&system),
+                ),
                 StepKind::Verify => verify(),
             })
             .collect()

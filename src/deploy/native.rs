@@ -18,8 +18,12 @@ pub(super) const FLUSH_EVERY: Duration = Duration::from_millis(50);
 pub(super) const FLUSH_LINES: usize = 500;
 
 /// What the runner needs besides the plan.
+#[derive(Clone)]
 pub struct Context<'a> {
     pub transport: &'a Transport,
+    /// The host and ssh settings, to connect again when the session is lost
+    /// during activation (`None`: no second try).
+    pub reconnect: Option<(&'a crate::config::Host, &'a crate::remote::SshSettings)>,
     /// `NIX_SSHOPTS` for `nix copy` (through the host's ssh master).
     pub nix_sshopts: Option<String>,
     pub password: Option<&'a Secret>,
@@ -95,7 +99,8 @@ pub async fn run(
     }
 
     send(Event::Started(StepKind::Activate));
-    let result = remote_step(cx, &plan.activate_argv(&built), StepKind::Activate, events).await;
+    // Detached on the host: a dropped connection does not half-activate it.
+    let (result, fresh) = super::activate::run(plan, cx, &built, events).await;
     let ok = result.is_ok();
     // The words come from what switch-to-configuration said (see `Deploy::apply`).
     send(Event::Finished(
@@ -103,14 +108,32 @@ pub async fn run(
         result.map(|_| String::new()),
     ));
     if !ok {
+        if let Some(t) = fresh {
+            t.close().await;
+        }
         return false;
     }
+    // After a reconnect, the new session for what follows.
+    let reconnected;
+    let cx = match &fresh {
+        Some(t) => {
+            reconnected = Context {
+                transport: t,
+                ..cx.clone()
+            };
+            &reconnected
+        }
+        None => cx,
+    };
 
     send(Event::Started(StepKind::Verify));
     let result = verify(plan, cx, &built, before.as_deref()).await;
     let ok = result.is_ok();
     send(Event::Finished(StepKind::Verify, result));
     look_after(plan, cx, events).await;
+    if let Some(t) = fresh {
+        t.close().await;
+    }
     ok
 }
 

@@ -42,7 +42,7 @@ fn the_plan_names_every_command_with_every_flag() {
             "copy @here: nix --extra-experimental-features 'nix-command flakes' copy --log-format internal-json -v --to ssh://deploy@10.0.0.1 '<built system>'",
             "changes @deploy@10.0.0.1: nix --extra-experimental-features 'nix-command flakes' store diff-closures '<running system>' '<built system>'",
             "profile @deploy@10.0.0.1: sudo -k -S -p '' -- nix-env -p /nix/var/nix/profiles/system --set '<built system>'",
-            "activate @deploy@10.0.0.1: sudo -k -S -p '' -- '<built system>/bin/switch-to-configuration' switch",
+            "activate (detached on the host as the unit deploytui-activate-<id>, or in its own session without systemd; followed, and again after a lost connection) @deploy@10.0.0.1: sudo -k -S -p '' -- '<built system>/bin/switch-to-configuration' switch",
             "verify @deploy@10.0.0.1: readlink /run/current-system",
         ]
     );

@@ -13,6 +13,7 @@ use super::{run, set_mode, FleetError, SUDO_PASSWORD, SUDO_USER};
 const INIT: &str = include_str!("../../assets/fleet/host/init.sh");
 const SYSTEMCTL: &str = include_str!("../../assets/fleet/host/systemctl");
 const JOURNALCTL: &str = include_str!("../../assets/fleet/host/journalctl");
+const SYSTEMD_RUN: &str = include_str!("../../assets/fleet/host/systemd-run");
 /// uid of the sudo user inside the hosts (their passwd is private).
 const SUDO_UID: u32 = 4242;
 
@@ -56,6 +57,7 @@ impl FleetHost {
         for (file, text) in [
             ("bin/systemctl", SYSTEMCTL),
             ("bin/journalctl", JOURNALCTL),
+            ("bin/systemd-run", SYSTEMD_RUN),
             ("init.sh", INIT),
         ] {
             std::fs::write(dir.join(file), text)?;
@@ -168,6 +170,30 @@ impl FleetHost {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Cuts every ssh connection to the host and keeps sshd down (the
+    /// host and everything else on it go on) until [`FleetHost::restore_ssh`].
+    pub fn cut_ssh(&self) {
+        let _ = std::fs::write(self.dir.join("sshd-down"), "");
+        for pid in self.pids() {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.starts_with("sshd") {
+                if let Some(pid) = i32::try_from(pid)
+                    .ok()
+                    .and_then(rustix::process::Pid::from_raw)
+                {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
+    }
+
+    /// Lets the host's sshd start again, and waits until it listens.
+    pub fn restore_ssh(&mut self) -> Result<(), FleetError> {
+        let _ = std::fs::remove_file(self.dir.join("sshd-down"));
+        self.wait_listening(Duration::from_secs(10))
+            .map_err(|e| FleetError::Step(format!("{}: sshd did not come back: {e}", self.name)))
     }
 
     /// Whether the host is running.

@@ -191,6 +191,7 @@ async fn deploy_one(
     let (tx, mut rx) = mpsc::unbounded_channel();
     let cx = crate::deploy::Context {
         transport: &transport,
+        reconnect: Some((host, &settings)),
         nix_sshopts: transport.nix_sshopts(host, &settings),
         password: password.as_ref(),
         command_timeout: settings.command_timeout,

@@ -235,6 +235,8 @@ async fn worker(
                 let (command_timeout, action_timeout) =
                     (settings.command_timeout, settings.action_timeout);
                 let deploy_slots = slots.deploys.clone();
+                // To connect again if the session is lost during activation.
+                let again = (host.clone(), settings.clone());
                 let (yes_tx, yes_rx) = tokio::sync::oneshot::channel();
                 approvals.insert(id, yes_tx);
                 let task = tasks.spawn(async move {
@@ -264,6 +266,7 @@ async fn worker(
                     let run = async {
                         let cx = crate::deploy::Context {
                             transport: &t,
+                            reconnect: Some((&again.0, &again.1)),
                             nix_sshopts: sshopts,
                             password: password.as_ref(),
                             command_timeout,

@@ -92,16 +92,30 @@ pub struct Spawned {
 impl Spawned {
     /// Starts `cmd` with stdout piped (read it with [`Spawned::line`]) and
     /// stderr kept in a file.
-    pub fn start(mut cmd: Command) -> Spawned {
+    pub fn start(cmd: Command) -> Spawned {
+        Spawned::start_with_input(cmd, None)
+    }
+
+    /// As [`Spawned::start`], with `input` written to its stdin (then closed).
+    pub fn start_with_input(mut cmd: Command, input: Option<&[u8]>) -> Spawned {
         let dir = tempfile::tempdir().expect("tempdir");
         let stderr_file = dir.path().join("stderr");
         let err = std::fs::File::create(&stderr_file).expect("stderr file");
+        let stdin = if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        };
         let mut child = cmd
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(err)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()));
+        if let (Some(bytes), Some(mut pipe)) = (input, child.stdin.take()) {
+            use std::io::Write;
+            pipe.write_all(bytes).expect("stdin");
+        }
         let (tx, rx) = mpsc::channel();
         let stdout = child.stdout.take().expect("stdout");
         std::thread::spawn(move || {
@@ -143,6 +157,18 @@ impl Spawned {
                 )
             }
         }
+    }
+
+    /// The lines of stdout not read yet, once the child ended (or after
+    /// `limit` without a new one).
+    #[allow(dead_code)] // Not every test file reads the rest.
+    pub fn rest(&mut self, limit: Duration) -> Vec<String> {
+        let rx = self.lines.as_ref().expect("stdout reader");
+        let mut lines = Vec::new();
+        while let Ok(line) = rx.recv_timeout(limit) {
+            lines.push(line);
+        }
+        lines
     }
 
     /// Waits for the child to exit within `limit`; fails with its stderr otherwise.

@@ -65,6 +65,8 @@ for unit in "${to_stop[@]}"; do systemctl stop "$unit"; done
 say "NOT restarting the following changed units:" "$(list "${not_restarted[@]}")"
 echo "activating the configuration..."
 echo "setting up /etc..."
+# A test makes activation slow here, to cut the connection in the middle.
+[ -r /run/fleet-slow-activation ] && sleep "$(cat /run/fleet-slow-activation)"
 ln -sfn "$new" /run/.current-system.tmp && mv -T /run/.current-system.tmp /run/current-system
 [ -e /run/booted-system ] || ln -sfn "$new" /run/booted-system
 say "restarting the following units:" "$(list "${to_restart[@]}")"

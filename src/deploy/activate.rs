@@ -1,0 +1,281 @@
+//! Activation that survives a dropped connection. switch-to-configuration
+//! runs on the host detached from the ssh session: as a transient systemd
+//! unit with a unique name (as nixos-rebuild-ng does, but a leftover unit
+//! never blocks the next deploy), or, on a host without systemd as PID 1,
+//! in a session of its own. Its output and exit status go to files under
+//! /run/deploytui; deploytui follows them, and when the connection drops it
+//! says so, reconnects and follows on from the line it had, then reports
+//! what really happened.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::native::Context;
+use super::{Event, Plan, StepKind};
+use crate::remote::Transport;
+
+/// How long deploytui tries to reach the host again after losing it.
+const RECONNECT_FOR: Duration = Duration::from_secs(90);
+const RECONNECT_EVERY: Duration = Duration::from_secs(1);
+
+/// Starts the activation detached (as root): `sh -c START _ ID STC ACTION`.
+const START: &str = r#"id=$1; stc=$2; action=$3
+dir=/run/deploytui
+mkdir -p "$dir" && chmod 755 "$dir" || exit 90
+b=$dir/$id
+: > "$b.log" && chmod 644 "$b.log" || exit 90
+job='b=$2; echo $$ > "$b.pid"; exec >>"$b.log" 2>&1 </dev/null; "$0" "$1"; echo $? > "$b.status.tmp" && mv "$b.status.tmp" "$b.status"'
+if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then
+  systemd-run --unit="deploytui-activate-$id" --collect --service-type=exec --quiet -- /bin/sh -c "$job" "$stc" "$action" "$b" || exit 91
+  echo "@@started unit deploytui-activate-$id"
+else
+  setsid /bin/sh -c "$job" "$stc" "$action" "$b" </dev/null >/dev/null 2>&1 &
+  echo "@@started setsid"
+fi"#;
+
+/// Follows it from line N (as the login user): its new lines as they come,
+/// then `@@status CODE`, or `@@status lost` when it ended without one.
+const FOLLOW: &str = r#"b=/run/deploytui/$1; n=$2
+while :; do
+  fin=0; [ -e "$b.status" ] && fin=1
+  if [ -e "$b.log" ]; then
+    total=$(wc -l < "$b.log")
+    if [ "$total" -gt "$n" ]; then sed -n "$((n+1)),${total}p" "$b.log"; n=$total; fi
+  fi
+  if [ $fin = 1 ]; then echo "@@status $(cat "$b.status")"; exit 0; fi
+  if [ -s "$b.pid" ] && [ ! -d "/proc/$(cat "$b.pid")" ]; then
+    sleep 0.5; [ -e "$b.status" ] && continue
+    echo "@@status lost"; exit 0
+  fi
+  sleep 0.2
+done"#;
+
+/// A name for this activation, unique on the host: its unit and files.
+pub fn unique_id() -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!("{millis}-{}", std::process::id())
+}
+
+pub fn start_argv(plan: &Plan, id: &str, system: &str) -> Vec<String> {
+    crate::remote::privileged(
+        plan.sudo,
+        &[
+            "sh".into(),
+            "-c".into(),
+            START.into(),
+            "deploytui-activate".into(),
+            id.into(),
+            format!("{system}/bin/switch-to-configuration"),
+            plan.action.as_str().into(),
+        ],
+    )
+}
+
+pub fn follow_argv(id: &str, from_line: usize) -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        FOLLOW.into(),
+        "deploytui-follow".into(),
+        id.into(),
+        from_line.to_string(),
+    ]
+}
+
+/// How a follow ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Followed {
+    /// switch-to-configuration's exit status.
+    Status(i32),
+    /// It ended without writing one (killed, or the host went down).
+    Lost,
+    /// The connection broke first.
+    Disconnected,
+}
+
+/// Runs the activation; its result in the step's words, and the transport
+/// to go on with when the first one was lost and a new one made.
+pub async fn run(
+    plan: &Plan,
+    cx: &Context<'_>,
+    system: &str,
+    events: &mpsc::UnboundedSender<Event>,
+) -> (Result<(), String>, Option<Transport>) {
+    let say = |line: String| {
+        let _ = events.send(Event::Output(StepKind::Activate, vec![line]));
+    };
+    let id = unique_id();
+    let started = match cx
+        .transport
+        .output(
+            &start_argv(plan, &id, system),
+            cx.password,
+            cx.action_timeout,
+        )
+        .await
+    {
+        Ok(out) => out,
+        Err(e) => return (Err(e.to_string()), None),
+    };
+    if crate::remote::is_wrong_password(&started) {
+        return (Err("wrong sudo password".into()), None);
+    }
+    match started.stdout.lines().find_map(|l| l.strip_prefix("@@started ")) {
+        Some(how) if how.starts_with("unit ") => say(format!(
+            "activation runs on the host as the transient unit {} (it goes on if the connection drops)",
+            crate::text::clean(&how["unit ".len()..])
+        )),
+        Some(_) => say(
+            "the host has no systemd as PID 1: activation runs in a session of its own instead of \
+             a transient unit (it goes on if the connection drops)"
+                .into(),
+        ),
+        None => {
+            let why = crate::text::clean(started.stderr.trim()).into_owned();
+            return (
+                Err(format!(
+                    "the activation did not start ({}): {why}",
+                    started.code.map_or("killed".into(), |c| format!("exit {c}"))
+                )),
+                None,
+            );
+        }
+    }
+
+    let mut line = 0usize;
+    let mut fresh: Option<Transport> = None;
+    loop {
+        let transport = fresh.as_ref().unwrap_or(cx.transport);
+        match follow(transport, &id, &mut line, events).await {
+            Followed::Status(code) => return (status(code), fresh),
+            Followed::Lost => {
+                return (
+                    Err("the activation ended on the host without an exit status (killed?)".into()),
+                    fresh,
+                )
+            }
+            Followed::Disconnected => {
+                say(
+                    "connection lost during activation: it goes on on the host; reconnecting…"
+                        .into(),
+                );
+                match reconnect(cx).await {
+                    Some(t) => {
+                        say(format!(
+                            "reconnected: following the activation on from line {}",
+                            line + 1
+                        ));
+                        if let Some(old) = fresh.replace(t) {
+                            old.close().await;
+                        }
+                    }
+                    None => {
+                        return (
+                            Err(format!(
+                                "connection lost during activation and the host did not answer \
+                                 for {}s: what happened there is not known (probe it)",
+                                RECONNECT_FOR.as_secs()
+                            )),
+                            fresh,
+                        )
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// switch-to-configuration's exit code in the step's words.
+fn status(code: i32) -> Result<(), String> {
+    match code {
+        0 => Ok(()),
+        4 => Err("exit 4: some units failed, but the system did switch".into()),
+        c => Err(format!("exit {c}")),
+    }
+}
+
+/// Follows the activation's files from `line`, counting the lines it sent.
+async fn follow(
+    transport: &Transport,
+    id: &str,
+    line: &mut usize,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Followed {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let argv = follow_argv(id, *line);
+    let stream = transport.stream(&argv, tx);
+    tokio::pin!(stream);
+    let mut ended = None;
+    let mut result = None;
+    loop {
+        tokio::select! {
+            got = rx.recv() => match got {
+                Some(bytes) => {
+                    let text = String::from_utf8_lossy(&bytes).trim_end().to_string();
+                    match text.strip_prefix("@@status ") {
+                        Some("lost") => ended = Some(Followed::Lost),
+                        Some(code) => {
+                            ended = code.trim().parse().ok().map(Followed::Status)
+                        }
+                        None => {
+                            *line += 1;
+                            let _ = events.send(Event::Output(StepKind::Activate, vec![text]));
+                        }
+                    }
+                }
+                None => break,
+            },
+            r = &mut stream, if result.is_none() => result = Some(r),
+        }
+    }
+    ended.unwrap_or(Followed::Disconnected)
+}
+
+/// A new session to the host, tried every second for a while.
+async fn reconnect(cx: &Context<'_>) -> Option<Transport> {
+    let (host, settings) = cx.reconnect?;
+    let until = Instant::now() + RECONNECT_FOR;
+    while Instant::now() < until {
+        if let Ok(t) = Transport::connect(host, settings).await {
+            return Some(t);
+        }
+        tokio::time::sleep(RECONNECT_EVERY).await;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_name_a_unit_and_files_safely() {
+        let id = unique_id();
+        assert!(id.chars().all(|c| c.is_ascii_digit() || c == '-'), "{id}");
+        assert_eq!(status(0), Ok(()));
+        assert!(status(4).unwrap_err().contains("did switch"));
+        assert_eq!(status(2), Err("exit 2".into()));
+    }
+
+    /// The scripts run for real here, with `sh`: a detached job writes its
+    /// lines and status; the follower sends them from a given line on.
+    #[test]
+    fn the_follower_sends_new_lines_then_the_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = dir.path().join("x");
+        std::fs::write(b.with_extension("log"), "one\ntwo\nthree\n").unwrap();
+        std::fs::write(b.with_extension("status"), "4\n").unwrap();
+        let script = FOLLOW.replace("/run/deploytui", &dir.path().display().to_string());
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script, "follow", "x", "1"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "two\nthree\n@@status 4\n"
+        );
+    }
+}
