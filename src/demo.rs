@@ -21,10 +21,6 @@ pub fn run(hosts: usize, tui: bool) -> anyhow::Result<()> {
         "deploytui demo: starting {hosts} host(s) (real nix builds, sshd, nginx)..."
     );
     let fleet = Fleet::start(hosts).map_err(|e| anyhow::anyhow!("{e}"))?;
-    fleet
-        .repo
-        .commit_app_change("New landing page")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
     // server2 deploys with the brief's own nixos-rebuild line (the fleet's
     // nixos-rebuild, first on PATH: no thread runs yet), server1 with
     // deploytui's own steps: both engines side by side.
@@ -35,6 +31,11 @@ pub fn run(hosts: usize, tui: bool) -> anyhow::Result<()> {
         let path = std::env::var("PATH").unwrap_or_default();
         std::env::set_var("PATH", format!("{}:{path}", fleet.bin_dir().display()));
     }
+    // server1 replays the brief's three failures, one `f` each (after the
+    // config is written whole: it takes server1's overrides away).
+    fleet
+        .replay_the_brief(0)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let _ = writeln!(err, "deploytui demo: fleet in {}", fleet.dir().display());
     let _ = writeln!(
         err,
@@ -51,6 +52,10 @@ pub fn run(hosts: usize, tui: bool) -> anyhow::Result<()> {
     let _ = writeln!(
         err,
         "  server1 logs in as `{SUDO_USER}`; its sudo password is `{SUDO_PASSWORD}`. The others log in as root."
+    );
+    let _ = writeln!(
+        err,
+        "  server1 replays the brief: its deploys do not override the stale lock, and HEAD's new npm dependency left npmDepsHash stale. Press d, then f on each card."
     );
     if hosts >= 2 {
         let _ = writeln!(
@@ -70,6 +75,8 @@ pub fn run(hosts: usize, tui: bool) -> anyhow::Result<()> {
             format!("demo fleet in {}", fleet.dir().display()),
             format!("server1: login {SUDO_USER}, sudo password {SUDO_PASSWORD}"),
             "HEAD has a commit the hosts' flake.lock lacks".to_string(),
+            "server1 replays the brief's story: d deploys it; f fixes what each card finds"
+                .to_string(),
         ];
         if hosts >= 2 {
             intro.push(

@@ -15,14 +15,7 @@ const LIMIT: Duration = Duration::from_secs(120);
 /// brief's deploys did, and a commit the host's lock lacks.
 fn fleet_without_overrides() -> Option<Fleet> {
     let f = common::fleet("diagnosis tests", 1)?;
-    let config = std::fs::read_to_string(&f.config_path).expect("config");
-    let line = "flake = \"infra/hosts/server1#server1\"";
-    assert!(config.contains(line), "{config}");
-    std::fs::write(
-        &f.config_path,
-        config.replace(line, &format!("{line}\noverride_inputs = []")),
-    )
-    .expect("config");
+    f.without_overrides(0).expect("config");
     f.repo
         .commit_app_change("Never reaches the host")
         .expect("commit");
@@ -621,6 +614,27 @@ fn a_connection_cut_mid_activation_is_said_reconnected_and_the_real_outcome_repo
     }
     let (after, _) = running(&f);
     assert_ne!(after, before, "the host runs the new system");
+}
+
+#[test]
+fn a_clean_deploy_has_no_card_and_exits_0() {
+    let Some(f) = common::fleet("diagnosis tests", 1) else {
+        return;
+    };
+    // nginx restarts when it changes here, as most services do.
+    let rel = "infra/hosts/server1/host.nix";
+    let host = f.repo.read(rel).expect("host.nix");
+    f.repo
+        .write(
+            rel,
+            &host.replacen('{', "{\n  nginxRestartIfChanged = true;", 1),
+        )
+        .expect("write");
+    f.repo.commit_app_change("All live").expect("commit");
+    let said = deploy_expecting(&f, 0);
+    assert!(!said.contains('⚠'), "no false alarm:\n{said}");
+    assert!(said.contains("server1:   ✓ http://127.0.0.1:"), "{said}");
+    assert!(said.contains("restarted nginx, webapp"), "{said}");
 }
 
 /// server1's running system and the commit it was built from.

@@ -287,6 +287,39 @@ impl Fleet {
         )
     }
 
+    /// Host `i`'s deploys stop overriding the monorepo input, as the
+    /// brief's did: its stale self-referential lock is built as it is.
+    pub fn without_overrides(&self, i: usize) -> Result<(), FleetError> {
+        let config = std::fs::read_to_string(&self.config_path)?;
+        let name = &self.hosts[i].name;
+        let line = format!("flake = \"infra/hosts/{name}#{name}\"");
+        if !config.contains(&line) {
+            return Err(FleetError::Step(format!(
+                "{name} has no `{line}` in the config"
+            )));
+        }
+        std::fs::write(
+            &self.config_path,
+            config.replace(&line, &format!("{line}\noverride_inputs = []")),
+        )?;
+        Ok(())
+    }
+
+    /// The brief's story, ready to replay on host `i`: its deploys do not
+    /// override the stale lock, and HEAD has a release whose new npm
+    /// dependency left npmDepsHash stale. A deploy then ships nothing new;
+    /// with the override it fails on the hash; fixed, it switches and nginx
+    /// keeps serving the old page. Each is a card with its fix.
+    pub fn replay_the_brief(&self, i: usize) -> Result<(), FleetError> {
+        self.without_overrides(i)?;
+        self.repo.set_version("1.1.0")?;
+        self.repo.add_dependency("left-pad@1.3.0")?;
+        self.repo.write("app/message.txt", "New landing page\n")?;
+        self.repo
+            .commit("webapp 1.1.0: new landing page, left-pad")?;
+        Ok(())
+    }
+
     /// Rewrites the fleet's config so the hosts in `rebuild` are deployed
     /// with the nixos-rebuild engine (the brief's line, as `deploy`).
     pub fn use_nixos_rebuild(&self, rebuild: &[usize]) -> Result<(), FleetError> {
