@@ -170,6 +170,12 @@ pub enum Overlay {
     /// Write the new fixed-output hash? The diff of the chosen place (Tab
     /// changes the place when there are several).
     HashFix(HashFix),
+    /// Which unit's journal to follow (Tab changes it).
+    PickJournal {
+        host: usize,
+        units: Vec<String>,
+        chosen: usize,
+    },
 }
 
 /// The hash fix being asked about.

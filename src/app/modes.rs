@@ -22,7 +22,8 @@ pub fn mode(state: &State) -> Scope {
             | Overlay::DeployPreview(_)
             | Overlay::ConfirmStopDeploy(_)
             | Overlay::ConfirmActivation(_)
-            | Overlay::HashFix(_),
+            | Overlay::HashFix(_)
+            | Overlay::PickJournal { .. },
         ) => Scope::Dialog,
     }
 }
@@ -47,6 +48,7 @@ pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String>
             let choices = match &state.overlay {
                 Some(Overlay::DeployPreview(_)) => true,
                 Some(Overlay::HashFix(f)) => f.sites.len() > 1,
+                Some(Overlay::PickJournal { .. }) => true,
                 _ => false,
             };
             let acts = matches!(action, Action::Confirm | Action::Cancel)
@@ -218,6 +220,7 @@ pub fn answers(state: &State) -> (&'static str, &'static str) {
         Some(Overlay::HashFix(f)) if f.learn.is_some() => ("blank it, build", "cancel"),
         Some(Overlay::HashFix(f)) if f.restore.is_some() => ("write it", "put the old one back"),
         Some(Overlay::HashFix(_)) => ("write it", "cancel"),
+        Some(Overlay::PickJournal { .. }) => ("open its journal", "cancel"),
         _ => ("yes", "no"),
     }
 }

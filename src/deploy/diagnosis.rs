@@ -50,8 +50,8 @@ pub enum Fix {
     Redeploy { overrides: Vec<(String, String)> },
     /// Restart these units (the first, then the next: each asks).
     Restart { units: Vec<String> },
-    /// Follow this unit's journal.
-    Journal { unit: String },
+    /// Follow one of these units' journal (the first, or the one picked).
+    Journal { units: Vec<String> },
     /// Put the hash nix got where the stale one is (one of `sites`; each
     /// shown as a diff first), then deploy again.
     WriteHash { repo: PathBuf, sites: Vec<Site> },
@@ -73,7 +73,8 @@ impl Fix {
                     .join(" ")
             ),
             Fix::Restart { units } => format!("restart {}", units.join(", ")),
-            Fix::Journal { unit } => format!("open {unit}'s journal"),
+            Fix::Journal { units } if units.len() == 1 => format!("open {}'s journal", units[0]),
+            Fix::Journal { units } => format!("open the journal of one of {}", units.join(", ")),
             Fix::WriteHash { sites, .. } if sites.len() == 1 => format!(
                 "write the new hash into {} (the diff first), then deploy again",
                 sites[0].place()
@@ -205,9 +206,19 @@ fn activation(deploy: &Deploy) -> Option<Diagnosis> {
         kind: Kind::Activation,
         title,
         evidence,
-        fix: failed
-            .first()
-            .map(|unit| Fix::Journal { unit: unit.clone() }),
+        // Each failed unit's journal, then those left on the old code.
+        fix: {
+            let units: Vec<String> = failed
+                .iter()
+                .cloned()
+                .chain(
+                    a.not_restarted
+                        .iter()
+                        .filter_map(|u| crate::systemd::normalize_unit_name(u).ok()),
+                )
+                .collect();
+            (!units.is_empty()).then_some(Fix::Journal { units })
+        },
     })
 }
 
@@ -372,7 +383,9 @@ fn stale_services(deploy: &Deploy) -> Option<Diagnosis> {
 fn services_down(deploy: &Deploy) -> Option<Diagnosis> {
     let after = deploy.after.as_deref()?;
     let down: Vec<(&crate::systemd::UnitState, &str)> = after.down_services().collect();
-    let (first, _) = down.first()?;
+    if down.is_empty() {
+        return None;
+    }
     let mut evidence: Vec<String> = down
         .iter()
         .map(|(u, why)| format!("{}: {why} after the deploy", u.id))
@@ -401,7 +414,7 @@ fn services_down(deploy: &Deploy) -> Option<Diagnosis> {
         ),
         evidence,
         fix: Some(Fix::Journal {
-            unit: first.id.clone(),
+            units: down.iter().map(|(u, _)| u.id.clone()).collect(),
         }),
     })
 }

@@ -294,11 +294,13 @@ fn show_diagnoses(found: &[crate::deploy::diagnosis::Diagnosis], host: &str, jso
                     let _ = writeln!(out, "{host}:   fix: deploytui restart {host} {unit}");
                 }
             }
-            Some(Fix::Journal { unit }) => {
-                let _ = writeln!(
-                    out,
-                    "{host}:   its journal: journalctl -u {unit} on the host (f in the TUI follows it)"
-                );
+            Some(Fix::Journal { units }) => {
+                for unit in units {
+                    let _ = writeln!(
+                        out,
+                        "{host}:   its journal: journalctl -u {unit} on the host (f in the TUI follows it)"
+                    );
+                }
             }
             Some(Fix::WriteHash { sites, .. }) => {
                 for site in sites {

@@ -558,6 +558,32 @@ pub fn hash_fix(
     );
 }
 
+/// "Which unit's journal?": the units a card named, the chosen one
+/// highlighted (Tab changes it).
+pub fn pick_journal(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    theme: &Theme,
+    units: &[String],
+    chosen: usize,
+) {
+    let mut lines = vec![Line::from(vec![
+        Span::raw("Follow the journal of ("),
+        Span::styled(state.config.keymap.keys_of(Action::NextChoice), theme.key),
+        Span::raw(" picks another):"),
+    ])];
+    for (i, unit) in units.iter().enumerate() {
+        let style = if i == chosen {
+            theme.selected
+        } else {
+            theme.dim
+        };
+        lines.push(Line::styled(format!("  {unit}"), style));
+    }
+    ask(frame, area, state, theme, " Which journal? ".into(), lines);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,6 +68,9 @@ pub fn view(state: &State, frame: &mut Frame) {
             dialogs::deploy_preview(frame, area, state, &theme, plan.as_slice())
         }
         Some(Overlay::HashFix(fix)) => dialogs::hash_fix(frame, area, state, &theme, fix),
+        Some(Overlay::PickJournal { units, chosen, .. }) => {
+            dialogs::pick_journal(frame, area, state, &theme, units, *chosen)
+        }
         None => {}
     }
 }

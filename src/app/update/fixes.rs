@@ -32,7 +32,16 @@ pub(super) fn fix(state: &mut State) -> Vec<Effect> {
             }
         }
         // Any unit the host named (checked when diagnosed), watched or not.
-        Fix::Journal { unit } => return follow_journal_of(state, host, unit),
+        Fix::Journal { mut units } if units.len() == 1 => {
+            return follow_journal_of(state, host, units.remove(0))
+        }
+        Fix::Journal { units } => {
+            state.overlay = Some(Overlay::PickJournal {
+                host,
+                units,
+                chosen: 0,
+            })
+        }
         Fix::WriteHash { repo, sites } => {
             state.overlay = Some(Overlay::HashFix(HashFix {
                 host,
@@ -356,4 +365,43 @@ pub(super) fn on_generations(
         (Ok(_), None) => {}
     }
     Vec::new()
+}
+
+/// Keys in "which unit's journal?": open it, another unit, or no.
+pub(super) fn on_pick_journal_key(
+    state: &mut State,
+    host: usize,
+    units: Vec<String>,
+    chosen: usize,
+    key: KeyEvent,
+) -> Vec<Effect> {
+    match state.config.keymap.action_for(&key, Scope::Dialog) {
+        Some(Action::Confirm) => match units.get(chosen) {
+            Some(unit) => follow_journal_of(state, host, unit.clone()),
+            None => Vec::new(),
+        },
+        Some(Action::Cancel) => Vec::new(),
+        Some(step @ (Action::NextChoice | Action::PrevChoice)) => {
+            let n = units.len().max(1);
+            let chosen = if step == Action::NextChoice {
+                (chosen + 1) % n
+            } else {
+                (chosen + n - 1) % n
+            };
+            state.overlay = Some(Overlay::PickJournal {
+                host,
+                units,
+                chosen,
+            });
+            Vec::new()
+        }
+        _ => still_asking(
+            state,
+            Overlay::PickJournal {
+                host,
+                units,
+                chosen,
+            },
+        ),
+    }
 }

@@ -41,6 +41,11 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Some(Overlay::Password(prompt)) => on_password_key(state, prompt, key),
         Some(Overlay::DeployPreview(plans)) => on_preview_key(state, plans, key),
         Some(Overlay::HashFix(fix)) => on_hash_fix_key(state, fix, key),
+        Some(Overlay::PickJournal {
+            host,
+            units,
+            chosen,
+        }) => on_pick_journal_key(state, host, units, chosen, key),
         Some(Overlay::ConfirmStopDeploy(host)) => on_stop_deploy_key(state, host, key),
         Some(Overlay::ConfirmActivation(host)) => on_activation_key(state, host, key),
         Some(Overlay::History { records, cursor }) => on_history_key(state, records, cursor, key),

@@ -231,7 +231,7 @@ fn services_all_restarted_or_a_dry_run_are_no_alarm_and_a_failed_one_is_down() {
     assert_eq!(
         found[0].fix,
         Some(Fix::Journal {
-            unit: "webapp.service".into()
+            units: vec!["webapp.service".into()]
         })
     );
 }
@@ -269,7 +269,7 @@ fn each_activation_exit_code_is_said_for_what_it_means() {
     assert_eq!(
         four[0].fix,
         Some(Fix::Journal {
-            unit: "webapp.service".into()
+            units: vec!["webapp.service".into(), "nginx.service".into()]
         }),
         "a name that is not a unit never reaches a command"
     );

@@ -80,3 +80,45 @@ fn tab_picks_the_place_y_writes_that_one_and_the_deploy_is_offered_again() {
         .unwrap_or("")
         .contains("not written: b.nix is outside the repository"));
 }
+
+#[test]
+fn a_card_with_several_units_asks_which_journal_and_tab_picks_another() {
+    use crate::deploy::diagnosis::{Diagnosis, Fix, Kind};
+    let mut s = state();
+    let plan = crate::deploy::Plan::new(
+        0,
+        &s.config.hosts[0],
+        crate::deploy::SwitchAction::Switch,
+        Vec::new(),
+    )
+    .unwrap();
+    let mut d = crate::deploy::Deploy::new(plan, std::time::UNIX_EPOCH);
+    d.ended = Some(std::time::UNIX_EPOCH);
+    d.diagnosed(vec![Diagnosis {
+        kind: Kind::Activation,
+        title: "the system switched, but webapp failed to start".into(),
+        evidence: Vec::new(),
+        fix: Some(Fix::Journal {
+            units: vec!["webapp.service".into(), "nginx.service".into()],
+        }),
+    }]);
+    s.deploys.insert(0, d);
+    ch(&mut s, 'f');
+    assert!(
+        matches!(&s.overlay, Some(Overlay::PickJournal { chosen: 0, units, .. }) if units.len() == 2),
+        "{:?}",
+        s.overlay
+    );
+    key(&mut s, KeyCode::Tab);
+    let fx = ch(&mut s, 'y');
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Follow { host: 0, argv, .. }
+            if argv.iter().any(|a| a.contains("nginx.service")))),
+        "{fx:?}"
+    );
+    assert_eq!(
+        s.journal.as_ref().map(|j| j.unit.as_str()),
+        Some("nginx.service")
+    );
+}
