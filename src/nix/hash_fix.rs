@@ -337,9 +337,19 @@ pub fn write_site(repo: &Path, site: &Site) -> Result<(), String> {
     }
     let replaced = format!("{}{ending}", site.new);
     lines[at] = &replaced;
-    // Written aside, then renamed over: never half a file.
+    // Written aside, then renamed over: never half a file. The aside file
+    // is made new (whatever had its name is unlinked first, never followed):
+    // a symlink placed there cannot send the write outside the repository.
     let aside = path.with_extension("deploytui-new");
-    std::fs::write(&aside, lines.concat()).map_err(|e| format!("{}: {e}", aside.display()))?;
+    let _ = std::fs::remove_file(&aside);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&aside)
+        .map_err(|e| format!("{}: {e}", aside.display()))?;
+    std::io::Write::write_all(&mut file, lines.concat().as_bytes())
+        .map_err(|e| format!("{}: {e}", aside.display()))?;
+    drop(file);
     if let Ok(meta) = std::fs::metadata(&path) {
         let _ = std::fs::set_permissions(&aside, meta.permissions());
     }

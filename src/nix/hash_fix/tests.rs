@@ -144,4 +144,13 @@ fn nothing_outside_the_repository_is_read_or_written() {
         assert!(e.contains("outside the repository"), "{rel}: {e}");
     }
     assert!(std::fs::read_to_string(&secret).unwrap().contains(OLD_REAL));
+    // A symlink where the fix is written aside is unlinked, not followed.
+    let r = repo(&[("fix.nix", &format!("  hash = \"{OLD_REAL}\";\n"))]);
+    std::os::unix::fs::symlink(&secret, r.path().join("fix.deploytui-new")).unwrap();
+    let sites = find_sites(r.path(), &mismatch(OLD_REAL)).unwrap();
+    write_site(r.path(), &sites[0]).unwrap();
+    assert!(std::fs::read_to_string(&secret).unwrap().contains(OLD_REAL));
+    assert!(std::fs::read_to_string(r.path().join("fix.nix"))
+        .unwrap()
+        .contains(GOT));
 }
