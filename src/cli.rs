@@ -59,7 +59,8 @@ pub enum Command {
         #[arg(long)]
         sudo_password_stdin: bool,
     },
-    /// Deploy hosts: build here, copy, switch on the host, verify (exit 1 if any failed)
+    /// Deploy hosts: build here, copy, switch on the host, verify (exit 1 if
+    /// any failed, 2 if one shipped nothing new, 3 if a service is not live)
     Deploy {
         /// Hosts to deploy (at least one)
         #[arg(required = true)]

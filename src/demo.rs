@@ -51,11 +51,17 @@ pub fn run(hosts: usize, tui: bool) -> anyhow::Result<()> {
     }
     let _ = writeln!(
         err,
-        "  server1 logs in as `{SUDO_USER}`; its sudo password is `{SUDO_PASSWORD}`. The others log in as root."
+        "  server1 logs in as `{SUDO_USER}`; its sudo password is `{SUDO_PASSWORD}`.{}",
+        if hosts >= 3 {
+            " server3 and on log in as root."
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         err,
-        "  server1 replays the brief: its deploys do not override the stale lock, and HEAD's new npm dependency left npmDepsHash stale. Press d, then f on each card."
+        "  server1 replays the brief: its deploys do not override the stale lock, and HEAD's new npm dependency left npmDepsHash stale.{}",
+        if tui { " Press d, then f on each card." } else { "" }
     );
     if hosts >= 2 {
         let _ = writeln!(
@@ -86,10 +92,24 @@ pub fn run(hosts: usize, tui: bool) -> anyhow::Result<()> {
         }
         crate::runtime::run_blocking(config, intro)
     } else {
+        // What deploytui needs from its environment for this fleet (offline
+        // nix, the fleet's nixos-rebuild), for the shell the user tries it in.
+        let env = fleet.dir().join("env.sh");
+        let path = std::env::var("PATH").unwrap_or_default();
+        std::fs::write(
+            &env,
+            format!(
+                "export NIX_CONFIG={}\nexport PATH={}\n",
+                shlex::try_quote(crate::fleet::NIX_CONFIG).unwrap_or_default(),
+                shlex::try_quote(&format!("{}:{path}", fleet.bin_dir().display()))
+                    .unwrap_or_default()
+            ),
+        )?;
         println!("{}", fleet.config_path.display());
         let _ = writeln!(
             err,
-            "deploytui demo: running. Try `deploytui --config {} check`. Ctrl-C stops the fleet.",
+            "deploytui demo: running. In another shell: `. {}` (offline nix and the fleet's nixos-rebuild), then try `deploytui --config {} doctor`. Ctrl-C stops the fleet.",
+            env.display(),
             fleet.config_path.display()
         );
         wait_for_interrupt()

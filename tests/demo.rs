@@ -147,6 +147,33 @@ fn demo_no_tui_serves_headless_commands_until_interrupted() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("[server1]"));
+    // The environment another shell needs, sourced there: a real deploy
+    // from a plain shell (no NIX_CONFIG of its own) builds offline.
+    let env = std::path::Path::new(&config).with_file_name("env.sh");
+    assert!(
+        demo.stderr().contains(&format!(". {}", env.display())),
+        "the banner says to source it:\n{}",
+        demo.stderr()
+    );
+    let deployed = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            ". {} && echo deploy-demo | {} --config {config} deploy server1 --sudo-password-stdin --action dry-activate",
+            env.display(),
+            common::bin().display()
+        ))
+        .env_remove("NIX_CONFIG")
+        .output()
+        .expect("bash");
+    // server1 replays the brief: without the override it ships nothing new.
+    let said = String::from_utf8_lossy(&deployed.stdout);
+    assert_eq!(
+        deployed.status.code(),
+        Some(2),
+        "{said}{}",
+        String::from_utf8_lossy(&deployed.stderr)
+    );
+    assert!(said.contains("⚠ nothing new was built or copied"), "{said}");
 
     let pids = descendants_except(demo.id());
     let killed = Command::new("kill")

@@ -121,7 +121,10 @@ pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String>
                 state.config.keymap.keys_of(Action::UpdateLock)
             )
         }),
-        Action::CloseJournal => (state.journal.is_none() && state.past.is_none()).then(|| {
+        Action::CloseJournal => (state.journal.is_none()
+            && state.past.is_none()
+            && state.shown_deploy().is_none())
+        .then(|| {
             format!(
                 "the log pane already shows the activity log ({} in the services pane follows a journal)",
                 state.config.keymap.keys_of(Action::Journal)
@@ -214,6 +217,9 @@ pub fn answers(state: &State) -> (&'static str, &'static str) {
         Some(Overlay::Confirm(p)) => (p.action.verb(), "cancel"),
         Some(Overlay::UpdateLock(_)) => ("update", "cancel"),
         Some(Overlay::CommitLock(_)) => ("commit", "cancel"),
+        Some(Overlay::DeployPreview(p)) if p.iter().any(|p| p.rollback.is_some()) => {
+            ("roll back", "cancel")
+        }
         Some(Overlay::DeployPreview(_)) => ("deploy", "cancel"),
         Some(Overlay::ConfirmStopDeploy(_)) => ("stop it", "keep it running"),
         Some(Overlay::ConfirmActivation(_)) => ("activate", "do not activate"),
@@ -278,7 +284,7 @@ pub fn footer_actions(state: &State) -> Vec<(Action, String, &'static str)> {
         .filter_map(|(key, label, action)| match (mode, action) {
             // In the help, Esc is the way out; `?` would say the same.
             (Scope::Help, Action::Help) => None,
-            (Scope::Help, Action::Cancel) => Some((action, key, "close")),
+            (Scope::Help, Action::Cancel | Action::Quit) => Some((action, key, "close")),
             (Scope::Help, Action::Up | Action::Down) => Some((action, key, "scroll")),
             // In a list, Enter is what people press to open.
             (Scope::Pick, Action::Confirm) => {

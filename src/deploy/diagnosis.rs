@@ -434,7 +434,7 @@ pub fn recheck(diagnoses: &mut Vec<Diagnosis>, probe: &crate::probe::HostProbe) 
             match now {
                 Some(u) if u.down().is_none() && !probe.is_stale(u) => {
                     cleared.push(format!(
-                        "✓ {id} runs the new system now (active since {})",
+                        "✓ {id} runs the system activated last now (active since {})",
                         crate::ui::when(u.active_enter.unwrap_or(0), probe.now.unwrap_or(0))
                     ));
                     false

@@ -103,7 +103,11 @@ impl Record {
         let verdict = if self.ended.is_none() {
             "unfinished: deploytui stopped before the deploy ended".to_string()
         } else {
-            self.verdict.clone()
+            match self.diagnoses.first() {
+                // What it found is the news, as it was on screen.
+                Some(d) => format!("{} · ⚠ {}", self.verdict, d.title),
+                None => self.verdict.clone(),
+            }
         };
         format!("{when}  {} ({})  {verdict}{took}", self.host, self.action)
     }

@@ -19,6 +19,10 @@ pub struct Served {
     pub ok: bool,
     /// The line that matters of what it served, or why nothing was.
     pub said: String,
+    /// `expect` names `{rev}` and the host's system names no commit (built
+    /// from a dirty tree): the page was not compared, only fetched.
+    #[serde(default)]
+    pub not_compared: bool,
 }
 
 /// `curl` on the host: fails on HTTP errors, says why on stderr.
@@ -50,6 +54,7 @@ pub fn expected(check: &HttpCheck, rev: Option<&str>) -> Option<String> {
 /// Judges what curl got.
 pub fn judge(check: &HttpCheck, rev: Option<&str>, out: &CommandOutput) -> Served {
     let expected = expected(check, rev);
+    let not_compared = expected.is_none() && check.expect.is_some();
     if !out.success() {
         let why = match out.code {
             Some(127) => "curl is not on the host".to_string(),
@@ -60,6 +65,7 @@ pub fn judge(check: &HttpCheck, rev: Option<&str>, out: &CommandOutput) -> Serve
             expected,
             ok: false,
             said: format!("no answer: {why}"),
+            not_compared,
         };
     }
     let text: Vec<String> = out
@@ -87,6 +93,7 @@ pub fn judge(check: &HttpCheck, rev: Option<&str>, out: &CommandOutput) -> Serve
         expected,
         ok,
         said: line,
+        not_compared,
     }
 }
 
@@ -108,6 +115,12 @@ fn strip_tags(line: &str) -> String {
 impl Served {
     /// One line: what the URL serves, and whether it is what was deployed.
     pub fn line(&self) -> String {
+        if self.not_compared && self.ok {
+            return format!(
+                "? {} serves `{}` (the host's system names no commit, built from a dirty tree: not compared)",
+                self.url, self.said
+            );
+        }
         match (&self.expected, self.ok) {
             (Some(want), true) => format!("✓ {} serves `{}` (has `{want}`)", self.url, self.said),
             (Some(want), false) => format!(
@@ -171,11 +184,11 @@ mod tests {
     fn a_system_that_names_no_commit_is_not_compared() {
         let c = check(Some("commit {rev}"));
         let served = judge(&c, None, &out(0, PAGE, ""));
-        assert!(served.ok);
+        assert!(served.ok, "not a problem");
         assert_eq!(served.expected, None);
         assert_eq!(
             served.line(),
-            "✓ http://127.0.0.1:8080/ answers: `version 1.0.0 (commit 1111111aaaa)`"
+            "? http://127.0.0.1:8080/ serves `version 1.0.0 (commit 1111111aaaa)` (the host's system names no commit, built from a dirty tree: not compared)"
         );
     }
 

@@ -175,6 +175,7 @@ pub async fn http_check(
             expected: super::http_check::expected(check, rev),
             ok: false,
             said: format!("not fetched: {e}"),
+            not_compared: false,
         },
     }
 }

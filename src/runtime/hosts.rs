@@ -208,6 +208,7 @@ async fn worker(
                         url: check.url,
                         ok: false,
                         said: format!("not fetched: {e}"),
+                        not_compared: false,
                     },
                 };
                 let _ = msgs.send(Msg::HttpChecked {

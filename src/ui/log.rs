@@ -102,7 +102,11 @@ fn card_lines(deploy: &Deploy, state: &State, theme: &Theme) -> Vec<Line<'static
     }
     // What the HTTP check serves, as last fetched (after a restart too).
     if let Some(served) = deploy.served.as_ref().filter(|_| deploy.diagnosed) {
-        let style = if served.ok { theme.ok } else { theme.error };
+        let style = match (served.ok, served.not_compared) {
+            (true, false) => theme.ok,
+            (true, true) => theme.warn,
+            (false, _) => theme.error,
+        };
         lines.push(Line::styled(
             format!("http check: {}", served.line()),
             style,

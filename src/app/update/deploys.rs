@@ -110,11 +110,17 @@ pub(super) fn start_deploy(state: &mut State, plan: Plan, password: Option<Secre
     let host = plan.host;
     activity(
         state,
-        format!(
-            "{}: deploy ({}) started",
-            plan.host_name,
-            plan.action.as_str()
-        ),
+        match &plan.rollback {
+            Some(r) => format!(
+                "{}: rollback to generation {} started",
+                plan.host_name, r.to.number
+            ),
+            None => format!(
+                "{}: deploy ({}) started",
+                plan.host_name,
+                plan.action.as_str()
+            ),
+        },
     );
     state.jobs.insert(
         id,

@@ -116,8 +116,8 @@ pub(super) fn on_confirm_quit(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 pub(super) fn on_help(state: &mut State, key: KeyEvent, scroll: usize) -> Vec<Effect> {
     let action = state.config.keymap.action_for(&key, Scope::Help);
     let scroll = match action {
-        Some(Action::Help | Action::Cancel) => return Vec::new(),
-        Some(Action::Quit) => return request_quit(state),
+        // `q` closes the help, as it closes a pager: quitting is one more `q`.
+        Some(Action::Help | Action::Cancel | Action::Quit) => return Vec::new(),
         Some(Action::Up) => scroll.saturating_sub(1),
         Some(Action::Down) => scroll + 1,
         Some(Action::PageUp) => scroll.saturating_sub(10),
@@ -191,6 +191,7 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             let effects = stop_journal(state, "closed");
             state.journal = None;
             state.past = None;
+            state.show_deploy = false;
             state.log_view = crate::app::LogView::at_end(state.log_view.wrap);
             return effects;
         }
@@ -228,9 +229,10 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             state.overlay = Some(Overlay::ConfirmActivation(state.selected_host));
         }
         Action::Search => {
+            // A new query each time (the last one shown, not typed onto).
             let mut input = TextArea::default();
             if let Some((text, _)) = &state.search {
-                input.insert_str(text);
+                input.set_placeholder_text(format!("last: {text}"));
             }
             state.overlay = Some(Overlay::Search(Box::new(input)));
         }

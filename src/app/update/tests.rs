@@ -166,7 +166,13 @@ fn help_opens_scrolls_and_closes() {
     ch(&mut s, '?');
     assert!(s.overlay.is_none(), "? toggles");
     ch(&mut s, '?');
-    assert_eq!(ch(&mut s, 'q'), vec![Effect::Quit], "q quits from help");
+    assert_eq!(
+        ch(&mut s, 'q'),
+        Vec::<Effect>::new(),
+        "q closes the help, as a pager"
+    );
+    assert!(s.overlay.is_none());
+    assert_eq!(ch(&mut s, 'q'), vec![Effect::Quit], "and then quits");
 }
 
 #[test]

@@ -208,7 +208,7 @@ fn a_service_older_than_the_switch_is_stale_with_a_restart_and_clears_after_it()
     assert_eq!(found.len(), 1);
     let cleared = recheck(&mut found, &after_switch(1005));
     assert_eq!(cleared.len(), 1, "{cleared:?}");
-    assert!(cleared[0].starts_with("✓ nginx.service runs the new system now"));
+    assert!(cleared[0].starts_with("✓ nginx.service runs the system activated last now"));
     assert!(found.is_empty());
 }
 

@@ -186,8 +186,8 @@ fn the_footer_is_the_keys_of_the_mode() {
     let help = labels(&get("help"));
     assert_eq!(
         help,
-        ["q quit", "Esc close", "↑ ↓ scroll"],
-        "quit, then its own keys"
+        ["q Esc close", "↑ ↓ scroll"],
+        "q closes the help too, then its own keys"
     );
     let hosts = labels(&get("hosts pane"));
     assert!(hosts.contains(&"Enter services".to_string()), "{hosts:?}");
