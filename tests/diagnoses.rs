@@ -157,6 +157,12 @@ fn from_the_tui_the_fix_key_redeploys_with_the_override_and_ships_head() {
     };
     let (t, data, preview) = open_and_deploy(&f, 120);
     assert!(!preview.contains("--override-input"), "{preview}");
+    // Said before it runs, too.
+    assert!(
+        preview.contains("⚠ server1: input monorepo is stale")
+            && preview.contains("this builds the locked"),
+        "{preview}"
+    );
     let card = t.wait_for("the diagnosis", LIMIT, |s| {
         s.contains("switch done") && s.contains("f fix")
     });

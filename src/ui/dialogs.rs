@@ -306,6 +306,32 @@ pub fn deploy_preview(
         plan.target,
         sudo(plan)
     ))];
+    // Said before, not after: an input this deploy builds stale.
+    for p in plans.iter().filter(|p| p.rollback.is_none()) {
+        if let Some(crate::app::FlakeStatus::Checked(report)) =
+            state.hosts.get(p.host).map(|h| &h.flake)
+        {
+            for input in report
+                .problems()
+                .filter(|i| !p.overrides.iter().any(|(o, _)| *o == i.locked.path))
+            {
+                lines.push(Line::styled(
+                    format!(
+                        "⚠ {}: input {} is {} and not overridden: this builds the locked {} (override_inputs)",
+                        p.host_name,
+                        input.locked.path,
+                        crate::nix::check::summary(input, false),
+                        input
+                            .locked
+                            .rev
+                            .as_deref()
+                            .map_or("rev", crate::nix::check::short_rev)
+                    ),
+                    theme.warn,
+                ));
+            }
+        }
+    }
     if let Some(r) = &plan.rollback {
         let generation = |g: &crate::deploy::generations::Generation| {
             Line::raw(format!("  generation {}: {}", g.number, g.path))
