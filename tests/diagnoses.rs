@@ -290,11 +290,23 @@ fn from_the_tui_f_writes_the_right_hash_after_its_diff_and_the_redeploy_ships() 
     };
     let stale = new_dependency_without_its_hash(&f);
     let (before, _) = running(&f);
-    let (t, _data, _) = open_and_deploy(&f, 140);
+    let (t, data, _) = open_and_deploy(&f, 140);
     let card = t.wait_for("the hash card with its fix", LIMIT, |s| {
         s.contains("failed at build") && s.contains("f fix: write the new hash into")
     });
     assert!(card.contains("⚠ wrong fixed-output hash"), "{card}");
+    // The deploy's record keeps the card with its fix (found after the end).
+    let base = data.path().join("deploytui/deploys");
+    common::wait_until("the record with the hash fix", LIMIT, || {
+        std::fs::read_dir(&base)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                std::fs::read_to_string(e.path().join("record.json"))
+                    .is_ok_and(|r| r.contains("\"fix\": \"write-hash\""))
+            })
+    });
     t.keys(&["f"]);
     let diff = t.wait_for("the diff", LIMIT, |s| s.contains("Write the new hash?"));
     for shown in [

@@ -421,6 +421,9 @@ pub struct State {
     /// A lock file updated and not yet committed: `c` offers to commit it.
     pub uncommitted_lock: Option<LockCommit>,
     pub quitting: bool,
+    /// What ended while deploytui waited to quit, never seen on screen:
+    /// printed to the terminal once the TUI is gone.
+    pub unseen: Vec<String>,
     /// The terminal is below the smallest size: nothing is drawn but a
     /// note, so no key may act on what cannot be seen (quitting still works).
     pub too_small: bool,
@@ -490,6 +493,7 @@ impl State {
             nix_version: None,
             uncommitted_lock: None,
             quitting: false,
+            unseen: Vec::new(),
             config,
         }
     }

@@ -54,14 +54,23 @@ pub async fn run(config: Config, intro: Vec<String>) -> anyhow::Result<()> {
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
     let result = event_loop(&mut terminal, config, intro).await;
     ratatui::restore();
-    result
+    // What ended while deploytui waited to quit, on the terminal it leaves.
+    let unseen = result?;
+    let mut err = std::io::stderr();
+    for line in unseen {
+        let _ = std::io::Write::write_all(
+            &mut err,
+            format!("deploytui: {}\n", crate::text::clean(&line)).as_bytes(),
+        );
+    }
+    Ok(())
 }
 
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     config: Config,
     intro: Vec<String>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<String>> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let settings = ssh_settings(&config)?;
     // Probes and deploys each run on at most `parallel` hosts at once, apart:
@@ -83,7 +92,7 @@ async fn event_loop(
     }
     let result = select_loop(terminal, &mut state, &tx, &mut rx, &workers).await;
     shutdown(workers).await;
-    result
+    result.map(|()| std::mem::take(&mut state.unseen))
 }
 
 /// Masters are in use every refresh; one left idle for two refreshes belongs to a killed deploytui.

@@ -112,7 +112,7 @@ pub fn confirm_quit(frame: &mut Frame, area: Rect, state: &State, theme: &Theme)
     );
     lines.push(Line::raw(""));
     lines.push(Line::raw(
-        "deploytui quits by itself when they end. Quitting now stops following them; remote commands may go on.",
+        "deploytui quits by itself when they end, and prints how each deploy ended. Quitting now stops following them; remote commands may go on.",
     ));
     lines.push(answer_keys(state, theme));
     frame_dialog(

@@ -230,7 +230,27 @@ pub(super) fn on_deploy_ended(state: &mut State, id: JobId, ok: bool) -> Vec<Eff
             line = format!("{}: ⚠ {}", d.plan.host_name, first.title);
         }
         let diagnosed = !found.is_empty();
+        // Ended while deploytui waits to quit: its end is said after the TUI.
+        if state.quitting || matches!(state.overlay, Some(Overlay::ConfirmQuit)) {
+            state
+                .unseen
+                .push(format!("{}: deploy {}", d.plan.host_name, d.verdict()));
+            for x in &found {
+                state
+                    .unseen
+                    .push(format!("{}: ⚠ {}", d.plan.host_name, x.title));
+                if let Some(fix) = &x.fix {
+                    state
+                        .unseen
+                        .push(format!("{}:   fix: {}", d.plan.host_name, fix.words()));
+                }
+            }
+        }
         d.diagnosed(found);
+        // The record waits for the places of a stale hash (its fix).
+        if search.is_some() {
+            d.diagnosed = false;
+        }
         if ok || diagnosed {
             state.notice = Some(line.clone());
         }

@@ -152,6 +152,8 @@ pub(super) fn on_hash_sites(
 ) -> Vec<Effect> {
     if let Some(d) = state.deploys.get_mut(&host) {
         crate::deploy::diagnosis::with_sites(&mut d.diagnoses, repo, result);
+        // Complete now: the record is written with the fix.
+        d.diagnosed = true;
         if let Some(fix) = d.diagnoses.iter().find_map(|x| x.fix.as_ref()) {
             let line = format!(
                 "{}: {} fix: {}",

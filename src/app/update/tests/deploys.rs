@@ -442,3 +442,25 @@ fn a_deploy_that_shipped_nothing_new_ends_in_a_diagnosis_and_f_redeploys_with_th
         [("monorepo".to_string(), "git+file:///srv/mono".to_string())]
     );
 }
+
+#[test]
+fn a_deploy_that_ends_while_deploytui_waits_to_quit_is_said_after_the_tui() {
+    let mut s = deploy_state();
+    let (id, _) = start(&mut s);
+    s.focus = Pane::Hosts;
+    ch(&mut s, 'q');
+    assert!(
+        matches!(s.overlay, Some(Overlay::ConfirmQuit)),
+        "a deploy runs: it asks"
+    );
+    update(
+        &mut s,
+        Msg::Deploy {
+            id,
+            event: DeployEvent::Finished(StepKind::Build, Err("nix exited with 1".into())),
+        },
+    );
+    let fx = update(&mut s, Msg::DeployEnded { id, ok: false });
+    assert!(fx.contains(&Effect::Quit), "{fx:?}");
+    assert_eq!(s.unseen, ["s1: deploy failed at build"]);
+}
