@@ -95,6 +95,8 @@ fn commit_and_deploy(f: &Fleet, message: &str) -> (String, u64, String) {
 fn a_native_deploy_switches_the_host_to_head_and_nginx_serves_it_after_a_restart() {
     let Some(f) = fleet(1) else { return };
     let (before, generation, said) = commit_and_deploy(&f, "Deployed by deploytui");
+    // The fleet's hosts are configured for this nix: no noise about its build users.
+    assert!(!said.contains("build-users-group"), "{said}");
     // The HTTP check, fetched on the host: the old page, and it says so.
     assert!(
         said.contains("server1:   ✗ http://127.0.0.1:") && said.contains("not what was deployed"),

@@ -245,7 +245,8 @@ fn sshd_config(dir: &Path, port: u16) -> String {
          AuthorizedKeysFile {dir}/authorized_keys\nPidFile /run/sshd.pid\nStrictModes no\n\
          PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM yes\n\
          PermitRootLogin prohibit-password\nMaxSessions 20\nMaxStartups 50\n\
-         Subsystem sftp internal-sftp\n",
+         Subsystem sftp internal-sftp\n\
+         SetEnv \"NIX_CONFIG=build-users-group =\"\n",
         dir = dir.display()
     )
 }
@@ -308,6 +309,7 @@ fn write_accounts(dir: &Path, home: &Path) -> Result<(), FleetError> {
         etc.join("sudoers"),
         format!(
             "Defaults env_reset\n\
+             Defaults env_keep += \"NIX_CONFIG\"\n\
              Defaults secure_path=\"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"\n\
              root ALL=(ALL:ALL) ALL\n{SUDO_USER} ALL=(ALL:ALL) ALL\n"
         ),

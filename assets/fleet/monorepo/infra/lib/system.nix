@@ -4,6 +4,8 @@
 let
   webapp = import ../pkgs/webapp.nix { src = monorepo; inherit system; };
   rev = monorepo.rev or "dirty";
+  # As NixOS: a system built from a dirty tree names no configuration revision.
+  revJson = if monorepo ? rev then ",\"configurationRevision\":\"${monorepo.rev}\"" else "";
   sh = name: script: derivation {
     inherit name system;
     builder = "/bin/sh";
@@ -55,7 +57,7 @@ sh "nixos-system-${host.name}-${webapp.version}" ''
   cat > $out/sw/bin/nixos-version <<EOF
   #!/bin/sh
   case "\$1" in
-    --json) printf '{"nixosVersion":"24.11.deploytui-fleet","configurationRevision":"${rev}"}\n' ;;
+    --json) printf '{"nixosVersion":"24.11.deploytui-fleet"${revJson}}\n' ;;
     --configuration-revision) echo "${rev}" ;;
     *) echo "24.11.deploytui-fleet" ;;
   esac
