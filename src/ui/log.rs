@@ -74,30 +74,47 @@ pub fn step_rows(state: &State, width: u16) -> u16 {
 const CARD_ROWS: usize = 8;
 
 fn card_rows(deploy: &Deploy, state: &State, width: u16) -> u16 {
-    let lines = card_lines(deploy, state, &Theme::new(state.config.theme));
-    if lines.is_empty() {
-        return 0;
-    }
-    let rows = Paragraph::new(lines)
-        .wrap(Wrap { trim: false })
-        .line_count(width.max(1));
-    u16::try_from(rows.min(CARD_ROWS)).unwrap_or(0)
+    let lines = card_lines(deploy, state, &Theme::new(state.config.theme), width);
+    u16::try_from(lines.len().min(CARD_ROWS)).unwrap_or(0)
 }
 
-/// The diagnoses of an ended deploy: what happened, the evidence, the fix
-/// and its key.
-fn card_lines(deploy: &Deploy, state: &State, theme: &Theme) -> Vec<Line<'static>> {
-    let km = &state.config.keymap;
+/// `text` wrapped to `width` columns between words, the first line after
+/// `first`, the others after `rest` (a hanging indent).
+fn wrapped(text: &str, width: u16, first: &str, rest: &str) -> Vec<String> {
+    let options = textwrap::Options::new(usize::from(width.max(8)))
+        .initial_indent(first)
+        .subsequent_indent(rest);
+    textwrap::wrap(text, options)
+        .into_iter()
+        .map(|l| l.into_owned())
+        .collect()
+}
+
+/// The diagnoses of an ended deploy, `width` columns wide: what happened,
+/// the fix and its key right under it (so a short pane still shows it),
+/// then the evidence; wrapped lines hang under their first.
+fn card_lines(deploy: &Deploy, state: &State, theme: &Theme, width: u16) -> Vec<Line<'static>> {
+    let key = state.config.keymap.keys_of(crate::keymap::Action::Fix);
     let mut lines = Vec::new();
     for d in &deploy.diagnoses {
-        lines.push(Line::styled(format!("⚠ {}", d.title), theme.error));
-        lines.extend(d.evidence.iter().map(|e| Line::raw(format!("  {e}"))));
+        for l in wrapped(&format!("⚠ {}", d.title), width, "", "  ") {
+            lines.push(Line::styled(l, theme.error));
+        }
         if let Some(fix) = &d.fix {
-            lines.push(Line::from(vec![
-                Span::raw("  "),
-                Span::styled(km.keys_of(crate::keymap::Action::Fix), theme.key),
-                Span::raw(format!(" fix: {}", fix.words())),
-            ]));
+            let text = format!("{key} fix: {}", fix.words());
+            for (i, l) in wrapped(&text, width, "  ", "    ").into_iter().enumerate() {
+                match l.strip_prefix(&format!("  {key}")) {
+                    Some(after) if i == 0 => lines.push(Line::from(vec![
+                        Span::raw("  "),
+                        Span::styled(key.clone(), theme.key),
+                        Span::raw(after.to_string()),
+                    ])),
+                    _ => lines.push(Line::raw(l)),
+                }
+            }
+        }
+        for e in &d.evidence {
+            lines.extend(wrapped(e, width, "  ", "    ").into_iter().map(Line::raw));
         }
     }
     // What the HTTP check serves, as last fetched (after a restart too).
@@ -107,10 +124,10 @@ fn card_lines(deploy: &Deploy, state: &State, theme: &Theme) -> Vec<Line<'static
             (true, true) => theme.warn,
             (false, _) => theme.error,
         };
-        lines.push(Line::styled(
-            format!("http check: {}", served.line()),
-            style,
-        ));
+        let text = format!("http check: {}", served.line());
+        for l in wrapped(&text, width, "", "  ") {
+            lines.push(Line::styled(l, style));
+        }
     }
     lines
 }
@@ -225,7 +242,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         .areas(inner);
         frame.render_widget(Paragraph::new(step_lines(d, state.now, theme)), steps);
         frame.render_widget(
-            Paragraph::new(card_lines(d, state, theme)).wrap(Wrap { trim: false }),
+            Paragraph::new(card_lines(d, state, theme, inner.width)),
             card,
         );
         inner = rest;
@@ -257,6 +274,51 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_card_puts_its_fix_under_its_title_and_wrapped_lines_hang() {
+        use crate::deploy::diagnosis::{Diagnosis, Fix, Kind};
+        let config = crate::config::parse(
+            "[[hosts]]\nname = \"s1\"\ntarget = \"root@s1\"\nflake = \"/srv/infra#s1\"\n",
+            std::path::Path::new("/t.toml"),
+            crate::config::FoundBy::Flag,
+        )
+        .unwrap();
+        let state = State::new(config);
+        let plan = crate::deploy::Plan::new(
+            0,
+            &state.config.hosts[0],
+            crate::deploy::SwitchAction::Switch,
+            Vec::new(),
+        )
+        .unwrap();
+        let mut d = Deploy::new(plan, std::time::UNIX_EPOCH);
+        d.diagnosed(vec![Diagnosis {
+            kind: Kind::StaleServices,
+            title: "nginx is still running the previous configuration".into(),
+            evidence: vec![
+                "nginx.service has run since 12:03:11, before this system was activated".into(),
+            ],
+            fix: Some(Fix::Restart {
+                units: vec!["nginx.service".into()],
+            }),
+        }]);
+        let theme = Theme::new(state.config.theme);
+        let text: Vec<String> = card_lines(&d, &state, &theme, 40)
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "⚠ nginx is still running the previous",
+                "  configuration",
+                "  f fix: restart nginx.service",
+                "  nginx.service has run since 12:03:11,",
+                "    before this system was activated",
+            ]
+        );
+    }
 
     #[test]
     fn errors_and_warnings_are_told_apart() {
