@@ -161,16 +161,10 @@ async fn probe_host(host: &Host, settings: &SshSettings) -> HostReport {
         }
     };
     let started = std::time::Instant::now();
-    let result = transport
-        .output(
-            &probe::command(&host.services, settings.command_timeout),
-            None,
-            settings.command_timeout,
-        )
-        .await;
+    let result = probe::fetch(&transport, &host.services, settings.command_timeout).await;
     let latency = started.elapsed();
     transport.close().await;
-    match result.and_then(|out| probe::read(&out, &host.services)) {
+    match result {
         Ok(p) => {
             report.reachable = true;
             report.latency_ms = Some(u64::try_from(latency.as_millis()).unwrap_or(u64::MAX));

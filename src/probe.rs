@@ -77,6 +77,19 @@ pub fn read(out: &CommandOutput, units: &[String]) -> Result<HostProbe, RemoteEr
     }
 }
 
+/// Runs the probe on the host and reads it: the one round trip every
+/// probe of a host makes (refresh, status, doctor, after a deploy).
+pub async fn fetch(
+    transport: &crate::remote::Transport,
+    units: &[String],
+    limit: std::time::Duration,
+) -> Result<HostProbe, RemoteError> {
+    let out = transport
+        .output(&command(units, limit), None, limit)
+        .await?;
+    read(&out, units)
+}
+
 /// `/nix/store/<32 base-32 characters>-<name>`, as nix makes them: what a
 /// host reports as its system must be one before it is shown or used.
 pub fn is_store_path(path: &str) -> bool {

@@ -113,6 +113,21 @@ fn strip_tags(line: &str) -> String {
 }
 
 impl Served {
+    /// The page could not be fetched at all: why.
+    pub fn not_fetched(
+        check: &HttpCheck,
+        rev: Option<&str>,
+        why: impl std::fmt::Display,
+    ) -> Served {
+        Served {
+            url: check.url.clone(),
+            expected: expected(check, rev),
+            ok: false,
+            said: format!("not fetched: {why}"),
+            not_compared: false,
+        }
+    }
+
     /// One line: what the URL serves, and whether it is what was deployed.
     pub fn line(&self) -> String {
         if self.not_compared && self.ok {

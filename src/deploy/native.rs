@@ -145,11 +145,8 @@ pub(super) async fn look_after(
     cx: &Context<'_>,
     events: &mpsc::UnboundedSender<Event>,
 ) {
-    let argv = crate::probe::command(&plan.services, cx.command_timeout);
-    let Ok(out) = cx.transport.output(&argv, None, cx.command_timeout).await else {
-        return;
-    };
-    let Ok(probe) = crate::probe::read(&out, &plan.services) else {
+    let Ok(probe) = crate::probe::fetch(cx.transport, &plan.services, cx.command_timeout).await
+    else {
         return;
     };
     let rev = probe.configuration_revision.clone();
@@ -170,13 +167,7 @@ pub async fn http_check(
     let limit = Duration::from_secs(CURL_SECS + 5);
     match transport.output(&argv(check), None, limit).await {
         Ok(out) => judge(check, rev, &out),
-        Err(e) => Served {
-            url: check.url.clone(),
-            expected: super::http_check::expected(check, rev),
-            ok: false,
-            said: format!("not fetched: {e}"),
-            not_compared: false,
-        },
+        Err(e) => Served::not_fetched(check, rev, e),
     }
 }
 

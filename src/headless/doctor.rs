@@ -111,14 +111,7 @@ async fn one(host: &Host, settings: &crate::remote::SshSettings) -> DoctorHost {
             return unreachable(e.to_string(), manual);
         }
     };
-    let probed = transport
-        .output(
-            &crate::probe::command(&host.services, settings.command_timeout),
-            None,
-            settings.command_timeout,
-        )
-        .await
-        .and_then(|out| crate::probe::read(&out, &host.services));
+    let probed = crate::probe::fetch(&transport, &host.services, settings.command_timeout).await;
     let probe = match probed {
         Ok(p) => p,
         Err(e) => {

@@ -141,10 +141,8 @@ async fn worker(
                 tasks.spawn(async move {
                     let _permit = permit;
                     let started = Instant::now();
-                    let result = t
-                        .output(&probe::command(&units, limit), None, limit)
+                    let result = probe::fetch(&t, &units, limit)
                         .await
-                        .and_then(|out| probe::read(&out, &units))
                         .map(|p| (p, started.elapsed()));
                     let _ = msgs.send(Msg::ProbeDone {
                         host: index,
@@ -203,13 +201,9 @@ async fn worker(
                         });
                         continue;
                     }
-                    Err(e) => crate::deploy::http_check::Served {
-                        expected: crate::deploy::http_check::expected(&check, rev.as_deref()),
-                        url: check.url,
-                        ok: false,
-                        said: format!("not fetched: {e}"),
-                        not_compared: false,
-                    },
+                    Err(e) => {
+                        crate::deploy::http_check::Served::not_fetched(&check, rev.as_deref(), e)
+                    }
                 };
                 let _ = msgs.send(Msg::HttpChecked {
                     host: index,
