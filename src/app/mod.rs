@@ -430,6 +430,11 @@ pub struct State {
 }
 
 impl State {
+    /// The user asked to quit: deploytui only waits for running work.
+    pub fn waiting_to_quit(&self) -> bool {
+        self.quitting || matches!(self.overlay, Some(Overlay::ConfirmQuit))
+    }
+
     pub fn new(config: Config) -> Self {
         let hosts = config
             .hosts

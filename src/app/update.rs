@@ -166,6 +166,16 @@ fn still_asking(state: &mut State, question: Overlay) -> Vec<Effect> {
     Vec::new()
 }
 
+/// The choice after (`NextChoice`) or before `at` among `n`, round.
+fn cycle(at: usize, n: usize, step: Action) -> usize {
+    let n = n.max(1);
+    if step == Action::NextChoice {
+        (at + 1) % n
+    } else {
+        (at + n - 1) % n
+    }
+}
+
 /// Adds a line to the activity log.
 fn activity(state: &mut State, line: String) {
     state.log.push_line(&line);

@@ -112,7 +112,8 @@ fn split_units(list: &str) -> impl Iterator<Item = String> + '_ {
         .map(|u| crate::text::clean(u).into_owned())
 }
 
-fn short_units(units: &[String]) -> String {
+/// Units by their short names: `nginx, webapp`.
+pub(super) fn short_units(units: &[String]) -> String {
     units
         .iter()
         .map(|u| u.trim_end_matches(".service"))

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use std::path::PathBuf;
 
+use super::activation::short_units;
 use super::{Deploy, StepKind, StepState};
 use crate::nix::check::{self, FlakeReport};
 use crate::nix::hash_fix::{self, Site, Stale};
@@ -169,16 +170,10 @@ fn activation(deploy: &Deploy) -> Option<Diagnosis> {
         .strip_prefix("exit ")
         .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|n| n.parse::<i32>().ok());
-    let units = |list: &[String]| {
-        list.iter()
-            .map(|u| short_unit(u))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let title = match code {
         Some(4) | None if !failed.is_empty() => format!(
             "the system switched, but {} failed to start",
-            units(&failed)
+            short_units(&failed)
         ),
         Some(4) => "the system switched, but some units failed".into(),
         Some(2) => "the activation script failed (exit 2): the host may be between systems".into(),
@@ -338,7 +333,6 @@ fn stale_services(deploy: &Deploy) -> Option<Diagnosis> {
     if stale.is_empty() {
         return None;
     }
-    let names: Vec<String> = stale.iter().map(|u| short_unit(&u.id)).collect();
     let now = after.now.unwrap_or(0);
     let mut evidence: Vec<String> = stale
         .iter()
@@ -367,11 +361,7 @@ fn stale_services(deploy: &Deploy) -> Option<Diagnosis> {
     }
     Some(Diagnosis {
         kind: Kind::StaleServices,
-        title: format!(
-            "{} {} still running the previous configuration",
-            names.join(", "),
-            if names.len() == 1 { "is" } else { "are" }
-        ),
+        title: stale_title(&stale.iter().map(|u| u.id.clone()).collect::<Vec<_>>()),
         evidence,
         fix: Some(Fix::Restart {
             units: stale.iter().map(|u| u.id.clone()).collect(),
@@ -404,13 +394,9 @@ fn services_down(deploy: &Deploy) -> Option<Diagnosis> {
     }
     Some(Diagnosis {
         kind: Kind::ServicesDown,
-        title: format!(
-            "{} {} not running after the deploy",
-            down.iter()
-                .map(|(u, _)| short_unit(&u.id))
-                .collect::<Vec<_>>()
-                .join(", "),
-            if down.len() == 1 { "is" } else { "are" }
+        title: are(
+            &down.iter().map(|(u, _)| u.id.clone()).collect::<Vec<_>>(),
+            "not running after the deploy",
         ),
         evidence,
         fix: Some(Fix::Journal {
@@ -445,15 +431,21 @@ pub fn recheck(diagnoses: &mut Vec<Diagnosis>, probe: &crate::probe::HostProbe) 
         if units.is_empty() {
             return false;
         }
-        let names: Vec<String> = units.iter().map(|u| short_unit(u)).collect();
-        d.title = format!(
-            "{} {} still running the previous configuration",
-            names.join(", "),
-            if names.len() == 1 { "is" } else { "are" }
-        );
+        d.title = stale_title(units);
         true
     });
     cleared
+}
+
+/// The stale-services card's title, for these units.
+fn stale_title(units: &[String]) -> String {
+    are(units, "still running the previous configuration")
+}
+
+/// `nginx is …`, `nginx, webapp are …`.
+fn are(units: &[String], what: &str) -> String {
+    let verb = if units.len() == 1 { "is" } else { "are" };
+    format!("{} {verb} {what}", short_units(units))
 }
 
 /// `nginx.service` → `nginx`; other unit types keep their suffix.

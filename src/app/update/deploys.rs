@@ -68,11 +68,7 @@ pub(super) fn on_preview_key(
                 .iter()
                 .position(|a| Some(*a) == plans.first().map(|p| p.action))
                 .unwrap_or(0);
-            let next = if step == Action::NextChoice {
-                (at + 1) % all.len()
-            } else {
-                (at + all.len() - 1) % all.len()
-            };
+            let next = cycle(at, all.len(), step);
             for plan in &mut plans {
                 plan.action = all[next];
             }
@@ -214,6 +210,7 @@ pub(super) fn on_deploy_ended(state: &mut State, id: JobId, ok: bool) -> Vec<Eff
         _ => None,
     };
     let mut search = None;
+    let unseen = state.waiting_to_quit();
     if let Some(d) = state.deploys.get_mut(&host) {
         if !d.finished() {
             // The runner stopped without a last word (cancelled, or gone).
@@ -231,7 +228,7 @@ pub(super) fn on_deploy_ended(state: &mut State, id: JobId, ok: bool) -> Vec<Eff
         }
         let diagnosed = !found.is_empty();
         // Ended while deploytui waits to quit: its end is said after the TUI.
-        if state.quitting || matches!(state.overlay, Some(Overlay::ConfirmQuit)) {
+        if unseen {
             state
                 .unseen
                 .push(format!("{}: deploy {}", d.plan.host_name, d.verdict()));

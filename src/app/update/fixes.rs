@@ -210,12 +210,7 @@ pub(super) fn on_hash_fix_key(state: &mut State, mut fix: HashFix, key: KeyEvent
             Vec::new()
         }
         Some(step @ (Action::NextChoice | Action::PrevChoice)) => {
-            let n = fix.sites.len().max(1);
-            fix.chosen = if step == Action::NextChoice {
-                (fix.chosen + 1) % n
-            } else {
-                (fix.chosen + n - 1) % n
-            };
+            fix.chosen = cycle(fix.chosen, fix.sites.len(), step);
             state.overlay = Some(Overlay::HashFix(fix));
             Vec::new()
         }
@@ -384,12 +379,7 @@ pub(super) fn on_pick_journal_key(
         },
         Some(Action::Cancel) => Vec::new(),
         Some(step @ (Action::NextChoice | Action::PrevChoice)) => {
-            let n = units.len().max(1);
-            let chosen = if step == Action::NextChoice {
-                (chosen + 1) % n
-            } else {
-                (chosen + n - 1) % n
-            };
+            let chosen = cycle(chosen, units.len(), step);
             state.overlay = Some(Overlay::PickJournal {
                 host,
                 units,

@@ -120,7 +120,7 @@ pub(super) fn on_action_done(
             state.passwords.remove(&pending.host);
             activity(state, format!("{label}: wrong sudo password"));
             state.notice = Some("wrong sudo password".into());
-            if state.quitting || matches!(state.overlay, Some(Overlay::ConfirmQuit)) {
+            if state.waiting_to_quit() {
                 return quit_if_waiting(state);
             }
             state.overlay = Some(password_prompt(
