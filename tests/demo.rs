@@ -74,15 +74,7 @@ fn demo_opens_the_tui_on_a_working_fleet_and_tears_it_down() {
     t.wait_for("server1's flake checked", Duration::from_secs(60), |s| {
         s.contains("✗ stale") && s.contains("d deploy")
     });
-    t.keys(&["d"]);
-    t.wait_for("the plan", Duration::from_secs(30), |s| {
-        s.contains("Deploy server1")
-    });
-    t.keys(&["Enter"]);
-    t.wait_for("the password prompt", Duration::from_secs(30), |s| {
-        s.contains("to deploy (switch)")
-    });
-    t.type_line(deploytui::fleet::SUDO_PASSWORD);
+    t.deploy_server1(deploytui::fleet::SUDO_PASSWORD, Duration::from_secs(30));
     t.wait_for("the first card", Duration::from_secs(120), |s| {
         s.contains("⚠ nothing new was built or copied") && s.contains("f fix")
     });

@@ -62,15 +62,6 @@ fn quit(t: &common::tmux::Tmux) {
     t.wait_for("the shell back", LIMIT, |s| s.contains("EXIT=0"));
 }
 
-/// Yes to the deploy question open now, and the password.
-fn answer_the_deploy(t: &common::tmux::Tmux) {
-    t.keys(&["Enter"]);
-    t.wait_for("the password prompt", LIMIT, |s| {
-        s.contains("to deploy (switch)")
-    });
-    t.type_line(SUDO_PASSWORD);
-}
-
 /// `deploytui deploy server1` headless with the password; what it said,
 /// after checking it exited with `code`.
 fn deploy_expecting(f: &Fleet, code: i32) -> String {
@@ -182,7 +173,7 @@ fn from_the_tui_the_fix_key_redeploys_with_the_override_and_ships_head() {
         s.contains("Deploy server1") && s.contains("--override-input")
     });
     assert!(preview.contains("git+file://"), "{preview}");
-    answer_the_deploy(&t);
+    t.answer_deploy(SUDO_PASSWORD, LIMIT);
     // Done, and no card this time: no false alarm on a deploy that shipped.
     t.wait_for("the redeploy done, with no diagnosis", LIMIT, |s| {
         s.contains("switch done") && !s.contains("nothing new") && !s.contains("password:")
@@ -324,7 +315,7 @@ fn from_the_tui_f_writes_the_right_hash_after_its_diff_and_the_redeploy_ships() 
     });
     let fixed = f.repo.npm_hash().expect("hash");
     assert_ne!(fixed, stale, "the new hash is in the file");
-    answer_the_deploy(&t);
+    t.answer_deploy(SUDO_PASSWORD, LIMIT);
     t.wait_for("the redeploy built and switched", LIMIT, |s| {
         s.contains("switch done") && !s.contains("wrong fixed-output hash")
     });
@@ -373,7 +364,7 @@ fn npm_deps_out_of_date_is_blanked_built_learned_and_written_from_the_tui() {
     });
     let fixed = f.repo.npm_hash().expect("hash");
     assert!(fixed.starts_with("sha256-") && fixed != stale, "{fixed}");
-    answer_the_deploy(&t);
+    t.answer_deploy(SUDO_PASSWORD, LIMIT);
     t.wait_for("the redeploy built and switched", LIMIT, |s| {
         s.contains("switch done") && !s.contains("out of date")
     });
@@ -467,7 +458,7 @@ fn b_rolls_the_host_back_to_the_generation_before_after_showing_both() {
     ] {
         assert!(plan.contains(&shown), "{shown}:\n{plan}");
     }
-    answer_the_deploy(&t);
+    t.answer_deploy(SUDO_PASSWORD, LIMIT);
     t.wait_for("rolled back", LIMIT, |s| {
         s.contains("rolled back to generation 1") && s.contains("✓ verify")
     });
@@ -550,7 +541,7 @@ fn the_briefs_story_start_to_finish_each_failure_diagnosed_and_fixed_with_f() {
         "⚠ nothing new was built or copied",
         &["Deploy server1", "--override-input"],
     );
-    answer_the_deploy(&t);
+    t.answer_deploy(SUDO_PASSWORD, LIMIT);
     // 2. HEAD builds, and its new dependency's hash is wrong.
     t.wait_for("the hash card", LIMIT, |s| {
         s.contains("⚠ wrong fixed-output hash") && s.contains("f fix: write the new hash")
@@ -563,7 +554,7 @@ fn the_briefs_story_start_to_finish_each_failure_diagnosed_and_fixed_with_f() {
     t.wait_for("the deploy offered again", LIMIT, |s| {
         s.contains("Deploy server1") && s.contains("deploy again?")
     });
-    answer_the_deploy(&t);
+    t.answer_deploy(SUDO_PASSWORD, LIMIT);
     // 3. It switched; nginx still serves the old page. (Built from the
     // tree with the fix not committed yet: the system names no commit, so
     // the HTTP check can only say the page answers; the card tells.)

@@ -71,12 +71,17 @@ impl Tmux {
     pub fn deploy_server1(&self, password: &str, limit: Duration) -> String {
         self.keys(&["d"]);
         let plan = self.wait_for("the plan", limit, |s| s.contains("Deploy server1"));
+        self.answer_deploy(password, limit);
+        plan
+    }
+
+    /// Yes to the deploy question open now, and `password` in the sudo prompt.
+    pub fn answer_deploy(&self, password: &str, limit: Duration) {
         self.keys(&["Enter"]);
         self.wait_for("the password prompt", limit, |s| {
             s.contains("to deploy (switch)")
         });
         self.type_line(password);
-        plan
     }
 
     /// Types the command that runs deploytui on `config`; the shell prints
