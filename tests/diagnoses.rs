@@ -616,7 +616,7 @@ fn a_connection_cut_mid_activation_is_said_reconnected_and_the_real_outcome_repo
         assert!(said.contains("the host has no systemd as PID 1"), "{said}");
     }
     // Every ssh connection to the host cut, sshd down for 2 s, then back.
-    f.hosts[0].cut_ssh();
+    f.hosts[0].cut_ssh().expect("cut ssh");
     std::thread::sleep(Duration::from_secs(2));
     f.hosts[0].restore_ssh().expect("sshd back");
     let status = deploy.wait(LIMIT);

@@ -1,100 +1,103 @@
-//! One fleet host: sshd in its own mount, PID and UTS namespace, with a
-//! private /nix, /run, passwd/shadow/group/sudoers and the systemctl and
-//! journalctl stand-ins bind-mounted over the machine's.
+//! One fleet host: a Debian 13 root booted by `systemd-nspawn` with systemd
+//! as PID 1, sharing this machine's loopback. The root is shared read-only by
+//! every host (see `assets/fleet/make-root`); each host mounts its own
+//! overlay on it, in a mount namespace of its own, so its changes (accounts,
+//! sshd config, units, journal) stay in its folder, and binds its own `/nix`.
+//! sshd, nix-daemon, nginx and the web app are real systemd units; transient
+//! units, journals and `systemctl` are systemd's own. Units get NixOS's
+//! default PATH: systemd's own tools and nothing else.
 
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{run, set_mode, FleetError, SUDO_PASSWORD, SUDO_USER};
 
-const INIT: &str = include_str!("../../assets/fleet/host/init.sh");
-const SYSTEMCTL: &str = include_str!("../../assets/fleet/host/systemctl");
-const JOURNALCTL: &str = include_str!("../../assets/fleet/host/journalctl");
-const SYSTEMD_RUN: &str = include_str!("../../assets/fleet/host/systemd-run");
-/// uid of the sudo user inside the hosts (their passwd is private).
+/// uid of the sudo user inside the hosts.
 const SUDO_UID: u32 = 4242;
+/// NixOS's default unit PATH, as the shared root lays it out: a folder of
+/// systemd's own tools (nixpkgs patches systemd's default PATH to its `bin/`).
+pub const UNIT_PATH: &str = "/usr/lib/deploytui-fleet/systemd-bin";
 
 pub struct FleetHost {
     pub name: String,
     pub ssh_port: u16,
     pub nginx_port: u16,
-    /// The host's own folder; its `nix/` and `run/` are the host's /nix and /run.
+    /// The host's own folder; its `nix/` is the host's /nix, its `upper/`
+    /// what the host changed of the shared root.
     pub dir: PathBuf,
     /// System profile generations activated so far.
     pub generation: u32,
-    /// `unshare`; killing it kills the namespace and everything in it.
+    /// `unshare`, whose child is `systemd-nspawn`; killing it ends the host.
     process: Option<Child>,
 }
 
 impl FleetHost {
     pub(super) fn start(
+        root: &Path,
         dir: &Path,
+        machine: &str,
         name: &str,
         nginx_port: u16,
         client_pubkey: &str,
     ) -> Result<FleetHost, FleetError> {
-        for sub in ["nix", "run", "etc", "bin"] {
+        for sub in ["nix/store", "nix/var/nix", "upper", "work", "root"] {
             std::fs::create_dir_all(dir.join(sub))?;
         }
-        let home = dir.join("home").join(SUDO_USER);
-        std::fs::create_dir_all(&home)?;
-        std::fs::create_dir_all(dir.join("home/root"))?;
-        set_mode(&dir.join("home/root"), 0o700)?;
         set_mode(dir, 0o755)?;
-        std::os::unix::fs::chown(&home, Some(SUDO_UID), Some(SUDO_UID))?;
-
+        let upper = dir.join("upper");
         run(
             "ssh-keygen (host key)",
             Command::new("ssh-keygen")
                 .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
                 .arg(dir.join("ssh_host_ed25519_key")),
         )?;
-        std::fs::write(dir.join("authorized_keys"), client_pubkey)?;
-        write_accounts(dir, &home)?;
-        for (file, text) in [
-            ("bin/systemctl", SYSTEMCTL),
-            ("bin/journalctl", JOURNALCTL),
-            ("bin/systemd-run", SYSTEMD_RUN),
-            ("init.sh", INIT),
-        ] {
-            std::fs::write(dir.join(file), text)?;
-            set_mode(&dir.join(file), 0o755)?;
-        }
+        seed(
+            root,
+            &upper,
+            name,
+            client_pubkey,
+            &dir.join("ssh_host_ed25519_key"),
+        )?;
 
         // The port was free a moment ago; another fleet may take it first, so retry.
         let mut last_error = String::new();
         for _ in 0..5 {
             let ssh_port = super::free_port()?;
-            std::fs::write(dir.join("sshd_config"), sshd_config(dir, ssh_port))?;
+            write(&upper, "etc/ssh/sshd_config", &sshd_config(ssh_port), 0o644)?;
             let log = std::fs::File::create(dir.join("host.log"))?;
-            // pdeathsig: if whoever started the fleet dies without dropping it
-            // (SIGKILL, a crash), the kernel kills unshare and so the host.
+            // In mount and PID namespaces of its own: the overlay goes with
+            // the host, and when nspawn dies (even by SIGKILL, which leaves a
+            // container running) so does every process below it. pdeathsig:
+            // if whoever started the fleet dies without dropping it (SIGKILL,
+            // a crash), the kernel kills unshare, and so nspawn and the host.
+            let boot = format!(
+                "mount -t overlay overlay -o lowerdir={root},upperdir={d}/upper,workdir={d}/work {d}/root && \
+                 exec systemd-nspawn -q -D {d}/root -b --register=no --keep-unit --console=passive \
+                 --machine={machine} --hostname={name} --bind={d}/nix:/nix --resolv-conf=off --timezone=off",
+                root = root.display(),
+                d = dir.display(),
+            );
             let child = Command::new("setpriv")
-                .args(["--pdeathsig", "KILL", "--", "unshare"])
                 .args([
+                    "--pdeathsig",
+                    "KILL",
+                    "--",
+                    "unshare",
                     "--mount",
                     "--pid",
-                    "--uts",
                     "--fork",
-                    "--mount-proc",
-                    "--kill-child",
-                    "--propagation",
-                    "private",
                 ])
-                .arg("bash")
-                .arg(dir.join("init.sh"))
-                .arg(dir)
-                .arg(name)
-                .arg(SUDO_USER)
+                .args(["--kill-child", "--propagation", "private"])
+                .args(["sh", "-c", &boot])
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log)
                 .spawn()
                 .map_err(|e| {
-                    FleetError::Step(format!("cannot start setpriv/unshare for {name}: {e}"))
+                    FleetError::Step(format!("cannot start systemd-nspawn for {name}: {e}"))
                 })?;
             let mut host = FleetHost {
                 name: name.to_string(),
@@ -104,7 +107,7 @@ impl FleetHost {
                 generation: 0,
                 process: Some(child),
             };
-            match host.wait_listening(Duration::from_secs(10)) {
+            match host.wait_listening(Duration::from_secs(60)) {
                 Ok(()) => return Ok(host),
                 Err(e) => {
                     last_error = e;
@@ -155,7 +158,7 @@ impl FleetHost {
         Ok(format!("[127.0.0.1]:{} {kind} {blob}\n", self.ssh_port))
     }
 
-    /// The pid of `unshare` and of every process in the host's namespace.
+    /// The pids of unshare, systemd-nspawn and every process of the host.
     pub fn pids(&self) -> Vec<u32> {
         let Some(root) = self.process.as_ref().map(Child::id) else {
             return Vec::new();
@@ -163,10 +166,59 @@ impl FleetHost {
         descendants(root)
     }
 
-    /// Kills the host's namespace (by the pid of unshare, which takes its
-    /// child, the namespace's init, and so every process in it) and reaps it.
+    /// The host's PID 1 (systemd), as this machine sees it: the process
+    /// that is pid 1 in the innermost namespace (nspawn is pid 1 in the
+    /// namespace of unshare, one level up).
+    fn init_pid(&self) -> Option<u32> {
+        self.pids().into_iter().skip(2).find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/status")).is_ok_and(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("NSpid:"))
+                    .and_then(|ns| ns.split_whitespace().last())
+                    == Some("1")
+            })
+        })
+    }
+
+    /// `argv` run inside the host as root, as its PID 1's children are (all
+    /// its namespaces), with the environment of a root login and not this
+    /// process's.
+    pub fn exec(&self, argv: &[&str]) -> Result<Output, FleetError> {
+        let pid = self
+            .init_pid()
+            .ok_or_else(|| FleetError::Step(format!("{}: the host is not running", self.name)))?;
+        run(
+            &format!("{} on {}", argv.join(" "), self.name),
+            Command::new("nsenter")
+                .args(["-t", &pid.to_string(), "-a", "--", "env", "-i"])
+                .args([
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "HOME=/root",
+                ])
+                .args(argv)
+                .stdin(Stdio::null()),
+        )
+    }
+
+    /// Stops the host: systemd is asked to power off (SIGTERM to nspawn),
+    /// and everything is killed when that takes more than a few seconds
+    /// (unshare's PID namespace goes, and every process in it); then reaped.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.process.take() {
+            let nspawn = descendants(child.id()).get(1).copied();
+            if let Some(pid) = nspawn
+                .and_then(|p| i32::try_from(p).ok())
+                .and_then(rustix::process::Pid::from_raw)
+            {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+            let until = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < until {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -174,8 +226,8 @@ impl FleetHost {
 
     /// Cuts every ssh connection to the host and keeps sshd down (the
     /// host and everything else on it go on) until [`FleetHost::restore_ssh`].
-    pub fn cut_ssh(&self) {
-        let _ = std::fs::write(self.dir.join("sshd-down"), "");
+    pub fn cut_ssh(&self) -> Result<(), FleetError> {
+        self.exec(&["systemctl", "stop", "ssh.service"])?;
         for pid in self.pids() {
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
             if comm.starts_with("sshd") {
@@ -187,11 +239,12 @@ impl FleetHost {
                 }
             }
         }
+        Ok(())
     }
 
-    /// Lets the host's sshd start again, and waits until it listens.
+    /// Starts sshd again, and waits until it listens.
     pub fn restore_ssh(&mut self) -> Result<(), FleetError> {
-        let _ = std::fs::remove_file(self.dir.join("sshd-down"));
+        self.exec(&["systemctl", "start", "ssh.service"])?;
         self.wait_listening(Duration::from_secs(10))
             .map_err(|e| FleetError::Step(format!("{}: sshd did not come back: {e}", self.name)))
     }
@@ -239,16 +292,133 @@ fn descendants(root: u32) -> Vec<u32> {
     found
 }
 
-fn sshd_config(dir: &Path, port: u16) -> String {
+fn sshd_config(port: u16) -> String {
     format!(
-        "Port {port}\nListenAddress 127.0.0.1\nHostKey {dir}/ssh_host_ed25519_key\n\
-         AuthorizedKeysFile {dir}/authorized_keys\nPidFile /run/sshd.pid\nStrictModes no\n\
-         PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM yes\n\
+        "Port {port}\nListenAddress 127.0.0.1\nHostKey /etc/ssh/ssh_host_ed25519_key\n\
+         StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM yes\n\
          PermitRootLogin prohibit-password\nMaxSessions 20\nMaxStartups 50\n\
-         Subsystem sftp internal-sftp\n\
-         SetEnv \"NIX_CONFIG=build-users-group =\"\n",
-        dir = dir.display()
+         Subsystem sftp internal-sftp\n"
     )
+}
+
+/// Writes `rel` under `upper` (the host's layer over the shared root).
+fn write(upper: &Path, rel: &str, text: &str, mode: u32) -> Result<(), FleetError> {
+    let path = upper.join(rel);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&path, text)?;
+    set_mode(&path, mode)
+}
+
+/// The host's own parts, laid in its layer before it boots: accounts (the
+/// sudo user, whose sudo asks for its password), the client's key, the host
+/// key, nix's settings and daemon, and NixOS's unit PATH.
+fn seed(
+    root: &Path,
+    upper: &Path,
+    name: &str,
+    client_pubkey: &str,
+    host_key: &Path,
+) -> Result<(), FleetError> {
+    let hash = sha512_crypt(SUDO_PASSWORD)?;
+    let read = |rel: &str| std::fs::read_to_string(root.join(rel));
+    let mut passwd = read("etc/passwd")?;
+    let mut shadow = read("etc/shadow")?;
+    let mut group = read("etc/group")?;
+    passwd.push_str(&format!(
+        "{SUDO_USER}:x:{SUDO_UID}:{SUDO_UID}:deploytui fleet:/home/{SUDO_USER}:/bin/bash\n"
+    ));
+    shadow.push_str(&format!("{SUDO_USER}:{hash}:19000:0:99999:7:::\n"));
+    group.push_str(&format!("{SUDO_USER}:x:{SUDO_UID}:\n"));
+    // As a NixOS admin in `extraGroups = [ "systemd-journal" ]`: reads journals.
+    group = group
+        .lines()
+        .map(|l| match l.strip_prefix("systemd-journal:") {
+            Some(rest) if rest.ends_with(':') => format!("{l}{SUDO_USER}\n"),
+            Some(_) => format!("{l},{SUDO_USER}\n"),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    write(upper, "etc/passwd", &passwd, 0o644)?;
+    write(upper, "etc/shadow", &shadow, 0o640)?;
+    write(upper, "etc/group", &group, 0o644)?;
+    write(
+        upper,
+        "etc/sudoers.d/deploytui-fleet",
+        &format!("{SUDO_USER} ALL=(ALL:ALL) ALL\n"),
+        0o440,
+    )?;
+    write(upper, "etc/hostname", &format!("{name}\n"), 0o644)?;
+    // sudo looks up the host's own name.
+    write(
+        upper,
+        "etc/hosts",
+        &format!("127.0.0.1 localhost\n127.0.1.1 {name}\n::1 localhost\n"),
+        0o644,
+    )?;
+    write(upper, "root/.ssh/authorized_keys", client_pubkey, 0o600)?;
+    set_mode(&upper.join("root"), 0o700)?;
+    let home = format!("home/{SUDO_USER}");
+    write(
+        upper,
+        &format!("{home}/.ssh/authorized_keys"),
+        client_pubkey,
+        0o600,
+    )?;
+    for rel in [
+        home.clone(),
+        format!("{home}/.ssh"),
+        format!("{home}/.ssh/authorized_keys"),
+    ] {
+        std::os::unix::fs::chown(upper.join(rel), Some(SUDO_UID), Some(SUDO_UID))?;
+    }
+    for (from, to, mode) in [
+        (
+            "ssh_host_ed25519_key",
+            "etc/ssh/ssh_host_ed25519_key",
+            0o600,
+        ),
+        (
+            "ssh_host_ed25519_key.pub",
+            "etc/ssh/ssh_host_ed25519_key.pub",
+            0o644,
+        ),
+    ] {
+        let key = std::fs::read_to_string(host_key.with_file_name(from))?;
+        write(upper, to, &key, mode)?;
+    }
+    // As on NixOS: a nix-daemon owns the store, and the login user is a
+    // trusted user, so `nix copy --to ssh://<user>@host` works without root.
+    write(
+        upper,
+        "etc/nix/nix.conf",
+        &format!(
+            "experimental-features = nix-command flakes\nsandbox = false\nbuild-users-group =\n\
+             substituters =\ntrusted-users = root {SUDO_USER}\n"
+        ),
+        0o644,
+    )?;
+    write(
+        upper,
+        "etc/systemd/system/nix-daemon.service",
+        "[Unit]\nDescription=Nix Daemon\n\n[Service]\nExecStart=/usr/bin/nix-daemon\nKillMode=process\n\n\
+         [Install]\nWantedBy=multi-user.target\n",
+        0o644,
+    )?;
+    let wants = upper.join("etc/systemd/system/multi-user.target.wants");
+    std::fs::create_dir_all(&wants)?;
+    std::os::unix::fs::symlink(
+        "/etc/systemd/system/nix-daemon.service",
+        wants.join("nix-daemon.service"),
+    )?;
+    write(
+        upper,
+        "etc/systemd/system.conf.d/nixos-unit-path.conf",
+        &format!("# NixOS's default unit PATH: systemd's own tools only.\n[Manager]\nDefaultEnvironment=PATH={UNIT_PATH}\n"),
+        0o644,
+    )?;
+    Ok(())
 }
 
 /// The password's `$6$` hash for a shadow file. The password goes to
@@ -275,54 +445,4 @@ fn sha512_crypt(password: &str) -> Result<String, FleetError> {
         )));
     }
     Ok(hash)
-}
-
-/// Private passwd, shadow, group and sudoers: the machine's accounts plus the
-/// sudo user, whose sudo asks for its password.
-fn write_accounts(dir: &Path, home: &Path) -> Result<(), FleetError> {
-    let hash = sha512_crypt(SUDO_PASSWORD)?;
-    let mut passwd = std::fs::read_to_string("/etc/passwd")?;
-    let mut shadow = std::fs::read_to_string("/etc/shadow")?;
-    let mut group = std::fs::read_to_string("/etc/group")?;
-    // The machine may have its own account by that name: the host's is ours.
-    let keep = |text: &str| -> String {
-        text.lines()
-            .filter(|l| !l.starts_with(&format!("{SUDO_USER}:")))
-            .map(|l| format!("{l}\n"))
-            .collect()
-    };
-    passwd = keep(&passwd);
-    shadow = keep(&shadow);
-    group = keep(&group);
-    passwd.push_str(&format!(
-        "{SUDO_USER}:x:{SUDO_UID}:{SUDO_UID}:deploytui fleet:{}:/bin/bash\n",
-        home.display()
-    ));
-    shadow.push_str(&format!("{SUDO_USER}:{hash}:19000:0:99999:7:::\n"));
-    group.push_str(&format!("{SUDO_USER}:x:{SUDO_UID}:\n"));
-    let etc = dir.join("etc");
-    std::fs::write(etc.join("passwd"), passwd)?;
-    std::fs::write(etc.join("shadow"), shadow)?;
-    set_mode(&etc.join("shadow"), 0o640)?;
-    std::fs::write(etc.join("group"), group)?;
-    std::fs::write(
-        etc.join("sudoers"),
-        format!(
-            "Defaults env_reset\n\
-             Defaults env_keep += \"NIX_CONFIG\"\n\
-             Defaults secure_path=\"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"\n\
-             root ALL=(ALL:ALL) ALL\n{SUDO_USER} ALL=(ALL:ALL) ALL\n"
-        ),
-    )?;
-    set_mode(&etc.join("sudoers"), 0o440)?;
-    // sudo looks up the host's own name.
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    std::fs::write(
-        etc.join("hosts"),
-        format!("127.0.0.1 localhost\n127.0.1.1 {name}\n::1 localhost\n"),
-    )?;
-    Ok(())
 }

@@ -1,10 +1,11 @@
 //! The test fleet: a git monorepo with per-host NixOS-shaped flakes, and N
-//! hosts that are real `sshd`s on 127.0.0.1, each in its own mount, PID and
-//! UTS namespace with a private `/nix`, `/run`, users and sudoers. Tests,
-//! benchmarks and `deploytui demo` all use it. Needs root, nix, sshd, nginx.
+//! hosts, each a Debian 13 root booted by systemd-nspawn with systemd as
+//! PID 1, nix 2.26, and sshd on 127.0.0.1 (see `host.rs`). Tests, benchmarks
+//! and `deploytui demo` all use it. Needs root, nix, ssh and systemd-nspawn;
+//! the shared root is made once per machine by `assets/fleet/make-root`.
 //!
 //! Everything a fleet starts lives in the hosts' PID namespaces, so dropping
-//! the fleet kills each host's namespace by the pid of its `unshare` and every
+//! the fleet stops each host by the pid of its `systemd-nspawn`, and every
 //! process inside goes with it.
 
 mod host;
@@ -28,6 +29,10 @@ pub const SUDO_PASSWORD: &str = "deploy-demo";
 
 /// The fleet's stand-in for nixos-rebuild (see the script's header).
 const NIXOS_REBUILD: &str = include_str!("../../assets/fleet/nixos-rebuild");
+/// Makes the root every host boots (see the script's header).
+const MAKE_ROOT: &str = include_str!("../../assets/fleet/make-root");
+/// Where the shared root is kept, unless `DEPLOYTUI_FLEET_ROOT` says otherwise.
+const DEFAULT_ROOT: &str = "/var/cache/deploytui/fleet-root";
 
 /// Why a fleet could not be built.
 #[derive(Debug)]
@@ -83,7 +88,7 @@ pub fn check_prerequisites() -> Result<(), FleetError> {
     let mut problems = Vec::new();
     if crate::paths::euid() != Some(0) {
         problems.push(
-            "root: the fleet starts sshd in private mount namespaces (unshare), which needs root; run as root"
+            "root: the fleet boots its hosts with systemd-nspawn, which needs root; run as root"
                 .to_string(),
         );
     }
@@ -92,9 +97,11 @@ pub fn check_prerequisites() -> Result<(), FleetError> {
         ("/usr/sbin/sshd", "openssh-server"),
         ("ssh", "openssh-client"),
         ("ssh-keygen", "openssh-client"),
-        ("/usr/sbin/nginx", "nginx"),
-        ("sudo", "sudo"),
+        ("systemd-nspawn", "systemd-container"),
+        ("debootstrap", "debootstrap"),
         ("unshare", "util-linux"),
+        ("nsenter", "util-linux"),
+        ("setpriv", "util-linux"),
         ("git", "git"),
         ("openssl", "openssl"),
         ("curl", "curl"),
@@ -186,6 +193,36 @@ fn init_nix_once() -> Result<(), FleetError> {
     Ok(())
 }
 
+/// The shared root every host boots, made on first use (a minute or two,
+/// once per machine) under a lock shared by every fleet, so parallel tests
+/// on a fresh machine make it once.
+pub fn ensure_root() -> Result<PathBuf, FleetError> {
+    let root = std::env::var_os("DEPLOYTUI_FLEET_ROOT")
+        .map_or_else(|| PathBuf::from(DEFAULT_ROOT), PathBuf::from);
+    if let Some(parent) = root.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let lock = std::fs::File::create(root.with_extension("lock"))?;
+    lock.lock()?;
+    let script = tempfile::Builder::new().prefix("make-root-").tempfile()?;
+    std::fs::write(script.path(), MAKE_ROOT)?;
+    let out = Command::new("bash")
+        .arg(script.path())
+        .arg(&root)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| FleetError::Step(format!("cannot run bash for make-root: {e}")))?;
+    if !out.status.success() {
+        return Err(FleetError::Step(format!(
+            "making the fleet's root in {} failed ({}):\n{}",
+            root.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(root)
+}
+
 /// A running fleet. Dropping it stops every host and removes its folder.
 pub struct Fleet {
     dir: tempfile::TempDir,
@@ -205,6 +242,7 @@ impl Fleet {
     /// the web app up. Host names are `server1`, `server2`, ...
     pub fn start(hosts: usize) -> Result<Fleet, FleetError> {
         check_prerequisites()?;
+        let root = ensure_root()?;
         init_nix_once()?;
         // Short path: ssh control sockets live below it and are limited to ~108 bytes.
         let dir = tempfile::Builder::new()
@@ -237,8 +275,21 @@ impl Fleet {
         let mut started = Vec::new();
         let mut known = String::new();
         let pubkey = std::fs::read_to_string(client_key.with_extension("pub"))?;
+        // Machine names unique on this machine: the fleet folder's name is.
+        let fleet_id = dir
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         for (name, nginx_port) in &specs {
-            let host = FleetHost::start(&dir.path().join(name), name, *nginx_port, &pubkey)?;
+            let host = FleetHost::start(
+                &root,
+                &dir.path().join(name),
+                &format!("{fleet_id}-{name}"),
+                name,
+                *nginx_port,
+                &pubkey,
+            )?;
             known.push_str(&host.known_hosts_line()?);
             started.push(host);
         }

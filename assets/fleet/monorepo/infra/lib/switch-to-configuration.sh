@@ -68,6 +68,9 @@ echo "setting up /etc..."
 # A test makes activation slow here, to cut the connection in the middle.
 [ -r /run/fleet-slow-activation ] && sleep "$(cat /run/fleet-slow-activation)"
 ln -sfn "$new" /run/.current-system.tmp && mv -T /run/.current-system.tmp /run/current-system
+for unit in "${to_stop[@]}"; do rm -f "/etc/systemd/system/$unit"; done
+for unit in $(units_of "$new"); do ln -sfn "$new/etc/systemd/system/$unit" "/etc/systemd/system/$unit"; done
+systemctl daemon-reload
 [ -e /run/booted-system ] || ln -sfn "$new" /run/booted-system
 say "restarting the following units:" "$(list "${to_restart[@]}")"
 for unit in "${to_restart[@]}"; do systemctl restart "$unit"; done

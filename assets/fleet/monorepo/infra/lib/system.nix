@@ -36,6 +36,9 @@ let
     cat > $out/bin/webapp <<EOF
     #!/bin/sh
     echo "webapp \$(cat ${webapp}/share/www/version.txt) starting"
+    # What an operator drops in /run/webapp/say goes to the journal as the app's own lines.
+    : > /run/webapp/say
+    tail -n +1 -F /run/webapp/say 2>/dev/null &
     while :; do echo "webapp \$(cat ${webapp}/share/www/version.txt) alive"; sleep 2; done
     EOF
     chmod +x $out/bin/webapp
@@ -63,9 +66,11 @@ sh "nixos-system-${host.name}-${webapp.version}" ''
   esac
   EOF
   chmod +x $out/sw/bin/nixos-version
-  printf '[Unit]\nDescription=Nginx Web Server\n${nginxRestart}\n[Service]\nExecStart=/usr/sbin/nginx -c ${nginxConf}\nExecReload=/bin/kill -HUP $MAINPID\n' \
+  # As NixOS writes units: a PATH of the service's own (NixOS puts coreutils,
+  # findutils, grep, sed and systemd there), since systemd's default has none.
+  printf '[Unit]\nDescription=Nginx Web Server\n\n[Service]\nEnvironment="PATH=/usr/bin:/bin"\nExecStart=/usr/sbin/nginx -c ${nginxConf}\nExecReload=/bin/kill -HUP $MAINPID\nRuntimeDirectory=nginx\n${nginxRestart}' \
     > $out/etc/systemd/system/nginx.service
-  printf '[Unit]\nDescription=The web app\n\n[Service]\nExecStart=${webappService}/bin/webapp\n' \
+  printf '[Unit]\nDescription=The web app\n\n[Service]\nEnvironment="PATH=/usr/bin:/bin"\nExecStart=${webappService}/bin/webapp\nRuntimeDirectory=webapp\n' \
     > $out/etc/systemd/system/webapp.service
   ln -s ${webapp} $out/webapp
 ''
