@@ -19,13 +19,20 @@ use crate::remote::Transport;
 const RECONNECT_FOR: Duration = Duration::from_secs(90);
 const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 
-/// Starts the activation detached (as root): `sh -c START _ ID STC ACTION`.
-const START: &str = r#"id=$1; stc=$2; action=$3
+/// The detached job, `sh -c JOB STC ACTION BASE`: runs switch-to-configuration
+/// into BASE.log, then writes `<exit code> end` to BASE.status. Shell builtins
+/// only: in a transient unit on NixOS, PATH holds systemd's own tools and no
+/// coreutils (nixpkgs patches systemd's default PATH), so an `mv` there fails
+/// and the status would never come. A reader takes the status only once it
+/// ends in `end`, so a half-written file is never read as a code.
+const JOB: &str = r#"b=$2; echo $$ > "$b.pid"; exec >>"$b.log" 2>&1 </dev/null; "$0" "$1"; echo "$? end" > "$b.status""#;
+
+/// Starts the activation detached (as root): `sh -c START _ ID STC ACTION JOB`.
+const START: &str = r#"id=$1; stc=$2; action=$3; job=$4
 dir=/run/deploytui
 mkdir -p "$dir" && chmod 755 "$dir" || exit 90
 b=$dir/$id
 : > "$b.log" && chmod 644 "$b.log" || exit 90
-job='b=$2; echo $$ > "$b.pid"; exec >>"$b.log" 2>&1 </dev/null; "$0" "$1"; echo $? > "$b.status.tmp" && mv "$b.status.tmp" "$b.status"'
 if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then
   systemd-run --unit="deploytui-activate-$id" --collect --service-type=exec --quiet -- /bin/sh -c "$job" "$stc" "$action" "$b" || exit 91
   echo "@@started unit deploytui-activate-$id"
@@ -37,15 +44,16 @@ fi"#;
 /// Follows it from line N (as the login user): its new lines as they come,
 /// then `@@status CODE`, or `@@status lost` when it ended without one.
 const FOLLOW: &str = r#"b=/run/deploytui/$1; n=$2
+ended() { s=$(cat "$b.status" 2>/dev/null); case $s in *" end") return 0 ;; esac; return 1; }
 while :; do
-  fin=0; [ -e "$b.status" ] && fin=1
+  fin=0; ended && fin=1
   if [ -e "$b.log" ]; then
     total=$(wc -l < "$b.log")
     if [ "$total" -gt "$n" ]; then sed -n "$((n+1)),${total}p" "$b.log"; n=$total; fi
   fi
-  if [ $fin = 1 ]; then echo "@@status $(cat "$b.status")"; exit 0; fi
+  if [ $fin = 1 ]; then echo "@@status ${s% end}"; exit 0; fi
   if [ -s "$b.pid" ] && [ ! -d "/proc/$(cat "$b.pid")" ]; then
-    sleep 0.5; [ -e "$b.status" ] && continue
+    sleep 0.5; ended && continue
     echo "@@status lost"; exit 0
   fi
   sleep 0.2
@@ -70,6 +78,7 @@ pub fn start_argv(plan: &Plan, id: &str, system: &str) -> Vec<String> {
             id.into(),
             format!("{system}/bin/switch-to-configuration"),
             plan.action.as_str().into(),
+            JOB.into(),
         ],
     )
 }
@@ -267,7 +276,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = dir.path().join("x");
         std::fs::write(b.with_extension("log"), "one\ntwo\nthree\n").unwrap();
-        std::fs::write(b.with_extension("status"), "4\n").unwrap();
+        std::fs::write(b.with_extension("status"), "4 end\n").unwrap();
         let script = FOLLOW.replace("/run/deploytui", &dir.path().display().to_string());
         let out = std::process::Command::new("sh")
             .args(["-c", &script, "follow", "x", "1"])
@@ -277,5 +286,52 @@ mod tests {
             String::from_utf8_lossy(&out.stdout),
             "two\nthree\n@@status 4\n"
         );
+    }
+
+    /// The job needs nothing from PATH: run as NixOS runs a unit, with a
+    /// PATH that holds no coreutils, it still logs and says its exit code.
+    #[test]
+    fn the_job_runs_with_no_tools_on_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let stc = dir.path().join("switch-to-configuration");
+        std::fs::write(&stc, "#!/bin/sh\necho \"activating as $1\"\nexit 4\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&stc, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let b = dir.path().join("x");
+        let out = std::process::Command::new("/bin/sh")
+            .env_clear()
+            .env("PATH", dir.path().join("no-tools-here"))
+            .args(["-c", JOB])
+            .arg(&stc)
+            .arg("switch")
+            .arg(&b)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let read = |ext: &str| std::fs::read_to_string(b.with_extension(ext)).unwrap();
+        assert_eq!(read("log"), "activating as switch\n");
+        assert_eq!(read("status"), "4 end\n");
+        assert!(read("pid").trim().parse::<u32>().is_ok());
+    }
+
+    /// A status not yet written whole is no status: with its job gone, the
+    /// follower says it was lost rather than read a code from half a file.
+    #[test]
+    fn a_half_written_status_is_not_read_as_a_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = dir.path().join("x");
+        std::fs::write(b.with_extension("log"), "one\n").unwrap();
+        std::fs::write(b.with_extension("status"), "1").unwrap();
+        // A pid that has ended: this test's own short-lived child.
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let pid = gone.id();
+        gone.wait().unwrap();
+        std::fs::write(b.with_extension("pid"), format!("{pid}\n")).unwrap();
+        let script = FOLLOW.replace("/run/deploytui", &dir.path().display().to_string());
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script, "follow", "x", "0"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "one\n@@status lost\n");
     }
 }
