@@ -482,42 +482,15 @@ impl Transport {
     /// `NIX_SSHOPTS` for a nix that copies to this host: through this
     /// session's master (no second handshake, no prompt), with the host's
     /// port, key and known_hosts in case the master is gone. `None` for a
-    /// local host. (nix splits it on spaces: paths with spaces do not work.)
+    /// local host. nix 2.26 and later split it as a shell does, so each word
+    /// is quoted as a shell would need it, and a path in an `-o` value is
+    /// in double quotes too, as ssh reads it: a path with a space survives.
+    /// (Older nix splits on blanks alone: such a path cannot work there.)
     pub fn nix_sshopts(&self, host: &Host, settings: &SshSettings) -> Option<String> {
         let Transport::Ssh(master) = self else {
             return None;
         };
-        let mut opts = vec![
-            "-o".to_string(),
-            format!("ControlPath={}", master.dir.join("m").display()),
-            "-o".into(),
-            "ControlMaster=no".into(),
-            "-o".into(),
-            "BatchMode=yes".into(),
-            "-o".into(),
-            format!(
-                "StrictHostKeyChecking={}",
-                host_key_option(host.host_key_policy)
-            ),
-            "-o".into(),
-            format!(
-                "ConnectTimeout={}",
-                settings.connect_timeout.as_secs().max(1)
-            ),
-        ];
-        if let Some(known) = &host.known_hosts {
-            opts.extend([
-                "-o".into(),
-                format!("UserKnownHostsFile={}", known.display()),
-            ]);
-        }
-        if let Some(key) = &host.identity_file {
-            opts.extend(["-i".into(), key.display().to_string()]);
-        }
-        if let Some(port) = host.port {
-            opts.extend(["-p".into(), port.to_string()]);
-        }
-        Some(opts.join(" "))
+        Some(nix_sshopts(&master.dir.join("m"), host, settings))
     }
 }
 
@@ -614,9 +587,70 @@ pub fn is_wrong_password(output: &CommandOutput) -> bool {
     !output.success() && says_wrong_password(&output.stderr)
 }
 
-/// Whether sudo's words in `text` say the password was wrong.
+/// `NIX_SSHOPTS` through the master at `control` (see [`Transport::nix_sshopts`]).
+fn nix_sshopts(control: &std::path::Path, host: &Host, settings: &SshSettings) -> String {
+    let mut opts = vec![
+        "-o".to_string(),
+        format!("ControlPath={}", ssh_path_value(control)),
+        "-o".into(),
+        "ControlMaster=no".into(),
+        "-o".into(),
+        "BatchMode=yes".into(),
+        "-o".into(),
+        format!(
+            "StrictHostKeyChecking={}",
+            host_key_option(host.host_key_policy)
+        ),
+        "-o".into(),
+        format!(
+            "ConnectTimeout={}",
+            settings.connect_timeout.as_secs().max(1)
+        ),
+    ];
+    if let Some(known) = &host.known_hosts {
+        opts.extend([
+            "-o".into(),
+            format!("UserKnownHostsFile={}", ssh_path_value(known)),
+        ]);
+    }
+    if let Some(key) = &host.identity_file {
+        opts.extend(["-i".into(), key.display().to_string()]);
+    }
+    if let Some(port) = host.port {
+        opts.extend(["-p".into(), port.to_string()]);
+    }
+    // Quoted only where a shell needs it (shlex quotes every `=`), so a
+    // plain word reads the same to a nix that splits on blanks alone.
+    opts.into_iter()
+        .map(|w| shell_escape::unix::escape(w.into()).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A path as the value of an ssh `-o` option: in double quotes when it
+/// holds a blank (ssh splits an option's value on blanks otherwise).
+fn ssh_path_value(path: &std::path::Path) -> String {
+    let text = path.display().to_string();
+    if text.chars().any(char::is_whitespace) {
+        format!("\"{text}\"")
+    } else {
+        text
+    }
+}
+
+/// Whether sudo's words in `text` say the password was wrong: classic
+/// sudo's ("Sorry, try again.", "3 incorrect password attempts") or
+/// sudo-rs's ("Authentication failed, try again.", "maximum 3 incorrect
+/// authentication attempts", capitalised before 0.2.11).
 pub fn says_wrong_password(text: &str) -> bool {
-    text.contains("incorrect password attempt") || text.contains("Sorry, try again")
+    [
+        "incorrect password attempt",
+        "Sorry, try again",
+        "Authentication failed, try again",
+        "incorrect authentication attempt",
+    ]
+    .iter()
+    .any(|words| text.contains(words))
 }
 
 /// How a command is shown to the user: exactly as the remote shell gets it.
@@ -800,11 +834,57 @@ mod tests {
             stderr: stderr.into(),
         };
         assert!(is_wrong_password(&out(1, "Sorry, try again.\nsudo: no password was provided\nsudo: 1 incorrect password attempt\n")));
+        // sudo-rs, as NixOS can have it (0.2.11 and later; Maximum before).
+        assert!(is_wrong_password(&out(
+            1,
+            "\nsudo: Authentication failed, try again.\n\nsudo: Authentication required but not attempted\n"
+        )));
+        assert!(is_wrong_password(&out(
+            1,
+            "sudo: Maximum 3 incorrect authentication attempts\n"
+        )));
         assert!(!is_wrong_password(&out(
             1,
             "Failed to restart x.service: Unit x.service not found."
         )));
         assert!(!is_wrong_password(&out(0, "")));
+    }
+
+    /// nix 2.26 and later split NIX_SSHOPTS as a shell does: a known_hosts
+    /// file, a key and a control socket in folders with spaces come out as
+    /// the words ssh needs, each `-o` path value in ssh's own quotes.
+    #[test]
+    fn nix_sshopts_keep_paths_with_spaces_whole() {
+        let config = crate::config::parse(
+            "[[hosts]]\nname = \"a\"\ntarget = \"root@a\"\nport = 2222\n\
+             identity_file = \"/keys/my key\"\nknown_hosts = \"/etc/my hosts/known\"\n",
+            std::path::Path::new("/x/deploytui.toml"),
+            crate::config::FoundBy::Flag,
+        )
+        .expect("config");
+        let settings = SshSettings::for_config(&config, Duration::from_secs(5)).expect("settings");
+        let opts = nix_sshopts(
+            std::path::Path::new("/tmp/dt ctl/m"),
+            &config.hosts[0],
+            &settings,
+        );
+        let words = shlex::split(&opts).expect("splits as a shell does");
+        for expected in [
+            "ControlPath=\"/tmp/dt ctl/m\"",
+            "UserKnownHostsFile=\"/etc/my hosts/known\"",
+            "/keys/my key",
+        ] {
+            assert!(
+                words.iter().any(|w| w == expected),
+                "{expected} in {words:?}"
+            );
+        }
+        let plain = nix_sshopts(
+            std::path::Path::new("/tmp/c/m"),
+            &config.hosts[0],
+            &settings,
+        );
+        assert!(plain.starts_with("-o ControlPath=/tmp/c/m -o"), "{plain}");
     }
 
     #[tokio::test]
