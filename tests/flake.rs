@@ -123,13 +123,34 @@ fn a_dirty_tree_is_reported_and_a_broken_lock_is_an_error() {
     );
 }
 
+/// The local nix, as NixOS users run it (2.19 and later: `nix flake update`).
 #[test]
 fn the_flake_pane_turns_red_on_a_commit_and_u_then_c_make_it_current() {
+    red_then_u_and_c(&[], "flake update monorepo");
+}
+
+/// An old local nix (Debian 12's 2.8, in /usr/bin): `--update-input`.
+#[test]
+fn u_updates_the_lock_with_an_old_nix_too() {
+    let old_nix = std::path::Path::new("/usr/bin/nix").exists();
+    if !common::prerequisite(
+        "an old nix",
+        (!old_nix).then(|| "needs Debian 12's nix-bin (2.8) in /usr/bin".to_string()),
+    ) {
+        return;
+    }
+    red_then_u_and_c(
+        &["export PATH=/usr/bin:$PATH".to_string()],
+        "--update-input monorepo",
+    );
+}
+
+fn red_then_u_and_c(setup: &[String], update: &str) {
     let Some(f) = fleet(1) else { return };
     if !common::require_tools("flake e2e", &["tmux"]) {
         return;
     }
-    let (t, _data) = common::tmux::open_deploytui_with_nix(&f.config_path, 120, 34, NIX_CONFIG);
+    let (t, _data) = common::tmux::open_deploytui_after(&f.config_path, 120, 34, NIX_CONFIG, setup);
     t.wait_for("the input current", Duration::from_secs(30), |s| {
         s.contains("✓ current") && s.contains(" q quit")
     });
@@ -149,8 +170,7 @@ fn the_flake_pane_turns_red_on_a_commit_and_u_then_c_make_it_current() {
 
     t.keys(&["Tab", "Tab", "u"]);
     t.wait_for("the update dialog", Duration::from_secs(10), |s| {
-        s.contains("nix --extra-experimental-features 'nix-command flakes'")
-            && s.contains("--update-input monorepo")
+        s.contains("nix --extra-experimental-features 'nix-command flakes'") && s.contains(update)
     });
     t.keys(&["y"]);
     let line = format!("flake.lock: monorepo {} → {}", &old[..7], &head[..7]);

@@ -283,9 +283,8 @@ fn u_then_c_on_a_path_input_updates_and_commits_the_lock() {
     });
     // Flake pane, first row (extra), update.
     t.keys(&["Tab", "Tab", "g", "u"]);
-    t.wait_for("the update dialog", LIMIT, |s| {
-        s.contains("--update-input extra")
-    });
+    let update = common::update_words("extra");
+    t.wait_for("the update dialog", LIMIT, |s| s.contains(&update));
     t.keys(&["y"]);
     let screen = t.wait_for("the lock diff", LIMIT, |s| {
         s.contains("flake.lock: extra sha256-") && s.contains("commits flake.lock")
@@ -328,9 +327,8 @@ fn a_failed_lock_update_shows_nix_s_error_whole() {
     // The folder the input names is gone: nix cannot lock it.
     std::fs::rename(m.repo.join("lib"), m.repo.join("lib.moved")).expect("move lib");
     t.keys(&["Tab", "Tab", "g", "u"]);
-    t.wait_for("the update dialog", LIMIT, |s| {
-        s.contains("--update-input extra")
-    });
+    let update = common::update_words("extra");
+    t.wait_for("the update dialog", LIMIT, |s| s.contains(&update));
     t.keys(&["y"]);
     let screen = t.wait_for("nix's error", LIMIT, |s| {
         s.contains("updating flake.lock failed: nix exited with 1: error:")

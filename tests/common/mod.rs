@@ -16,7 +16,7 @@ pub const SKIP_ENV: &str = "DEPLOYTUI_SKIP_FLEET";
 
 /// `Ok` runs the test; a problem fails it, unless the person running the
 /// tests opted out with `DEPLOYTUI_SKIP_FLEET=1` (then it is skipped loudly).
-fn prerequisite(test: &str, problem: Option<String>) -> bool {
+pub fn prerequisite(test: &str, problem: Option<String>) -> bool {
     let Some(problem) = problem else {
         return true;
     };
@@ -356,4 +356,20 @@ pub fn drawn(
         .draw(|f| deploytui::ui::view(state, f))
         .expect("draw");
     terminal.backend().clone()
+}
+
+/// The words deploytui's lock update shows for `input` with the local nix
+/// (`nix flake update NAME` from nix 2.19 on, `--update-input NAME` before).
+pub fn update_words(input: &str) -> String {
+    let out = Command::new("nix")
+        .arg("--version")
+        .output()
+        .expect("nix --version");
+    let version = deploytui::nix::check::parse_nix_version(&String::from_utf8_lossy(&out.stdout))
+        .expect("a nix version");
+    if version >= (2, 19) {
+        format!("flake update {input}")
+    } else {
+        format!("--update-input {input}")
+    }
 }
