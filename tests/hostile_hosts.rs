@@ -198,14 +198,16 @@ fn host_keys_a_changed_one_is_refused_by_both_policies_an_unknown_one_only_by_st
     );
 }
 
-/// Makes host 0 report escape sequences: as nginx's sub-state, and as the
-/// path of its running system (a link that still resolves, so the host
-/// works on).
+/// Makes host 0 report escape sequences: as its units' sub-state (its
+/// `systemctl` says so), and as the path of its running system (a link that
+/// still resolves, so the host works on).
 fn make_host_hostile(f: &Fleet) {
     root_sh(
         f,
         0,
-        r#"printf 'running\033]0;pwned\007\033[2J' > /run/fakesystemd/nginx.service/substate
+        r#"evil=$(printf 'running\033]0;pwned\007\033[2J')
+           printf '#!/bin/sh\n/usr/bin/systemctl "$@" | sed "s/^SubState=running$/SubState=%s/"\n' "$evil" > /usr/local/bin/systemctl
+           chmod +x /usr/local/bin/systemctl
            real=$(readlink /run/current-system)
            evil=$(printf '/run/evil\033]0;pwned\007\033[2J')
            ln -sfn "$real" "$evil"
@@ -261,7 +263,13 @@ fn a_host_whose_systemctl_hangs_answers_within_the_deadline() {
     let Some(f) = fleet("hanging systemctl", 1) else {
         return;
     };
-    root_sh(&f, 0, "touch /run/fakesystemd/hang");
+    // A sick host: its `systemctl show` never answers.
+    root_sh(
+        &f,
+        0,
+        r#"printf '#!/bin/sh\n[ "$1" = show ] && sleep 3600\nexec /usr/bin/systemctl "$@"\n' > /usr/local/bin/systemctl
+           chmod +x /usr/local/bin/systemctl"#,
+    );
     let config = variant(&f, "short", "command_timeout_secs = 5", "");
     let started = Instant::now();
     let out = deploytui(&config, &["status"], "", Duration::from_secs(30));
@@ -371,17 +379,18 @@ fn a_journal_with_invalid_utf8_keeps_following() {
     t.keys(&["Tab", "Down", "l"]); // services, webapp, follow its journal
     t.wait_for("the journal followed", WAIT, |s| s.contains("following"));
     common::wait_until("journalctl -f on the host", WAIT, || {
-        f.ssh(0, "root", "pgrep -x tail")
+        f.ssh(0, "root", "pgrep -x journalctl")
             .status()
             .is_ok_and(|s| s.success())
     });
     root_sh(
         &f,
         0,
-        r#"j=/run/fakesystemd/webapp.service/journal
-           printf '%s webapp[1]: before \377\376 bytes\n' "$(date +%s)" >> $j
-           printf '%s webapp[1]: \033]0;pwned\007 titled\n' "$(date +%s)" >> $j
-           printf '%s webapp[1]: after the bad bytes\n' "$(date +%s)" >> $j"#,
+        // The web app prints what is dropped in /run/webapp/say: its own lines.
+        r#"j=/run/webapp/say
+           printf 'before \377\376 bytes\n' >> $j
+           printf '\033]0;pwned\007 titled\n' >> $j
+           printf 'after the bad bytes\n' >> $j"#,
     );
     let screen = t.wait_for("the line after the bad bytes", WAIT, |s| {
         s.contains("after the bad bytes")
@@ -389,11 +398,7 @@ fn a_journal_with_invalid_utf8_keeps_following() {
     assert!(screen.contains("before"), "{screen}");
     assert!(screen.contains("following"), "still following:\n{screen}");
     assert!(!t.query("#{pane_title}").contains("pwned"));
-    root_sh(
-        &f,
-        0,
-        r#"printf '%s webapp[1]: and more\n' "$(date +%s)" >> /run/fakesystemd/webapp.service/journal"#,
-    );
+    root_sh(&f, 0, r#"printf 'and more\n' >> /run/webapp/say"#);
     t.wait_for("a later line", WAIT, |s| s.contains("and more"));
     t.keys(&["q"]);
     t.wait_for("the shell back", WAIT, |s| s.contains("EXIT=0"));

@@ -427,9 +427,12 @@ fn a_journal_follow_streams_new_lines_and_ends_on_the_host_when_dropped() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let stream_t = t.clone();
         let follow = tokio::spawn(async move { stream_t.stream(&argv, tx).await });
-        // Following once the stand-in's `tail -F` runs (journalctl itself starts first).
+        // Following once journalctl runs on the host.
         let tailing = |f: &Fleet| {
-            let out = f.ssh(0, "root", "pgrep -x tail").output().expect("ssh");
+            let out = f
+                .ssh(0, "root", "pgrep -x journalctl")
+                .output()
+                .expect("ssh");
             out.status.success()
         };
         let started = tokio::time::Instant::now();

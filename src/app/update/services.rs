@@ -269,6 +269,9 @@ pub(super) fn follow_journal_of(state: &mut State, host: usize, unit: String) ->
         "-n".into(),
         JOURNAL_BACKLOG.to_string(),
         "--no-pager".into(),
+        // A line with bytes journald deems unprintable is shown whole, not
+        // as "[N blob data]": deploytui escapes what it cannot print.
+        "--all".into(),
     ]);
     state.journal = Some(Journal {
         id,
