@@ -492,7 +492,7 @@ fn every_deploy_is_kept_on_disk_even_when_deploytui_is_killed_mid_way() {
     for line in [
         "── build ──",
         "── activate ──",
-        "restarting the following units: webapp.service",
+        "starting the following units: webapp.service",
     ] {
         assert!(log.contains(line), "{line}: {log}");
     }

@@ -34,7 +34,10 @@ mkdir -p "$dir" && chmod 755 "$dir" || exit 90
 b=$dir/$id
 : > "$b.log" && chmod 644 "$b.log" || exit 90
 if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then
-  systemd-run --unit="deploytui-activate-$id" --collect --service-type=exec --quiet -- /bin/sh -c "$job" "$stc" "$action" "$b" || exit 91
+  # systemd expands $$ to $ in a unit's command line (as it does in ExecStart=),
+  # so each $ of the job goes doubled.
+  unit_job=$(printf '%s\n' "$job" | sed 's/\$/$$/g')
+  systemd-run --unit="deploytui-activate-$id" --collect --service-type=exec --quiet -- /bin/sh -c "$unit_job" "$stc" "$action" "$b" || exit 91
   echo "@@started unit deploytui-activate-$id"
 else
   setsid /bin/sh -c "$job" "$stc" "$action" "$b" </dev/null >/dev/null 2>&1 &
@@ -159,7 +162,7 @@ pub async fn run(
     loop {
         let transport = fresh.as_ref().unwrap_or(cx.transport);
         match follow(transport, &id, &mut line, events).await {
-            Followed::Status(code) => return (status(code), fresh),
+            Followed::Status(code) => return (super::activation::exit_status(code), fresh),
             Followed::Lost => {
                 return (
                     Err("the activation ended on the host without an exit status (killed?)".into()),
@@ -194,15 +197,6 @@ pub async fn run(
                 }
             }
         }
-    }
-}
-
-/// switch-to-configuration's exit code in the step's words.
-fn status(code: i32) -> Result<(), String> {
-    match code {
-        0 => Ok(()),
-        4 => Err("exit 4: some units failed, but the system did switch".into()),
-        c => Err(format!("exit {c}")),
     }
 }
 
@@ -264,9 +258,11 @@ mod tests {
     fn ids_name_a_unit_and_files_safely() {
         let id = unique_id();
         assert!(id.chars().all(|c| c.is_ascii_digit() || c == '-'), "{id}");
-        assert_eq!(status(0), Ok(()));
-        assert!(status(4).unwrap_err().contains("did switch"));
-        assert_eq!(status(2), Err("exit 2".into()));
+        use crate::deploy::activation::exit_status;
+        assert_eq!(exit_status(0), Ok(()));
+        assert!(exit_status(4).unwrap_err().contains("did switch"));
+        assert!(exit_status(100).unwrap_err().contains("reboot to activate"));
+        assert_eq!(exit_status(1), Err("exit 1".into()));
     }
 
     /// The scripts run for real here, with `sh`: a detached job writes its

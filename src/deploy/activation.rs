@@ -1,5 +1,8 @@
-//! What switch-to-configuration said it did, from its lines (NixOS's
-//! wording; under `dry-activate` each line starts with "would").
+//! What switch-to-configuration said it did, from its lines (the wording of
+//! switch-to-configuration-ng; under `dry-activate` each line starts with
+//! "would", and the changed units it leaves alone are "would NOT stop").
+//! A changed service is stopped before the activation and started after it
+//! (NixOS's default, `stopIfChanged`): the summary says "restarted".
 
 /// The units an activation touched, by what happened to them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,7 +30,7 @@ impl Activation {
             ),
             (
                 "NOT restarting the following changed units:",
-                "NOT restart the following changed units:",
+                "NOT stop the following changed units:",
                 1,
             ),
             (
@@ -81,12 +84,18 @@ impl Activation {
                 done.to_string()
             }
         };
+        // Stopped, then started again: restarted.
+        let both = |u: &String| self.stopped.contains(u) && self.started.contains(u);
+        let cycled: Vec<String> = self.stopped.iter().filter(|u| both(u)).cloned().collect();
+        let stopped: Vec<String> = self.stopped.iter().filter(|u| !both(u)).cloned().collect();
+        let started: Vec<String> = self.started.iter().filter(|u| !both(u)).cloned().collect();
+        let restarted: Vec<String> = self.restarted.iter().chain(&cycled).cloned().collect();
         let mut parts = Vec::new();
         for (units, done, would) in [
-            (&self.stopped, "stopped", "would stop"),
-            (&self.restarted, "restarted", "would restart"),
+            (&stopped, "stopped", "would stop"),
+            (&restarted, "restarted", "would restart"),
             (&self.reloaded, "reloaded", "would reload"),
-            (&self.started, "started", "would start"),
+            (&started, "started", "would start"),
             (
                 &self.not_restarted,
                 "left running (changed)",
@@ -102,6 +111,23 @@ impl Activation {
             return "no unit changed".into();
         }
         parts.join(" · ")
+    }
+}
+
+/// switch-to-configuration's exit status in the step's words, for the codes
+/// switch-to-configuration-ng gives a meaning (its `main.rs`): 4 and 100 are
+/// not failed switches, and must never read as "did not switch".
+pub fn exit_status(code: i32) -> Result<(), String> {
+    match code {
+        0 => Ok(()),
+        2 => Err("exit 2: the activation script failed".into()),
+        4 => Err("exit 4: some units failed, but the system did switch".into()),
+        100 => Err(
+            "exit 100: the new system's init is incompatible with the running one: reboot to activate it"
+                .into(),
+        ),
+        101 => Err("exit 101: switch-to-configuration panicked".into()),
+        c => Err(format!("exit {c}")),
     }
 }
 
@@ -157,12 +183,37 @@ mod tests {
     fn dry_activate_says_would() {
         let mut a = Activation::default();
         a.read_line("would restart the following units: webapp.service");
-        a.read_line("would NOT restart the following changed units: nginx.service");
+        a.read_line("would NOT stop the following changed units: nginx.service");
         assert!(a.dry);
         assert_eq!(
             a.summary(),
             "would restart webapp · would leave running (changed) nginx"
         );
         assert_eq!(Activation::default().summary(), "no unit changed");
+    }
+
+    /// switch-to-configuration-ng's switch of a changed service, as the
+    /// fleet's host prints it: stopped first, started after the activation.
+    #[test]
+    fn a_service_stopped_and_started_again_was_restarted() {
+        let mut a = Activation::default();
+        for line in [
+            "stopping the following units: webapp.service",
+            "NOT restarting the following changed units: nginx.service",
+            "activating the configuration...",
+            "restarting sysinit-reactivation.target",
+            "starting the following units: webapp.service",
+            "the following new units were started: api.service",
+        ] {
+            a.read_line(line);
+        }
+        assert_eq!(
+            a.summary(),
+            "restarted webapp · started api · left running (changed) nginx"
+        );
+        let mut dry = Activation::default();
+        dry.read_line("would stop the following units: webapp.service");
+        dry.read_line("would start the following units: webapp.service");
+        assert_eq!(dry.summary(), "would restart webapp");
     }
 }

@@ -170,6 +170,32 @@ fn activation(deploy: &Deploy) -> Option<Diagnosis> {
         .strip_prefix("exit ")
         .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|n| n.parse::<i32>().ok());
+    // What switch-to-configuration said of why it stopped before switching.
+    let said = |needle: &str| {
+        (0..deploy.log.len()).find_map(|i| {
+            let line = deploy.log.raw_line(i)?;
+            line.contains(needle)
+                .then(|| crate::text::clean(line.trim()).into_owned())
+        })
+    };
+    let before_switch = [
+        (
+            "Could not acquire lock",
+            "another activation is running on the host",
+        ),
+        (
+            "Pre-switch check",
+            "a pre-switch check refused the new system",
+        ),
+        (
+            "Failed to install bootloader",
+            "the bootloader could not be installed",
+        ),
+        ("This is not a NixOS installation!", "the host is not NixOS"),
+    ]
+    .into_iter()
+    .find_map(|(needle, why)| said(needle).map(|line| (why, line)));
+    let mut evidence = Vec::new();
     let title = match code {
         Some(4) | None if !failed.is_empty() => format!(
             "the system switched, but {} failed to start",
@@ -177,10 +203,34 @@ fn activation(deploy: &Deploy) -> Option<Diagnosis> {
         ),
         Some(4) => "the system switched, but some units failed".into(),
         Some(2) => "the activation script failed (exit 2): the host may be between systems".into(),
-        Some(c) => format!("switch-to-configuration failed (exit {c}): the host did not switch"),
+        Some(100) => {
+            evidence.push(
+                "switch-to-configuration exits 100 when the new system's init (systemd) cannot \
+                 take over from the running one: a switch made it the boot default, and it runs \
+                 after a reboot"
+                    .to_string(),
+            );
+            "reboot to activate (exit 100): the new system needs a reboot to take effect".into()
+        }
+        Some(101) => {
+            evidence.push(
+                "exit 101 is a panic: it may have stopped part-way; probe the host to see what \
+                 runs"
+                    .to_string(),
+            );
+            "switch-to-configuration panicked (exit 101)".into()
+        }
+        Some(c) => match &before_switch {
+            Some((why, line)) => {
+                evidence.push(format!("it said: {line}"));
+                format!("{why} (exit {c}): the host did not switch")
+            }
+            None => {
+                format!("switch-to-configuration failed (exit {c}): the host did not switch")
+            }
+        },
         None => format!("activation did not finish: {why}"),
     };
-    let mut evidence = Vec::new();
     if matches!(code, Some(4)) || (code.is_none() && !failed.is_empty()) {
         evidence.push(
             "exit 4 is not a failed switch: /run/current-system is the new system; fix the \

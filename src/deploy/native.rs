@@ -429,9 +429,9 @@ async fn remote_step(
     }
     match out.code {
         Some(0) => Ok(out),
-        // switch-to-configuration's own meaning of 4.
-        Some(4) if step == StepKind::Activate => {
-            Err("exit 4: some units failed, but the system did switch".into())
+        // switch-to-configuration's own meanings.
+        Some(code) if step == StepKind::Activate => {
+            super::activation::exit_status(code).map(|()| out)
         }
         Some(code) => Err(format!("exit {code}")),
         None => Err("killed by a signal".into()),

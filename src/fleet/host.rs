@@ -350,6 +350,10 @@ fn seed(
         0o440,
     )?;
     write(upper, "etc/hostname", &format!("{name}\n"), 0o644)?;
+    // The host plays NixOS: switch-to-configuration refuses any other system.
+    write(upper, "etc/NIXOS", "", 0o644)?;
+    // The host plays NixOS: switch-to-configuration refuses any other system.
+    write(upper, "etc/NIXOS", "", 0o644)?;
     // sudo looks up the host's own name.
     write(
         upper,
@@ -399,9 +403,11 @@ fn seed(
         ),
         0o644,
     )?;
+    // Debian's nix-bin has no unit: one of the host's own, beside Debian's
+    // units, as NixOS's is not part of what a deploy changes here.
     write(
         upper,
-        "etc/systemd/system/nix-daemon.service",
+        "usr/lib/systemd/system/nix-daemon.service",
         "[Unit]\nDescription=Nix Daemon\n\n[Service]\nExecStart=/usr/bin/nix-daemon\nKillMode=process\n\n\
          [Install]\nWantedBy=multi-user.target\n",
         0o644,
@@ -409,7 +415,7 @@ fn seed(
     let wants = upper.join("etc/systemd/system/multi-user.target.wants");
     std::fs::create_dir_all(&wants)?;
     std::os::unix::fs::symlink(
-        "/etc/systemd/system/nix-daemon.service",
+        "/usr/lib/systemd/system/nix-daemon.service",
         wants.join("nix-daemon.service"),
     )?;
     write(

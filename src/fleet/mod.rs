@@ -312,7 +312,7 @@ impl Fleet {
         set_mode(&bin.join("nixos-rebuild"), 0o755)?;
         for i in 0..fleet.hosts.len() {
             let toplevel = fleet.build(i, false)?;
-            fleet.activate(i, &toplevel, "switch")?;
+            fleet.install(i, &toplevel)?;
         }
         fleet.hosts.iter_mut().for_each(|h| h.generation = 1);
         Ok(fleet)
@@ -449,7 +449,7 @@ impl Fleet {
 
     /// Copies `toplevel` to host `i`, makes it the system profile's newest
     /// generation and runs its `switch-to-configuration <action>` as root.
-    /// Returns what switch-to-configuration printed.
+    /// Returns what switch-to-configuration printed, both streams in order.
     pub fn activate(
         &mut self,
         i: usize,
@@ -458,7 +458,7 @@ impl Fleet {
     ) -> Result<String, FleetError> {
         self.copy(i, toplevel)?;
         let remote = format!(
-            "nix-env -p /nix/var/nix/profiles/system --set {toplevel} && {toplevel}/bin/switch-to-configuration {action}"
+            "nix-env -p /nix/var/nix/profiles/system --set {toplevel} && {toplevel}/bin/switch-to-configuration {action} 2>&1"
         );
         let out = run(
             &format!("activation on {}", self.hosts[i].name),
@@ -470,6 +470,24 @@ impl Fleet {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         ))
+    }
+
+    /// Makes `toplevel` host `i`'s first system, as installing NixOS and
+    /// booting it does: the profile and bootloader (`switch-to-configuration
+    /// boot`), then what stage 2 of the boot does (the activation script,
+    /// which makes it the current and booted system) and systemd starting
+    /// the default target.
+    fn install(&mut self, i: usize, toplevel: &str) -> Result<(), FleetError> {
+        self.copy(i, toplevel)?;
+        let remote = format!(
+            "nix-env -p /nix/var/nix/profiles/system --set {toplevel} && {toplevel}/bin/switch-to-configuration boot \
+             && {toplevel}/activate {toplevel} && systemctl daemon-reload && systemctl start multi-user.target"
+        );
+        run(
+            &format!("installing the first system on {}", self.hosts[i].name),
+            &mut self.ssh(i, "root", &remote),
+        )?;
+        Ok(())
     }
 
     /// Whether host `i`'s private store holds `store_path`.

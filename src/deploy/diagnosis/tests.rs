@@ -273,7 +273,7 @@ fn each_activation_exit_code_is_said_for_what_it_means() {
         }),
         "a name that is not a unit never reaches a command"
     );
-    let two = activation_ended(&[], "exit 2");
+    let two = activation_ended(&[], "exit 2: the activation script failed");
     assert_eq!(
         two[0].title,
         "the activation script failed (exit 2): the host may be between systems"
@@ -282,6 +282,44 @@ fn each_activation_exit_code_is_said_for_what_it_means() {
     assert_eq!(
         one[0].title,
         "switch-to-configuration failed (exit 1): the host did not switch"
+    );
+    let reboot = activation_ended(
+        &["Warning: the new NixOS configuration has an ‘init’ that is"],
+        &crate::deploy::activation::exit_status(100).unwrap_err(),
+    );
+    assert_eq!(
+        reboot[0].title,
+        "reboot to activate (exit 100): the new system needs a reboot to take effect"
+    );
+    assert!(!reboot[0].title.contains("did not switch"));
+    let locked = activation_ended(&["Could not acquire lock"], "exit 11");
+    assert_eq!(
+        locked[0].title,
+        "another activation is running on the host (exit 11): the host did not switch"
+    );
+    let check = activation_ended(
+        &[
+            "Checking switch inhibitors... done",
+            "Pre-switch check 'fleetCheck' failed",
+            "Pre-switch checks failed",
+        ],
+        "exit 1",
+    );
+    assert_eq!(
+        check[0].title,
+        "a pre-switch check refused the new system (exit 1): the host did not switch"
+    );
+    assert_eq!(
+        check[0].evidence,
+        ["it said: Pre-switch check 'fleetCheck' failed"]
+    );
+    let panic = activation_ended(
+        &[],
+        &crate::deploy::activation::exit_status(101).unwrap_err(),
+    );
+    assert_eq!(
+        panic[0].title,
+        "switch-to-configuration panicked (exit 101)"
     );
     assert!(activation_ended(&[], "cancelled").is_empty());
     assert!(activation_ended(&[], "wrong sudo password").is_empty());

@@ -1,0 +1,142 @@
+//! switch-to-configuration's outcomes, each made to happen for real on a
+//! fleet host (systemd as PID 1, NixOS's unit PATH): deploytui reports
+//! every exit code for what it means, from a native deploy's transient unit.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use deploytui::fleet::{Fleet, NIX_CONFIG, SUDO_PASSWORD};
+
+const LIMIT: Duration = Duration::from_secs(180);
+
+fn deploy(f: &Fleet, extra: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(common::bin());
+    cmd.arg("--config")
+        .arg(&f.config_path)
+        .args(["deploy", "server1", "--sudo-password-stdin"])
+        .args(extra)
+        .env("NIX_CONFIG", NIX_CONFIG);
+    let out: Output = common::output_within(cmd, format!("{SUDO_PASSWORD}\n").as_bytes(), LIMIT);
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// server1's host.nix with `setting` added (or as it was, for "").
+fn set_host(f: &Fleet, original: &str, setting: &str) {
+    let rel = "infra/hosts/server1/host.nix";
+    let text = original.replacen('{', &format!("{{\n  {setting}"), 1);
+    f.repo.write(rel, &text).expect("write host.nix");
+}
+
+#[test]
+fn every_switch_to_configuration_exit_code_is_said_for_what_it_means() {
+    let Some(f) = common::fleet("activation outcomes", 1) else {
+        return;
+    };
+    let original = f
+        .repo
+        .read("infra/hosts/server1/host.nix")
+        .expect("host.nix");
+    for (setting, said, card) in [
+        (
+            "fail.preSwitchCheck = true;",
+            "Pre-switch check 'fleetCheck' failed",
+            "a pre-switch check refused the new system (exit 1): the host did not switch",
+        ),
+        (
+            "fail.bootloader = true;",
+            "Failed to install bootloader",
+            "the bootloader could not be installed (exit 1): the host did not switch",
+        ),
+        (
+            "initInterface = \"systemd 3\";",
+            "won't take effect until you reboot the system.",
+            "reboot to activate (exit 100): the new system needs a reboot to take effect",
+        ),
+        (
+            "fail.stcPanic = true;",
+            "thread 'main' panicked at",
+            "switch-to-configuration panicked (exit 101)",
+        ),
+        (
+            "fail.activation = true;",
+            "Failed to run activate script",
+            "the activation script failed (exit 2)",
+        ),
+    ] {
+        set_host(&f, &original, setting);
+        f.repo.commit_app_change(setting).expect("commit");
+        let (code, text) = deploy(&f, &[]);
+        assert_eq!(code, Some(1), "{setting}:\n{text}");
+        assert!(text.contains(said), "{setting}: `{said}` in:\n{text}");
+        assert!(text.contains(card), "{setting}: `{card}` in:\n{text}");
+        assert!(
+            !text.contains("without an exit status"),
+            "{setting}: the real code came back:\n{text}"
+        );
+        if setting.starts_with("initInterface") {
+            assert!(!text.contains("did not switch"), "{text}");
+        }
+    }
+
+    // Another activation holds the lock: said, and nothing switched. (A
+    // unit here has NixOS's PATH, without coreutils: tools by their paths.)
+    set_host(&f, &original, "");
+    f.repo.commit_app_change("Behind a lock").expect("commit");
+    let hold = f
+        .ssh(
+            0,
+            "root",
+            "mkdir -p /run/nixos && systemd-run --unit=another-activation --quiet \
+             /usr/bin/flock /run/nixos/switch-to-configuration.lock /usr/bin/sleep 120 && sleep 0.5",
+        )
+        .output()
+        .expect("ssh");
+    assert!(hold.status.success(), "{hold:?}");
+    let (code, text) = deploy(&f, &[]);
+    let _ = f
+        .ssh(0, "root", "systemctl stop another-activation")
+        .output();
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("Could not acquire lock"), "{text}");
+    assert!(
+        text.contains("another activation is running on the host (exit 11)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn dry_activate_lists_what_it_would_leave_running_and_changes_nothing() {
+    let Some(f) = common::fleet("dry-activate", 1) else {
+        return;
+    };
+    let before = f
+        .ssh(0, "root", "readlink /run/current-system")
+        .output()
+        .expect("ssh");
+    f.repo.commit_app_change("Only a look").expect("commit");
+    let (code, text) = deploy(&f, &["--action", "dry-activate"]);
+    assert!(matches!(code, Some(0 | 3)), "{text}");
+    for line in [
+        "would stop the following units: webapp.service",
+        "would NOT stop the following changed units: nginx.service",
+        "would activate the configuration...",
+        "would start the following units: webapp.service",
+        "would restart webapp · would leave running (changed) nginx",
+    ] {
+        assert!(text.contains(line), "`{line}` in:\n{text}");
+    }
+    let after = f
+        .ssh(0, "root", "readlink /run/current-system")
+        .output()
+        .expect("ssh");
+    assert_eq!(before.stdout, after.stdout, "dry-activate switched nothing");
+}
