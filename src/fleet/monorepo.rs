@@ -98,6 +98,14 @@ impl Monorepo {
                 repo.host_flake_dir(name).join("flake.lock"),
                 aside.join(name),
             )?;
+            // nix 2.26 adds a new lock file to git's index (intent to add):
+            // out of the index too, or the tree stays dirty.
+            repo.git(&[
+                "reset",
+                "-q",
+                "--",
+                &format!("infra/hosts/{name}/flake.lock"),
+            ])?;
         }
         for name in &repo.hosts {
             std::fs::rename(
