@@ -7,7 +7,7 @@ mod common;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use deploytui::fleet::{Fleet, NIX_CONFIG, SUDO_PASSWORD};
+use deploytui::fleet::{Fleet, Init, NIX_CONFIG, SUDO_PASSWORD};
 
 const LIMIT: Duration = Duration::from_secs(180);
 
@@ -139,4 +139,26 @@ fn dry_activate_lists_what_it_would_leave_running_and_changes_nothing() {
         .output()
         .expect("ssh");
     assert_eq!(before.stdout, after.stdout, "dry-activate switched nothing");
+}
+
+/// A host without systemd as PID 1: the activation runs in a session of
+/// its own instead of a transient unit, and its real exit code comes back
+/// (switch-to-configuration-ng cannot reach systemd's D-Bus there: exit 1).
+#[test]
+fn without_systemd_the_activation_runs_in_its_own_session_and_its_code_comes_back() {
+    if !common::fleet_prerequisites("no systemd") {
+        return;
+    }
+    let f = Fleet::start_with(1, Init::Plain).unwrap_or_else(|e| panic!("fleet: {e}"));
+    f.repo.commit_app_change("No systemd here").expect("commit");
+    let (code, text) = deploy(&f, &[]);
+    assert_eq!(code, Some(1), "{text}");
+    for line in [
+        "the host has no systemd as PID 1: activation runs in a session of its own",
+        "Error: Failed to open dbus connection",
+        "switch-to-configuration failed (exit 1): the host did not switch",
+    ] {
+        assert!(text.contains(line), "`{line}` in:\n{text}");
+    }
+    assert!(!text.contains("without an exit status"), "{text}");
 }

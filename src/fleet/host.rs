@@ -21,6 +21,16 @@ const SUDO_UID: u32 = 4242;
 /// systemd's own tools (nixpkgs patches systemd's default PATH to its `bin/`).
 pub const UNIT_PATH: &str = "/usr/lib/deploytui-fleet/systemd-bin";
 
+/// What runs as the host's PID 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Init {
+    /// systemd, as on NixOS: every test but those of the fallback.
+    Systemd,
+    /// No systemd: nspawn's own stub init, then sshd and nix-daemon
+    /// alone, for the tests of what deploytui does on such a host.
+    Plain,
+}
+
 pub struct FleetHost {
     pub name: String,
     pub ssh_port: u16,
@@ -36,6 +46,7 @@ pub struct FleetHost {
 
 impl FleetHost {
     pub(super) fn start(
+        init: Init,
         root: &Path,
         dir: &Path,
         machine: &str,
@@ -73,10 +84,17 @@ impl FleetHost {
             // container running) so does every process below it. pdeathsig:
             // if whoever started the fleet dies without dropping it (SIGKILL,
             // a crash), the kernel kills unshare, and so nspawn and the host.
+            let pid1 = match init {
+                Init::Systemd => "-b",
+                Init::Plain => {
+                    "--as-pid2 /bin/sh -c 'mkdir -p /run/sshd; /usr/bin/nix-daemon & exec /usr/sbin/sshd -D -e'"
+                }
+            };
             let boot = format!(
                 "mount -t overlay overlay -o lowerdir={root},upperdir={d}/upper,workdir={d}/work {d}/root && \
-                 exec systemd-nspawn -q -D {d}/root -b --register=no --keep-unit --console=passive \
-                 --machine={machine} --hostname={name} --bind={d}/nix:/nix --resolv-conf=off --timezone=off",
+                 exec systemd-nspawn -q -D {d}/root --register=no --keep-unit --console=passive \
+                 --machine={machine} --hostname={name} --bind={d}/nix:/nix --resolv-conf=off --timezone=off \
+                 {pid1}",
                 root = root.display(),
                 d = dir.display(),
             );

@@ -11,7 +11,7 @@
 mod host;
 mod monorepo;
 
-pub use host::FleetHost;
+pub use host::{FleetHost, Init};
 pub use monorepo::Monorepo;
 
 use std::fmt;
@@ -241,6 +241,11 @@ impl Fleet {
     /// configuration to each, so every host runs generation 1 with nginx and
     /// the web app up. Host names are `server1`, `server2`, ...
     pub fn start(hosts: usize) -> Result<Fleet, FleetError> {
+        Fleet::start_with(hosts, Init::Systemd)
+    }
+
+    /// As [`Fleet::start`], with `init` as every host's PID 1.
+    pub fn start_with(hosts: usize, init: Init) -> Result<Fleet, FleetError> {
         check_prerequisites()?;
         let root = ensure_root()?;
         init_nix_once()?;
@@ -283,6 +288,7 @@ impl Fleet {
             .unwrap_or_default();
         for (name, nginx_port) in &specs {
             let host = FleetHost::start(
+                init,
                 &root,
                 &dir.path().join(name),
                 &format!("{fleet_id}-{name}"),
@@ -312,7 +318,7 @@ impl Fleet {
         set_mode(&bin.join("nixos-rebuild"), 0o755)?;
         for i in 0..fleet.hosts.len() {
             let toplevel = fleet.build(i, false)?;
-            fleet.install(i, &toplevel)?;
+            fleet.install(i, &toplevel, init)?;
         }
         fleet.hosts.iter_mut().for_each(|h| h.generation = 1);
         Ok(fleet)
@@ -476,12 +482,16 @@ impl Fleet {
     /// booting it does: the profile and bootloader (`switch-to-configuration
     /// boot`), then what stage 2 of the boot does (the activation script,
     /// which makes it the current and booted system) and systemd starting
-    /// the default target.
-    fn install(&mut self, i: usize, toplevel: &str) -> Result<(), FleetError> {
+    /// the default target (on a host whose PID 1 is systemd).
+    fn install(&mut self, i: usize, toplevel: &str, init: Init) -> Result<(), FleetError> {
         self.copy(i, toplevel)?;
+        let start = match init {
+            Init::Systemd => " && systemctl daemon-reload && systemctl start multi-user.target",
+            Init::Plain => "",
+        };
         let remote = format!(
             "nix-env -p /nix/var/nix/profiles/system --set {toplevel} && {toplevel}/bin/switch-to-configuration boot \
-             && {toplevel}/activate {toplevel} && systemctl daemon-reload && systemctl start multi-user.target"
+             && {toplevel}/activate {toplevel}{start}"
         );
         run(
             &format!("installing the first system on {}", self.hosts[i].name),

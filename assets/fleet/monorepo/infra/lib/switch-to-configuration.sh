@@ -85,6 +85,12 @@ if [ -e "$new/stc-panics" ]; then
   exit 101
 fi
 
+# Everything from here on goes through systemd's D-Bus API, as in the real one.
+if [ ! -S /run/dbus/system_bus_socket ]; then
+  printf 'Error: Failed to open dbus connection\n\nCaused by:\n    D-Bus error: Failed to connect to socket /run/dbus/system_bus_socket: No such file or directory (org.freedesktop.DBus.Error.FileNotFound)\n' >&2
+  exit 1
+fi
+
 key() { $tools/sed -n "s/^$2=//p" "$1" | $tools/tail -n 1; }
 is_true() { case "$1" in 1 | yes | true | on) return 0 ;; *) return 1 ;; esac; }
 # Lists as the real one prints them: case-insensitive order, ", " between.
