@@ -404,6 +404,11 @@ async fn run_command(
     }
     match status.code() {
         Some(0) => Ok(lines.built),
+        // nixos-rebuild exits with switch-to-configuration's own code (it
+        // comes back through systemd-run --pipe and ssh unchanged).
+        Some(code) if steps.current() == StepKind::Activate => {
+            super::activation::exit_status(code).map(|()| lines.built)
+        }
         Some(code) => Err(format!("{program} exited with {code}")),
         None => Err(format!("{program} was killed")),
     }

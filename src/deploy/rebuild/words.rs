@@ -120,8 +120,12 @@ pub fn prompt_in(tail: &str) -> Option<Prompt> {
 /// (switch-to-configuration's). The build is where it starts.
 pub fn step_of_line(line: &str) -> Option<StepKind> {
     let line = line.trim_start();
-    const ACTIVATING: [&str; 14] = [
+    const ACTIVATING: [&str; 18] = [
         "activating the configuration",
+        "restarting sysinit-reactivation.target",
+        "would NOT stop the following",
+        "would reload the following units",
+        "Not checking switch inhibitors",
         "stopping the following units",
         "NOT restarting the following",
         "restarting the following units",
