@@ -168,7 +168,7 @@ pub fn manual_ssh_command(host: &Host, settings: &SshSettings) -> String {
     if let Some(known) = &host.known_hosts {
         argv.extend([
             "-o".into(),
-            format!("UserKnownHostsFile={}", known.display()),
+            format!("UserKnownHostsFile={}", ssh_path_value(known)),
         ]);
     }
     let policy = host_key_option(host.host_key_policy);
@@ -525,7 +525,7 @@ fn master_args(host: &Host, settings: &SshSettings, socket: &Path, log: &Path) -
     ));
     option("ServerAliveCountMax=3".into());
     if let Some(known) = &host.known_hosts {
-        option(format!("UserKnownHostsFile={}", known.display()));
+        option(format!("UserKnownHostsFile={}", ssh_path_value(known)));
     }
     if let Some(key) = &host.identity_file {
         option("IdentitiesOnly=yes".into());
@@ -628,7 +628,8 @@ fn nix_sshopts(control: &std::path::Path, host: &Host, settings: &SshSettings) -
 }
 
 /// A path as the value of an ssh `-o` option: in double quotes when it
-/// holds a blank (ssh splits an option's value on blanks otherwise).
+/// holds a blank (ssh splits an option's value on blanks otherwise: a
+/// known_hosts path with a space named two files, and the host was unknown).
 fn ssh_path_value(path: &std::path::Path) -> String {
     let text = path.display().to_string();
     if text.chars().any(char::is_whitespace) {

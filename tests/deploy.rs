@@ -674,3 +674,38 @@ fn confirm_activation_without_a_terminal_to_answer_on_activates_nothing() {
     );
     assert_eq!(running(&f), before, "the host is untouched");
 }
+
+/// nix 2.26 and later split NIX_SSHOPTS as a shell does: a key and a
+/// known_hosts file in a folder with a space reach ssh whole, and the copy
+/// goes through (with nix before 2.26 such a path could not work).
+#[test]
+fn a_key_and_known_hosts_in_a_folder_with_a_space_still_copy() {
+    let Some(f) = fleet(2) else { return };
+    let spaced = f.dir().join("my keys");
+    std::fs::create_dir_all(&spaced).expect("mkdir");
+    let key = spaced.join("client key");
+    let known = spaced.join("known hosts");
+    std::fs::copy(&f.client_key, &key).expect("key");
+    std::fs::copy(&f.known_hosts, &known).expect("known_hosts");
+    let config = std::fs::read_to_string(&f.config_path).expect("config");
+    let config = config
+        .replace(
+            &format!("identity_file = \"{}\"", f.client_key.display()),
+            &format!("identity_file = \"{}\"", key.display()),
+        )
+        .replace(
+            &format!("known_hosts = \"{}\"", f.known_hosts.display()),
+            &format!("known_hosts = \"{}\"", known.display()),
+        );
+    assert!(config.contains("my keys/client key"), "{config}");
+    std::fs::write(&f.config_path, config).expect("write config");
+    f.repo.commit_app_change("Through spaces").expect("commit");
+    // server2 logs in as root: its copy is nix's own ssh, with NIX_SSHOPTS.
+    let out = deploytui(&f, &["deploy", "server2"], "");
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("server2: ✓ copy") && said.contains("server2: ✓ activate"),
+        "{said}{}",
+        text(&out.stderr)
+    );
+}
