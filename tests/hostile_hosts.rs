@@ -286,13 +286,15 @@ fn a_host_whose_systemctl_hangs_answers_within_the_deadline() {
     );
 }
 
-/// Every sshd process of host `i`, the listener and the per-connection ones.
+/// Every sshd process of host `i`, the listener and the per-connection ones
+/// (`sshd-session` since OpenSSH 9.8).
 fn sshd_pids(f: &Fleet, i: usize) -> Vec<u32> {
     f.hosts[i]
         .pids()
         .into_iter()
         .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sshd")
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|c| c.trim() == "sshd" || c.trim().starts_with("sshd-"))
         })
         .collect()
 }

@@ -222,6 +222,17 @@ impl FleetHost {
     /// and everything is killed when that takes more than a few seconds
     /// (unshare's PID namespace goes, and every process in it); then reaped.
     pub fn stop(&mut self) {
+        let every = self.pids();
+        self.stop_nspawn();
+        // A PID namespace's processes die after its init, not with it: wait
+        // until every one is gone (or a zombie), so a stopped host is gone.
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until && every.iter().any(|p| running(*p)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop_nspawn(&mut self) {
         if let Some(mut child) = self.process.take() {
             let nspawn = descendants(child.id()).get(1).copied();
             if let Some(pid) = nspawn
@@ -273,6 +284,14 @@ impl FleetHost {
             .as_mut()
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
+}
+
+/// Whether `pid` runs (exists and is no zombie).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+    })
 }
 
 /// `root` and all processes below it, from /proc.

@@ -361,15 +361,19 @@ pub fn drawn(
 /// The words deploytui's lock update shows for `input` with the local nix
 /// (`nix flake update NAME` from nix 2.19 on, `--update-input NAME` before).
 pub fn update_words(input: &str) -> String {
-    let out = Command::new("nix")
-        .arg("--version")
-        .output()
-        .expect("nix --version");
-    let version = deploytui::nix::check::parse_nix_version(&String::from_utf8_lossy(&out.stdout))
-        .expect("a nix version");
-    if version >= (2, 19) {
+    if local_nix_version() >= (2, 19) {
         format!("flake update {input}")
     } else {
         format!("--update-input {input}")
     }
+}
+
+/// The version of the `nix` on PATH, as deploytui reads it.
+pub fn local_nix_version() -> (u32, u32) {
+    let out = Command::new("nix")
+        .arg("--version")
+        .output()
+        .expect("nix --version");
+    deploytui::nix::check::parse_nix_version(&String::from_utf8_lossy(&out.stdout))
+        .expect("a nix version")
 }

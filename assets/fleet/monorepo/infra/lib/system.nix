@@ -38,10 +38,15 @@ let
     cat > $out/bin/webapp <<EOF
     #!/bin/sh
     echo "webapp \$(cat ${webapp}/share/www/version.txt) starting"
-    # What an operator drops in /run/webapp/say goes to the journal as the app's own lines.
-    : > /run/webapp/say
-    tail -n +1 -F /run/webapp/say 2>/dev/null &
-    while :; do echo "webapp \$(cat ${webapp}/share/www/version.txt) alive"; sleep 2; done
+    # What an operator drops in /run/webapp/say goes to the journal as the
+    # app's own lines (checked every second; no process of its own).
+    n=0
+    while :; do
+      if [ -s /run/webapp/say ]; then mv /run/webapp/say /run/webapp/said; cat /run/webapp/said; fi
+      [ \$((n % 2)) = 0 ] && echo "webapp \$(cat ${webapp}/share/www/version.txt) alive"
+      n=\$((n + 1))
+      sleep 1
+    done
     EOF
     chmod +x $out/bin/webapp
     # Its preStart (ExecStartPre): the app checks it can reach its database.
