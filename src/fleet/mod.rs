@@ -94,7 +94,6 @@ pub fn check_prerequisites() -> Result<(), FleetError> {
     }
     let tools: &[(&str, &str)] = &[
         ("nix", "nix-bin"),
-        ("/usr/sbin/sshd", "openssh-server"),
         ("ssh", "openssh-client"),
         ("ssh-keygen", "openssh-client"),
         ("systemd-nspawn", "systemd-container"),
