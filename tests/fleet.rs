@@ -415,3 +415,90 @@ fn every_host_lock_pins_the_same_commit() {
         );
     }
 }
+
+/// Every unit list switch-to-configuration-ng prints on a switch, each made
+/// to happen with real units: a unit gone from the new system is stopped,
+/// one with X-ReloadIfChanged is reloaded, one with X-StopIfChanged=false
+/// restarted, a new one started.
+#[test]
+fn each_unit_list_of_a_switch_comes_from_real_units() {
+    let Some(mut f) = fleet(1) else { return };
+    let rel = "infra/hosts/server1/host.nix";
+    let original = f.repo.read(rel).expect("host.nix");
+    let unit = |extra: &str| {
+        format!(
+            "[Unit]\\nDescription=fleet test unit\\n\\n[Service]\\nExecStart=/usr/bin/sleep infinity\\n{extra}"
+        )
+    };
+    let with_units = |units: &[(&str, String)]| {
+        let set: String = units
+            .iter()
+            .map(|(name, text)| format!("    \"{name}\" = \"{text}\";\n"))
+            .collect();
+        original.replacen('{', &format!("{{\n  units = {{\n{set}  }};"), 1)
+    };
+    let mut switch_to = |units: &[(&str, String)], message: &str| {
+        f.repo.write(rel, &with_units(units)).expect("write");
+        f.repo.commit(message).expect("commit");
+        let toplevel = f.build(0, true).expect("build");
+        f.activate(0, &toplevel, "switch").expect("switch")
+    };
+    let first = switch_to(
+        &[
+            (
+                "reloads.service",
+                unit("X-ReloadIfChanged=true\\nExecReload=/usr/bin/true\\n"),
+            ),
+            ("restarts.service", unit("X-StopIfChanged=false\\n")),
+            ("goes.service", unit("")),
+        ],
+        "Three units",
+    );
+    assert!(
+        first.contains(
+            "the following new units were started: goes.service, reloads.service, restarts.service"
+        ),
+        "{first}"
+    );
+    let printed = switch_to(
+        &[
+            (
+                "reloads.service",
+                unit("X-ReloadIfChanged=true\\nExecReload=/usr/bin/true\\nEnvironment=V=2\\n"),
+            ),
+            (
+                "restarts.service",
+                unit("X-StopIfChanged=false\\nEnvironment=V=2\\n"),
+            ),
+            ("comes.service", unit("")),
+        ],
+        "One unit gone, one new, two changed",
+    );
+    let lines: Vec<&str> = printed.lines().collect();
+    let at = |line: &str| {
+        lines
+            .iter()
+            .position(|l| *l == line)
+            .unwrap_or_else(|| panic!("no line `{line}` in:\n{printed}"))
+    };
+    // Each commit is a new revision of the app too: webapp is stopped and
+    // started again, nginx left alone, as always.
+    let order = [
+        at("stopping the following units: goes.service, webapp.service"),
+        at("activating the configuration..."),
+        at("reloading the following units: reloads.service"),
+        at("restarting the following units: restarts.service"),
+        at("the following new units were started: comes.service"),
+    ];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{printed}");
+    let active = stdout(
+        f.ssh(
+            0,
+            "root",
+            "systemctl is-active comes reloads restarts goes; true",
+        )
+        .output()
+        .expect("ssh"),
+    );
+    assert_eq!(active, "active\nactive\nactive\ninactive\n");
+}

@@ -61,6 +61,9 @@ let
   kernelVersion = host.kernel or "6.6.0";
   kernel = sh "linux-${kernelVersion}" ''echo "fleet kernel ${kernelVersion}" > $out'';
   initrd = sh "initrd-linux-${kernelVersion}" ''echo "fleet initrd ${kernelVersion}" > $out'';
+  # More units a host's host.nix names (`units = { "x.service" = "<unit file>"; }`),
+  # each wanted by multi-user.target.
+  extraUnits = host.units or { };
   # What a test can make go wrong, each as a real host would: a failing
   # pre-switch check, bootloader or activation snippet, a new init, a panic.
   fail = what: (host.fail or { }).${what} or false;
@@ -158,4 +161,8 @@ sh "nixos-system-${host.name}-${webapp.version}" ''
   ln -s ../nginx.service $out/etc/systemd/system/multi-user.target.wants/nginx.service
   ln -s ../webapp.service $out/etc/systemd/system/multi-user.target.wants/webapp.service
   ln -s ${webapp} $out/webapp
+  ${builtins.concatStringsSep "\n" (map (name: ''
+    cp ${builtins.toFile name extraUnits.${name}} $out/etc/systemd/system/${name}
+    ln -s ../${name} $out/etc/systemd/system/multi-user.target.wants/${name}
+  '') (builtins.attrNames extraUnits))}
 ''
