@@ -162,3 +162,57 @@ fn without_systemd_the_activation_runs_in_its_own_session_and_its_code_comes_bac
     }
     assert!(!text.contains("without an exit status"), "{text}");
 }
+
+/// `boot` makes the new system the boot default and activates nothing;
+/// `test` activates it and leaves the boot default alone. Each says so in
+/// switch-to-configuration's own words.
+#[test]
+fn boot_only_installs_and_test_only_activates() {
+    let Some(f) = common::fleet("boot and test", 1) else {
+        return;
+    };
+    let sh = |cmd: &str| {
+        let out = f.ssh(0, "root", cmd).output().expect("ssh");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let running = sh("readlink /run/current-system");
+    f.repo
+        .commit_app_change("At the next boot")
+        .expect("commit");
+    let (code, text) = deploy(&f, &["--action", "boot"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("server1: boot done"), "{text}");
+    assert!(
+        text.contains("Not checking switch inhibitors (action = boot)")
+            && text.contains("updating GRUB 2 menu..."),
+        "{text}"
+    );
+    assert!(!text.contains("activating the configuration"), "{text}");
+    let default = sh("readlink -f /nix/var/nix/profiles/system");
+    assert_ne!(default, running, "the new system is the boot default");
+    assert_eq!(
+        sh("readlink /run/current-system"),
+        running,
+        "and not running"
+    );
+
+    f.repo
+        .commit_app_change("Only until the next boot")
+        .expect("commit");
+    let (code, text) = deploy(&f, &["--action", "test"]);
+    // 3: nginx runs the previous configuration, as after any switch here.
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("Checking switch inhibitors... done")
+            && text.contains("activating the configuration...")
+            && !text.contains("updating GRUB 2 menu..."),
+        "{text}"
+    );
+    let now = sh("readlink /run/current-system");
+    assert_ne!(now, running, "test activates the new system");
+    assert_eq!(
+        sh("readlink -f /nix/var/nix/profiles/system"),
+        default,
+        "and leaves the boot default alone"
+    );
+}

@@ -156,24 +156,19 @@ fn switch_restarts_changed_units_and_leaves_nginx_serving_old_files() {
     let printed = f.activate(0, &toplevel, "switch").expect("switch");
     // switch-to-configuration-ng's lines, in its order: a changed service is
     // stopped first and started after the activation; nginx is left alone.
-    let lines: Vec<&str> = printed.lines().collect();
-    let at = |line: &str| {
-        lines
-            .iter()
-            .position(|l| *l == line)
-            .unwrap_or_else(|| panic!("no line `{line}` in:\n{printed}"))
-    };
-    let order = [
-        at("Checking switch inhibitors... done"),
-        at("updating GRUB 2 menu..."),
-        at("stopping the following units: webapp.service"),
-        at("NOT restarting the following changed units: nginx.service"),
-        at("activating the configuration..."),
-        at("setting up /etc..."),
-        at("restarting sysinit-reactivation.target"),
-        at("starting the following units: webapp.service"),
-    ];
-    assert!(order.windows(2).all(|w| w[0] < w[1]), "{printed}");
+    assert_lines_in_order(
+        &printed,
+        &[
+            "Checking switch inhibitors... done",
+            "updating GRUB 2 menu...",
+            "stopping the following units: webapp.service",
+            "NOT restarting the following changed units: nginx.service",
+            "activating the configuration...",
+            "setting up /etc...",
+            "restarting sysinit-reactivation.target",
+            "starting the following units: webapp.service",
+        ],
+    );
 
     let now = stdout(
         f.ssh(
@@ -474,23 +469,18 @@ fn each_unit_list_of_a_switch_comes_from_real_units() {
         ],
         "One unit gone, one new, two changed",
     );
-    let lines: Vec<&str> = printed.lines().collect();
-    let at = |line: &str| {
-        lines
-            .iter()
-            .position(|l| *l == line)
-            .unwrap_or_else(|| panic!("no line `{line}` in:\n{printed}"))
-    };
     // Each commit is a new revision of the app too: webapp is stopped and
     // started again, nginx left alone, as always.
-    let order = [
-        at("stopping the following units: goes.service, webapp.service"),
-        at("activating the configuration..."),
-        at("reloading the following units: reloads.service"),
-        at("restarting the following units: restarts.service"),
-        at("the following new units were started: comes.service"),
-    ];
-    assert!(order.windows(2).all(|w| w[0] < w[1]), "{printed}");
+    assert_lines_in_order(
+        &printed,
+        &[
+            "stopping the following units: goes.service, webapp.service",
+            "activating the configuration...",
+            "reloading the following units: reloads.service",
+            "restarting the following units: restarts.service",
+            "the following new units were started: comes.service",
+        ],
+    );
     let active = stdout(
         f.ssh(
             0,
@@ -501,4 +491,21 @@ fn each_unit_list_of_a_switch_comes_from_real_units() {
         .expect("ssh"),
     );
     assert_eq!(active, "active\nactive\nactive\ninactive\n");
+}
+
+/// Each of `lines` is a whole line of `printed`, in this order.
+fn assert_lines_in_order(printed: &str, lines: &[&str]) {
+    let all: Vec<&str> = printed.lines().collect();
+    let at: Vec<usize> = lines
+        .iter()
+        .map(|line| {
+            all.iter()
+                .position(|l| l == line)
+                .unwrap_or_else(|| panic!("no line `{line}` in:\n{printed}"))
+        })
+        .collect();
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "out of order:\n{printed}"
+    );
 }
