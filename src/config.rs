@@ -1,6 +1,8 @@
 //! The config file: where it is looked up, its TOML schema, and validation that
 //! points at `file:line:col` and names the field.
 
+mod rebuild_line;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
@@ -720,15 +722,20 @@ fn validate_host(
                             "nixos-rebuild needs `flake` (or a full `rebuild_command`)",
                         )
                     })?;
-                    default_rebuild_command(flake, &target, raw.sudo)
+                    rebuild_line::default_command(flake, &target, raw.sudo)
                 }
             };
-            check_rebuild_command(&command, &target, raw.sudo, raw.confirm_activation).map_err(
-                |m| match &raw.rebuild_command {
-                    Some(cmd) => src.error(cmd.span(), at("rebuild_command"), m),
-                    None => src.error(span.clone(), at("engine"), m),
-                },
-            )?;
+            rebuild_line::check(
+                &command,
+                &target,
+                flake.as_ref(),
+                raw.sudo,
+                raw.confirm_activation,
+            )
+            .map_err(|m| match &raw.rebuild_command {
+                Some(cmd) => src.error(cmd.span(), at("rebuild_command"), m),
+                None => src.error(span.clone(), at("engine"), m),
+            })?;
             Engine::NixosRebuild { command }
         }
         Some((other, span)) => {
@@ -776,7 +783,7 @@ fn validate_host(
     let root_login = matches!(&target, Target::Ssh { user: Some(u), .. } if u == "root");
     let sudo = raw.sudo.unwrap_or(match &engine {
         // What the line itself does with sudo.
-        Engine::NixosRebuild { command } => rebuild_sudo(command),
+        Engine::NixosRebuild { command } => rebuild_line::sudo(command),
         Engine::Native if root_login || target == Target::Local => SudoMode::None,
         Engine::Native => SudoMode::Password,
     });
@@ -908,91 +915,6 @@ fn parse_flake(raw: &str, host: &str, base: &Path) -> Result<FlakeRef, String> {
 /// (`nixpkgs`, `home-manager/nixpkgs`), each one as a lock names inputs.
 fn is_input_path(n: &str) -> bool {
     n.split('/').all(crate::nix::lock::is_input_name)
-}
-
-/// A nixos-rebuild line deploytui can run for this host: it names a deploy
-/// action, deploys where `target` says, and its sudo agrees with `sudo`.
-fn check_rebuild_command(
-    command: &[String],
-    target: &Target,
-    sudo: Option<SudoMode>,
-    confirm_activation: Option<bool>,
-) -> Result<(), String> {
-    crate::deploy::rebuild::action_of(command)?;
-    match (
-        target,
-        crate::deploy::rebuild::option_value(command, "--target-host"),
-    ) {
-        (Target::Ssh { .. }, None) => {
-            return Err(format!(
-                "has no --target-host, so it would deploy this machine, not {target}"
-            ))
-        }
-        (Target::Local, Some(other)) => {
-            return Err(format!(
-                "deploys to {} (--target-host), but target is \"local\"",
-                crate::text::quote(other)
-            ))
-        }
-        _ => {}
-    }
-    if confirm_activation == Some(true) {
-        return Err(
-            "cannot pause before activation (confirm_activation = true): \
-             nixos-rebuild activates in one go; use engine = \"native\" for that"
-                .into(),
-        );
-    }
-    if let Some(sudo @ (SudoMode::None | SudoMode::Nopasswd)) = sudo {
-        if command.iter().any(|w| w == "--ask-sudo-password") {
-            return Err(format!(
-                "asks for a sudo password (--ask-sudo-password), but sudo = \"{}\"",
-                if sudo == SudoMode::None {
-                    "none"
-                } else {
-                    "nopasswd"
-                }
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The sudo a nixos-rebuild line uses when the config does not say.
-fn rebuild_sudo(command: &[String]) -> SudoMode {
-    let has = |w: &str| command.iter().any(|c| c == w);
-    if has("--ask-sudo-password") {
-        SudoMode::Password
-    } else if has("--sudo") || has("--use-remote-sudo") {
-        SudoMode::Nopasswd
-    } else {
-        SudoMode::None
-    }
-}
-
-/// The command line the brief uses, for nixos-rebuild hosts that do not give one.
-fn default_rebuild_command(
-    flake: &FlakeRef,
-    target: &Target,
-    sudo: Option<SudoMode>,
-) -> Vec<String> {
-    let mut cmd = vec![
-        "nixos-rebuild".to_string(),
-        "switch".into(),
-        "--flake".into(),
-        flake.to_string(),
-    ];
-    if let Target::Ssh { .. } = target {
-        cmd.extend(["--target-host".to_string(), target.to_string()]);
-    }
-    match sudo {
-        Some(SudoMode::None) => {}
-        Some(SudoMode::Nopasswd) => cmd.push("--sudo".into()),
-        Some(SudoMode::Password) | None => {
-            cmd.extend(["--sudo".to_string(), "--ask-sudo-password".into()])
-        }
-    }
-    cmd
 }
 
 /// `~/x` as the home folder's `x`; anything else as it is.
