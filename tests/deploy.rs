@@ -709,3 +709,30 @@ fn a_key_and_known_hosts_in_a_folder_with_a_space_still_copy() {
         text(&out.stderr)
     );
 }
+
+/// nixos-rebuild-ng's newer spelling, `--ask-elevate-password`: the same
+/// prompt, answered by deploytui, and the host switches.
+#[test]
+fn the_newer_ask_elevate_password_spelling_deploys_too() {
+    let Some(f) = fleet(1) else { return };
+    f.use_nixos_rebuild(&[0]).expect("config");
+    let config = std::fs::read_to_string(&f.config_path).expect("config");
+    assert!(config.contains("--sudo --ask-sudo-password"), "{config}");
+    std::fs::write(
+        &f.config_path,
+        config.replace("--sudo --ask-sudo-password", "--ask-elevate-password"),
+    )
+    .expect("write config");
+    let (before, generation, said) = commit_and_deploy(&f, "Elevated");
+    assert!(said.contains("--ask-elevate-password"), "{said}");
+    assert_shipped(
+        &f,
+        &said,
+        (&before, generation),
+        &[
+            "[sudo] password for deploy@server1: (answered by deploytui)",
+            "server1: ✓ activate",
+            "server1: switch done",
+        ],
+    );
+}

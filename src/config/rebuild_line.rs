@@ -47,9 +47,9 @@ pub(super) fn check(
         );
     }
     if let Some(sudo @ (SudoMode::None | SudoMode::Nopasswd)) = sudo {
-        if command.iter().any(|w| w == "--ask-sudo-password") {
+        if let Some(flag) = asks_password(command) {
             return Err(format!(
-                "asks for a sudo password (--ask-sudo-password), but sudo = \"{}\"",
+                "asks for a sudo password ({flag}), but sudo = \"{}\"",
                 if sudo == SudoMode::None {
                     "none"
                 } else {
@@ -61,10 +61,20 @@ pub(super) fn check(
     Ok(())
 }
 
+/// The flag with which a line asks for the sudo password, if it does:
+/// nixos-rebuild-ng's `--ask-sudo-password`, or its newer spellings
+/// `--ask-elevate-password` and `-S` (both imply elevating).
+fn asks_password(command: &[String]) -> Option<&str> {
+    command
+        .iter()
+        .map(String::as_str)
+        .find(|w| ["--ask-sudo-password", "--ask-elevate-password", "-S"].contains(w))
+}
+
 /// The sudo a nixos-rebuild line uses when the config does not say.
 pub(super) fn sudo(command: &[String]) -> SudoMode {
     let has = |w: &str| command.iter().any(|c| c == w);
-    if has("--ask-sudo-password") {
+    if asks_password(command).is_some() {
         SudoMode::Password
     } else if has("--sudo") || has("--use-remote-sudo") {
         SudoMode::Nopasswd
@@ -211,5 +221,25 @@ mod tests {
         ))
         .expect("a URL");
         assert!(url.contains("names its flake by a URL"), "{url}");
+    }
+
+    /// nixos-rebuild-ng's newer spellings ask for the password as
+    /// --ask-sudo-password does.
+    #[test]
+    fn the_newer_ask_elevate_password_asks_for_the_sudo_password() {
+        for flag in ["--ask-elevate-password", "-S", "--ask-sudo-password"] {
+            let words: Vec<String> = ["nixos-rebuild", "switch", flag].map(String::from).to_vec();
+            assert_eq!(super::sudo(&words), super::SudoMode::Password, "{flag}");
+        }
+        let refused = refused(
+            "nixos-rebuild switch --flake /srv/mono/infra/hosts/server1#server1 \
+             --target-host deploy@server1 --ask-elevate-password\"\nsudo = \"none",
+        )
+        .expect("a password asked for with sudo none");
+        assert!(
+            refused
+                .contains("asks for a sudo password (--ask-elevate-password), but sudo = \"none\""),
+            "{refused}"
+        );
     }
 }
