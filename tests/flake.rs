@@ -217,3 +217,81 @@ fn red_then_u_and_c(setup: &[String], update: &str) {
         s.contains("EXIT=0")
     });
 }
+
+/// nix 2.26's permanent fix of the brief's first failure: the monorepo as
+/// `path:../../..`, read from the flake's own tree. deploytui shows it
+/// current, adds no override, and a deploy builds HEAD.
+#[test]
+fn a_relative_self_input_is_current_never_overridden_and_deploys_head() {
+    let Some(f) = fleet(1) else { return };
+    let old_nix = common::local_nix_version() < (2, 26);
+    if !common::prerequisite(
+        "relative inputs",
+        old_nix.then(|| "needs nix 2.26 or newer as the local nix".to_string()),
+    ) {
+        return;
+    }
+    let rel = "infra/hosts/server1/flake.nix";
+    let flake = f.repo.read(rel).expect("flake.nix");
+    let url = format!("url = \"{}\";", f.repo.url());
+    assert!(flake.contains(&url), "{flake}");
+    f.repo
+        .write(rel, &flake.replace(&url, "url = \"path:../../..\";"))
+        .expect("write");
+    f.repo.commit("monorepo: a relative input").expect("commit");
+    let locked = deploytui::fleet::nix()
+        .args(["flake", "lock"])
+        .arg(f.repo.host_flake_dir("server1"))
+        .output()
+        .expect("nix flake lock");
+    assert!(locked.status.success(), "{locked:?}");
+    f.repo.commit("Lock the relative input").expect("commit");
+
+    let (out, v) = flake_json(&f, &["server1"]);
+    let monorepo = input(&v, 0, "monorepo");
+    assert_eq!(monorepo["status"], "current", "{monorepo}");
+    assert_eq!(monorepo["relative"], true, "{monorepo}");
+    assert!(out.status.success(), "{out:?}");
+    let text = Command::new(common::bin())
+        .arg("--config")
+        .arg(&f.config_path)
+        .args(["flake", "server1"])
+        .env("NIX_CONFIG", NIX_CONFIG)
+        .output()
+        .expect("flake");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("current (relative: follows this repository)"),
+        "{text}"
+    );
+
+    // A commit, then a deploy with no override: the host runs HEAD's page.
+    f.repo
+        .commit_app_change("Relative and live")
+        .expect("commit");
+    let mut cmd = Command::new(common::bin());
+    cmd.arg("--config")
+        .arg(&f.config_path)
+        .args(["deploy", "server1", "--sudo-password-stdin"])
+        .env("NIX_CONFIG", NIX_CONFIG);
+    let out = common::output_within(
+        cmd,
+        format!("{}\n", deploytui::fleet::SUDO_PASSWORD).as_bytes(),
+        Duration::from_secs(120),
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(!said.contains("--override-input"), "{said}");
+    assert!(said.contains("server1: ✓ activate"), "{said}");
+    let page = f
+        .ssh(
+            0,
+            "root",
+            "cat /run/current-system/webapp/share/www/index.html",
+        )
+        .output()
+        .expect("ssh");
+    assert!(
+        String::from_utf8_lossy(&page.stdout).contains("Relative and live"),
+        "{page:?}"
+    );
+}

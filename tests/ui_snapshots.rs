@@ -201,6 +201,7 @@ fn flake_checked(s: &mut State) {
         local_path: None,
         dir: None,
         is_flake: true,
+        relative: false,
     };
     let plain = InputReport::new;
     let mut mono = plain(

@@ -66,6 +66,10 @@ pub fn summary(i: &InputReport, short: bool) -> String {
         ),
     };
     match i.status {
+        InputStatus::Current if i.locked.relative && short => "current (relative)".into(),
+        InputStatus::Current if i.locked.relative => {
+            "current (relative: follows this repository)".into()
+        }
         InputStatus::Current => format!("current{lock_only}"),
         InputStatus::Stale => match i.behind.unwrap_or(0) {
             0 if short => "stale: changed, uncommitted".into(),
@@ -412,6 +416,15 @@ async fn compare_path(
             .ok()
             .map(|changes| format!("{}\n{changes}", state.head));
     }
+    // A relative input (nix 2.26+) is read from the tree of the flake that
+    // names it, at whatever that flake is built from: never stale, and
+    // never to be overridden (that would copy the whole folder instead).
+    if report.locked.relative {
+        report.status = InputStatus::Current;
+        report.behind = Some(0);
+        report.lock_only = Some(0);
+        return report;
+    }
     // Hashing walks the whole folder: again only when git sees a change in it.
     // (A folder outside git is hashed on every check.)
     if let Some(b) =
@@ -563,6 +576,8 @@ pub fn overrides(
         .inputs
         .iter()
         .filter(|i| !i.locked.path.contains('/') && i.locked.follows.is_none())
+        // A relative input already builds what the flake is built from.
+        .filter(|i| !i.locked.relative)
         .filter(|i| match policy {
             OverrideInputs::Auto => i.self_referential,
             OverrideInputs::List(names) => names.contains(&i.locked.path),

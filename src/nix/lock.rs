@@ -25,6 +25,10 @@ struct RawNode {
     original: Option<BTreeMap<String, serde_json::Value>>,
     #[serde(default = "yes")]
     flake: bool,
+    /// nix 2.26+: the input path of the flake a relative `path:` input is
+    /// relative to (`[]`: the root flake).
+    #[serde(default)]
+    parent: Option<Vec<String>>,
 }
 
 fn yes() -> bool {
@@ -60,6 +64,9 @@ pub struct LockedInput {
     /// The flake's folder inside the repository (`?dir=`), if not its top.
     pub dir: Option<String>,
     pub is_flake: bool,
+    /// A relative `path:` input (nix 2.26+, `"parent"` in the lock): read
+    /// from its parent flake's own tree, so it can never go stale.
+    pub relative: bool,
 }
 
 impl LockedInput {
@@ -263,7 +270,8 @@ impl<'a> Walk<'a> {
                         continue;
                     }
                     self.first_path.insert(id, path.clone());
-                    self.out.push(describe(&path, child, self.flake_dir)?);
+                    let base = self.parent_dir(child);
+                    self.out.push(describe(&path, child, base.as_deref())?);
                     self.stack.push(id);
                     self.node(&path, child)?;
                     self.stack.pop();
@@ -271,6 +279,26 @@ impl<'a> Walk<'a> {
             }
         }
         Ok(())
+    }
+}
+
+impl Walk<'_> {
+    /// The folder a relative `path:` input of `node` is relative to: the
+    /// root flake's, or, for a nested flake's input (`"parent"`), that
+    /// flake's own folder, when it is on this machine.
+    fn parent_dir(&self, node: &RawNode) -> Option<PathBuf> {
+        match node.parent.as_deref() {
+            None | Some([]) => Some(self.flake_dir.to_path_buf()),
+            Some(parent) => {
+                let name = parent.join("/");
+                let input = self.out.iter().find(|i| i.path == name)?;
+                let folder = input.local_path.clone()?;
+                Some(match &input.dir {
+                    Some(dir) => folder.join(dir),
+                    None => folder,
+                })
+            }
+        }
     }
 }
 
@@ -287,6 +315,7 @@ fn out_push_follows(out: &mut Vec<LockedInput>, path: String, target: &[String])
         local_path: None,
         dir: None,
         is_flake: true,
+        relative: false,
     });
 }
 
@@ -297,7 +326,7 @@ fn text(map: &BTreeMap<String, serde_json::Value>, key: &str) -> Option<String> 
         .map(|s| crate::text::clean(&crate::text::cap(s, 4096)).into_owned())
 }
 
-fn describe(path: &str, node: &RawNode, flake_dir: &Path) -> Result<LockedInput, String> {
+fn describe(path: &str, node: &RawNode, base: Option<&Path>) -> Result<LockedInput, String> {
     let empty = BTreeMap::new();
     let locked = node.locked.as_ref().unwrap_or(&empty);
     let original = node.original.as_ref().unwrap_or(&empty);
@@ -343,16 +372,19 @@ fn describe(path: &str, node: &RawNode, flake_dir: &Path) -> Result<LockedInput,
             .as_deref()
             .and_then(|u| u.strip_prefix("file://"))
             .map(|p| PathBuf::from(p.split('?').next().unwrap_or(p))),
-        "path" => raw(locked, "path").map(|p| {
+        "path" => raw(locked, "path").and_then(|p| {
             let p = PathBuf::from(p);
             if p.is_absolute() {
-                p
+                Some(p)
             } else {
-                flake_dir.join(p)
+                base.map(|b| b.join(p))
             }
         }),
         _ => None,
     };
+    let relative = kind == "path"
+        && node.parent.is_some()
+        && raw(locked, "path").is_some_and(|p| !p.starts_with('/'));
     Ok(LockedInput {
         path: path.to_string(),
         follows: None,
@@ -369,6 +401,7 @@ fn describe(path: &str, node: &RawNode, flake_dir: &Path) -> Result<LockedInput,
             .or_else(|| raw(original, "dir"))
             .filter(|d| is_subfolder(d)),
         is_flake: node.flake,
+        relative,
     })
 }
 
@@ -412,6 +445,46 @@ mod tests {
             .iter()
             .find(|i| i.path == path)
             .unwrap_or_else(|| panic!("no {path} in {inputs:#?}"))
+    }
+
+    /// nix 2.26's relative `path:` inputs: `"parent"` names the flake they
+    /// are relative to (the root, or a nested flake), and no narHash.
+    #[test]
+    fn relative_path_inputs_resolve_against_the_flake_that_names_them() {
+        let lock = r#"{
+          "nodes": {
+            "root": { "inputs": { "monorepo": "monorepo", "lib": "lib" } },
+            "monorepo": { "flake": false,
+              "locked": { "lastModified": 1, "path": "../../..", "type": "path" },
+              "original": { "path": "../../..", "type": "path" },
+              "parent": [] },
+            "lib": { "inputs": { "shared": "shared" },
+              "locked": { "type": "path", "path": "/srv/lib", "narHash": "sha256-X=" } },
+            "shared": { "flake": false,
+              "locked": { "path": "./shared", "type": "path" },
+              "original": { "path": "./shared", "type": "path" },
+              "parent": [ "lib" ] }
+          },
+          "root": "root", "version": 7
+        }"#;
+        let inputs = parse(lock, Path::new("/srv/mono/infra/hosts/a")).expect("parses");
+        let mono = by_path(&inputs, "monorepo");
+        assert!(mono.relative && mono.nar_hash.is_none());
+        assert_eq!(
+            mono.local_path.as_deref(),
+            Some(Path::new("/srv/mono/infra/hosts/a/../../.."))
+        );
+        let shared = by_path(&inputs, "lib/shared");
+        assert!(shared.relative);
+        assert_eq!(
+            shared.local_path.as_deref(),
+            Some(Path::new("/srv/lib/./shared")),
+            "relative to the nested flake's folder, not the root's"
+        );
+        assert!(
+            !by_path(&inputs, "lib").relative,
+            "an absolute path: not relative"
+        );
     }
 
     #[test]

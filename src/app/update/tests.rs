@@ -825,6 +825,7 @@ fn report(status: crate::nix::check::InputStatus, path: &str) -> crate::nix::che
                 local_path: Some("/srv/mono".into()),
                 dir: None,
                 is_flake: false,
+                relative: false,
             },
             self_referential: true,
             repo: Some("/srv/mono".into()),

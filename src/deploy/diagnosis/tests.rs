@@ -48,6 +48,7 @@ fn stale_report() -> FlakeReport {
             local_path: Some(PathBuf::from("/srv/mono")),
             dir: None,
             is_flake: false,
+            relative: false,
         },
         InputStatus::Stale,
     );
