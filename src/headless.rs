@@ -452,10 +452,20 @@ pub struct FlakeHost {
     pub report: Option<crate::nix::check::FlakeReport>,
     /// What a deploy of this host adds, as `[input, url]` pairs.
     pub overrides: Vec<(String, String)>,
+    /// Why the nix here cannot read this lock although deploytui can (a
+    /// relative input, and a nix older than 2.26).
+    pub nix_cannot_read: Option<String>,
 }
 
 /// Checks the flakes of `hosts` (those that have one).
 pub async fn flake(hosts: &[&Host]) -> FlakeHosts {
+    let nix_version = tokio::process::Command::new("nix")
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .ok()
+        .and_then(|o| crate::nix::check::parse_nix_version(&String::from_utf8_lossy(&o.stdout)));
     let mut out = Vec::new();
     for host in hosts {
         let Some(flake) = &host.flake else { continue };
@@ -470,6 +480,9 @@ pub async fn flake(hosts: &[&Host]) -> FlakeHosts {
                 .as_ref()
                 .map(|r| crate::nix::check::overrides(&host.override_inputs, r))
                 .unwrap_or_default(),
+            nix_cannot_read: report
+                .as_ref()
+                .and_then(|r| crate::nix::check::old_nix_and_relative_inputs(nix_version, r)),
             error,
             report,
         });
@@ -527,6 +540,9 @@ pub fn print_flake(all: &FlakeHosts, out: &mut impl Write) -> std::io::Result<()
                 i.locked.rev.as_deref().map(short).unwrap_or_default(),
                 age
             )?;
+        }
+        if let Some(why) = &h.nix_cannot_read {
+            writeln!(out, "  error: {why}")?;
         }
         if !report.dirty.is_empty() {
             writeln!(out, "  uncommitted: {}", report.dirty.join(", "))?;

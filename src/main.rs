@@ -64,7 +64,10 @@ fn main() -> ExitCode {
                     .as_ref()
                     .is_some_and(|r| r.problems().next().is_some())
             });
-            let broken = all.hosts.iter().any(|h| h.error.is_some());
+            let broken = all
+                .hosts
+                .iter()
+                .any(|h| h.error.is_some() || h.nix_cannot_read.is_some());
             Ok(if broken {
                 ExitCode::FAILURE
             } else if stale {

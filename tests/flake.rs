@@ -265,6 +265,31 @@ fn a_relative_self_input_is_current_never_overridden_and_deploys_head() {
         "{text}"
     );
 
+    // An older nix cannot read this lock: said plainly, exit 1.
+    if common::prerequisite(
+        "an old nix",
+        (!std::path::Path::new("/usr/bin/nix").exists())
+            .then(|| "needs Debian 12's nix-bin (2.8) in /usr/bin".to_string()),
+    ) {
+        let old = Command::new(common::bin())
+            .arg("--config")
+            .arg(&f.config_path)
+            .args(["flake", "server1"])
+            .env("NIX_CONFIG", NIX_CONFIG)
+            .env(
+                "PATH",
+                format!("/usr/bin:{}", std::env::var("PATH").unwrap_or_default()),
+            )
+            .output()
+            .expect("flake");
+        let said = String::from_utf8_lossy(&old.stdout);
+        assert_eq!(old.status.code(), Some(1), "{said}");
+        assert!(
+            said.contains("error: input monorepo is relative (nix 2.26+), but the nix here is 2.8"),
+            "{said}"
+        );
+    }
+
     // A commit, then a deploy with no override: the host runs HEAD's page.
     f.repo
         .commit_app_change("Relative and live")

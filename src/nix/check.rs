@@ -562,6 +562,21 @@ pub fn parse_nix_version(text: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
+/// What to say when the local nix is older than 2.26 and the lock has a
+/// relative `path:` input: such a nix cannot read the lock at all.
+pub fn old_nix_and_relative_inputs(
+    nix_version: Option<(u32, u32)>,
+    report: &FlakeReport,
+) -> Option<String> {
+    let (major, minor) = nix_version.filter(|v| *v < (2, 26))?;
+    let relative = report.inputs.iter().find(|i| i.locked.relative)?;
+    Some(format!(
+        "input {} is relative (nix 2.26+), but the nix here is {major}.{minor}: it cannot \
+         read this lock, so builds and lock updates fail; use nix 2.26 or newer",
+        relative.locked.path
+    ))
+}
+
 /// The `--override-input NAME URL` pairs a deploy of this host adds: with
 /// `auto`, every top-level input that comes from the flake's own repository;
 /// with a list, those inputs that resolve to a local folder. The URL names

@@ -257,6 +257,9 @@ fn details(state: &State, report: &FlakeReport, now: u64, theme: &Theme) -> Vec<
             Span::raw(format!("{u} updates the lock")),
         ]));
     }
+    if let Some(line) = check::old_nix_and_relative_inputs(state.nix_version, report) {
+        lines.push(Line::styled(format!("✗ {line}"), theme.error));
+    }
     if let Some(host) = state.selected_config() {
         let overrides = check::overrides(&host.override_inputs, report);
         if !overrides.is_empty() {
