@@ -459,13 +459,7 @@ pub struct FlakeHost {
 
 /// Checks the flakes of `hosts` (those that have one).
 pub async fn flake(hosts: &[&Host]) -> FlakeHosts {
-    let nix_version = tokio::process::Command::new("nix")
-        .arg("--version")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .ok()
-        .and_then(|o| crate::nix::check::parse_nix_version(&String::from_utf8_lossy(&o.stdout)));
+    let nix_version = crate::nix::check::local_nix_version().await;
     let mut out = Vec::new();
     for host in hosts {
         let Some(flake) = &host.flake else { continue };

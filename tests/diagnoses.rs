@@ -491,6 +491,8 @@ fn doctor_finds_what_a_deploy_would_miss_and_what_it_left_behind() {
         "server1: ✓ nothing to fix",
         "server1: · input monorepo: stale: 1 commit behind HEAD",
         "deploys override it with git+file://",
+        // The local nix is 2.26: the permanent fix of the stale self-reference.
+        "server1: · input monorepo: the permanent fix (nix 2.26+) is inputs.monorepo.url = \"path:../../..\" in ",
         "server1: · the host runs commit",
         "server1: · ✓ http://127.0.0.1:",
     ] {

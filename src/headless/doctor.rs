@@ -32,8 +32,9 @@ pub struct DoctorHost {
 /// One thing a check found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// `unreachable`, `stale-input`, `behind`, `stale-service`,
-    /// `service-down`, `failed-units`, `reboot-pending`, `http-check`.
+    /// `unreachable`, `stale-input`, `relative-input`, `behind`,
+    /// `stale-service`, `service-down`, `failed-units`, `reboot-pending`,
+    /// `http-check`.
     pub check: &'static str,
     /// Something to fix before deploying; `false` is information.
     pub problem: bool,
@@ -135,7 +136,8 @@ async fn one(host: &Host, settings: &crate::remote::SshSettings) -> DoctorHost {
         Some(f) => Some(check::check(f, probe.configuration_revision.as_deref(), None).await),
         None => None,
     };
-    let mut findings = flake_findings(host, flake);
+    let nix_version = check::local_nix_version().await;
+    let mut findings = flake_findings(host, flake, nix_version);
     findings.extend(host_findings(host, &probe, served.as_ref()));
     DoctorHost {
         name,
@@ -149,6 +151,7 @@ async fn one(host: &Host, settings: &crate::remote::SshSettings) -> DoctorHost {
 fn flake_findings(
     host: &Host,
     flake: Option<Result<check::FlakeReport, crate::nix::lock::LockError>>,
+    nix_version: Option<(u32, u32)>,
 ) -> Vec<Finding> {
     let mut found = Vec::new();
     let report = match flake {
@@ -184,6 +187,23 @@ fn flake_findings(
                     "update the lock (u, then c, in the flake pane) or override it (override_inputs = [\"{name}\"])"
                 )),
             )),
+        }
+    }
+    // With nix 2.26+, a stale self-reference has a permanent fix.
+    if let (Some(flake), true) = (&host.flake, nix_version >= Some((2, 26))) {
+        for input in report.problems() {
+            if let Some(url) = check::relative_fix(input, &flake.path) {
+                found.push(info(
+                    "relative-input",
+                    format!(
+                        "input {name}: the permanent fix (nix 2.26+) is inputs.{name}.url = \"{url}\" \
+                         in {dir}/flake.nix, then nix flake lock: the input is then read from this \
+                         repository's own tree and never goes stale",
+                        name = input.locked.path,
+                        dir = flake.path.display()
+                    ),
+                ));
+            }
         }
     }
     if let (Some(running), Some(head)) = (&report.running, &report.head) {

@@ -562,6 +562,35 @@ pub fn parse_nix_version(text: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
+/// The version of the `nix` on PATH (`nix --version`), if it answers.
+pub async fn local_nix_version() -> Option<(u32, u32)> {
+    let out = tokio::process::Command::new("nix")
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .ok()?;
+    parse_nix_version(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The permanent fix of a stale self-reference, where nix is 2.26 or newer:
+/// the input as a path relative to the flake's folder (`path:../../..`),
+/// read from the flake's own tree, so it never goes stale. For a top-level
+/// input that names the root of the flake's own repository.
+pub fn relative_fix(input: &InputReport, flake_dir: &Path) -> Option<String> {
+    if !input.self_referential || input.locked.relative || input.locked.dir.is_some() {
+        return None;
+    }
+    if input.locked.path.contains('/') || !matches!(input.locked.kind.as_str(), "git" | "path") {
+        return None;
+    }
+    let repo = input.repo.as_ref()?;
+    let inside = flake_dir.strip_prefix(repo).ok()?;
+    let ups = inside.components().count();
+    (ups > 0).then(|| format!("path:{}", vec![".."; ups].join("/")))
+}
+
 /// What to say when the local nix is older than 2.26 and the lock has a
 /// relative `path:` input: such a nix cannot read the lock at all.
 pub fn old_nix_and_relative_inputs(
