@@ -42,6 +42,8 @@ pub struct FleetHost {
     pub generation: u32,
     /// `unshare`, whose child is `systemd-nspawn`; killing it ends the host.
     process: Option<Child>,
+    /// Its machine name, unique on this machine (its cgroups are named after it).
+    machine: String,
 }
 
 impl FleetHost {
@@ -90,8 +92,21 @@ impl FleetHost {
                     "--as-pid2 /bin/sh -c 'mkdir -p /run/sshd; /usr/bin/nix-daemon & exec /usr/sbin/sshd -D -e'"
                 }
             };
+            // A cgroup of its own, in each hierarchy a container uses: with
+            // --keep-unit nspawn puts the container below the caller's cgroup,
+            // and hosts sharing one mixed their units (a stop in one waited
+            // for another's processes, seen as hangs in final-sigterm).
+            let cgroup = cgroup_dirs(machine)
+                .iter()
+                .map(|d| {
+                    format!(
+                        "mkdir -p {d} && echo 0 > {d}/cgroup.procs && ",
+                        d = d.display()
+                    )
+                })
+                .collect::<String>();
             let boot = format!(
-                "mount -t overlay overlay -o lowerdir={root},upperdir={d}/upper,workdir={d}/work {d}/root && \
+                "{cgroup}mount -t overlay overlay -o lowerdir={root},upperdir={d}/upper,workdir={d}/work {d}/root && \
                  exec systemd-nspawn -q -D {d}/root --register=no --keep-unit --console=passive \
                  --machine={machine} --hostname={name} --bind={d}/nix:/nix --resolv-conf=off --timezone=off \
                  {pid1}",
@@ -124,6 +139,7 @@ impl FleetHost {
                 dir: dir.to_path_buf(),
                 generation: 0,
                 process: Some(child),
+                machine: machine.to_string(),
             };
             match host.wait_listening(Duration::from_secs(60)) {
                 Ok(()) => return Ok(host),
@@ -230,6 +246,24 @@ impl FleetHost {
         while Instant::now() < until && every.iter().any(|p| running(*p)) {
             std::thread::sleep(Duration::from_millis(20));
         }
+        self.remove_cgroups();
+    }
+
+    /// The host's cgroups, emptied once it stopped: removed, deepest first.
+    fn remove_cgroups(&self) {
+        fn remove(dir: &Path) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for entry in entries.flatten() {
+                    if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                        remove(&entry.path());
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir(dir);
+        }
+        for dir in cgroup_dirs(&self.machine) {
+            remove(&dir);
+        }
     }
 
     fn stop_nspawn(&mut self) {
@@ -284,6 +318,22 @@ impl FleetHost {
             .as_mut()
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
+}
+
+/// Where a host's cgroups go: below the root of the unified hierarchy, and,
+/// on a machine with v1 hierarchies beside it, of systemd's named one too.
+fn cgroup_dirs(machine: &str) -> Vec<PathBuf> {
+    let base = Path::new("/sys/fs/cgroup");
+    let name = format!("deploytui-{machine}");
+    if base.join("cgroup.procs").exists() {
+        return vec![base.join(name)];
+    }
+    ["unified", "systemd"]
+        .iter()
+        .map(|h| base.join(h))
+        .filter(|h| h.join("cgroup.procs").exists())
+        .map(|h| h.join(&name))
+        .collect()
 }
 
 /// Whether `pid` runs (exists and is no zombie).
