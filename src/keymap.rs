@@ -130,6 +130,8 @@ pub enum Action {
     CloseJournal,
     UpdateLock,
     CommitLock,
+    /// The selected self-referential input as a relative path (nix 2.26+).
+    RelativeInput,
     ScrollLeft,
     ScrollRight,
     /// Enter on a host: its services.
@@ -216,6 +218,7 @@ const DEFAULTS: &[Row] = &[
     (Action::Journal, "journal", Scope::Services, Some("journal"), "Follow the selected service's journal in the log pane", &["l"]),
     (Action::UpdateLock, "update_lock", Scope::Flake, Some("update lock"), "Update the selected input in flake.lock (asks first)", &["u"]),
     (Action::CommitLock, "commit_lock", Scope::Flake, Some("commit lock"), "Commit the updated flake.lock (asks first)", &["c"]),
+    (Action::RelativeInput, "relative_input", Scope::Flake, Some("make relative"), "Make the selected self-referential input relative (path:../..; nix 2.26+): the permanent fix of a stale lock (shows the diff first)", &["p"]),
     (Action::Follow, "follow", Scope::Log, Some("follow"), "Follow new lines, or stop following", &["f"]),
     (Action::WrapLog, "wrap", Scope::Log, Some("wrap"), "Wrap long lines, or cut them and scroll sideways", &["w"]),
     (Action::ScrollLeft, "scroll_left", Scope::Log, Some("scroll"), "Scroll left", &["left"]),

@@ -320,3 +320,80 @@ fn a_relative_self_input_is_current_never_overridden_and_deploys_head() {
         "{page:?}"
     );
 }
+
+/// The permanent fix from the flake pane: `p` on the stale self-reference
+/// shows the one line of flake.nix it rewrites, then updates the lock; `c`
+/// commits both files. The input is then current for good.
+#[test]
+fn p_makes_the_self_reference_relative_and_c_commits_flake_nix_and_the_lock() {
+    let Some(f) = fleet(1) else { return };
+    if !common::require_tools("flake e2e", &["tmux"])
+        || !common::prerequisite(
+            "relative inputs",
+            (common::local_nix_version() < (2, 26))
+                .then(|| "needs nix 2.26 or newer as the local nix".to_string()),
+        )
+    {
+        return;
+    }
+    f.repo.commit_app_change("Stale again").expect("commit");
+    let (t, _data) = common::tmux::open_deploytui_with_nix(&f.config_path, 140, 40, NIX_CONFIG);
+    t.wait_for("the input stale", Duration::from_secs(30), |s| {
+        s.contains("✗ stale: 1 behind") && s.contains(" q quit")
+    });
+    t.keys(&["Tab", "Tab", "p"]);
+    let url = f.repo.url();
+    let dialog = t.wait_for("the diff", Duration::from_secs(10), |s| {
+        s.contains("+ url = \"path:../../..\";")
+    });
+    assert!(
+        dialog.contains(&format!("- url = \"{url}\";"))
+            && dialog.contains("infra/hosts/server1/flake.nix:6")
+            && dialog.contains("flake update monorepo"),
+        "{dialog}"
+    );
+    t.keys(&["y"]);
+    t.wait_for(
+        "the lock changed and the input current",
+        Duration::from_secs(30),
+        |s| {
+            s.contains("flake.lock: monorepo")
+                && s.contains("→ path:../../..")
+                && s.contains("current (relative")
+        },
+    );
+    t.keys(&["c"]);
+    t.wait_for("the commit question", Duration::from_secs(10), |s| {
+        s.contains("Commit infra/hosts/server1/flake.nix and")
+    });
+    t.keys(&["y"]);
+    common::wait_until("the commit", Duration::from_secs(10), || {
+        f.repo
+            .read("infra/hosts/server1/flake.nix")
+            .is_ok_and(|t| t.contains("path:../../.."))
+            && Command::new("git")
+                .arg("-C")
+                .arg(&f.repo.path)
+                .args(["status", "--porcelain"])
+                .output()
+                .is_ok_and(|o| o.stdout.is_empty())
+    });
+    let log = Command::new("git")
+        .arg("-C")
+        .arg(&f.repo.path)
+        .args(["log", "-1", "--format=%s", "--name-only"])
+        .output()
+        .expect("git log");
+    let log = String::from_utf8_lossy(&log.stdout);
+    assert!(
+        log.starts_with(
+            "infra/hosts/server1/flake.nix: make input monorepo relative, so it follows this repository"
+        ) && log.contains("infra/hosts/server1/flake.lock")
+            && log.contains("infra/hosts/server1/flake.nix\n"),
+        "{log}"
+    );
+    t.keys(&["q"]);
+    t.wait_for("the shell back", Duration::from_secs(10), |s| {
+        s.contains("EXIT=0")
+    });
+}

@@ -103,6 +103,9 @@ pub enum Msg {
         id: JobId,
         result: Result<LockDiff, String>,
     },
+    /// The line of flake.nix a relative input rewrites, found (the update
+    /// to ask about) or not (why).
+    RelativeSiteFound(Result<LockUpdate, String>),
     /// A step of a deploy started, printed, ended.
     Deploy {
         id: JobId,
@@ -185,6 +188,14 @@ pub enum Effect {
         running_rev: Option<String>,
         /// The last report, whose unchanged comparisons can be reused.
         previous: Option<Box<FlakeReport>>,
+    },
+    /// Find the line of `update`'s flake.nix that names `url` and make it
+    /// `relative` (read here, never written), then ask.
+    FindRelativeSite {
+        update: LockUpdate,
+        repo: std::path::PathBuf,
+        url: String,
+        relative: String,
     },
     /// Run a lock update here and report the input's old and new rev.
     UpdateLock {

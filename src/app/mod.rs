@@ -260,6 +260,16 @@ pub struct LockUpdate {
     pub input: String,
     pub flake_dir: PathBuf,
     pub argv: Vec<String>,
+    /// Before the update, this line of the flake is rewritten (the input
+    /// made relative: the permanent fix of a stale self-reference).
+    pub rewrite: Option<Rewrite>,
+}
+
+/// A line of a file in a repository, and what it becomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewrite {
+    pub repo: PathBuf,
+    pub site: crate::nix::hash_fix::Site,
 }
 
 /// Committing an updated flake.lock, waiting for the user's yes.
@@ -267,6 +277,8 @@ pub struct LockUpdate {
 pub struct LockCommit {
     pub repo: PathBuf,
     pub lock_file: PathBuf,
+    /// Committed with it: the flake.nix a rewrite changed.
+    pub also: Option<PathBuf>,
     pub message: String,
 }
 

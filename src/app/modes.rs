@@ -69,6 +69,7 @@ pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String>
             .is_none()
             .then(|| "no service selected: add services = [...] to this host".into()),
         Action::UpdateLock => lock_update_blocked(state),
+        Action::RelativeInput => lock_update_blocked(state).or_else(|| relative_blocked(state)),
         // With marks, d deploys the marked hosts, whichever is selected.
         Action::Deploy => (state.marked.is_empty()
             && state.selected_config().is_some_and(|h| h.flake.is_none()))
@@ -241,6 +242,27 @@ fn enter_or(state: &State, action: Action, key: String) -> String {
 }
 
 /// Why `u` cannot update the input under the cursor, if it cannot.
+/// Why `p` does nothing on the selected input, if it does nothing.
+fn relative_blocked(state: &State) -> Option<String> {
+    let version = state.nix_version;
+    if version.is_none_or(|v| v < (2, 26)) {
+        return Some(format!(
+            "relative path inputs need nix 2.26 or newer here (the nix here is {})",
+            version.map_or("unknown".into(), |(a, b)| format!("{a}.{b}"))
+        ));
+    }
+    let flake = state.selected_config()?.flake.as_ref()?;
+    let input = state.selected_flake()?.inputs.get(state.flake_cursor)?;
+    crate::nix::check::relative_fix(input, &flake.path)
+        .is_none()
+        .then(|| {
+            format!(
+                "{} is not an absolute self-reference to make relative",
+                input.locked.path
+            )
+        })
+}
+
 fn lock_update_blocked(state: &State) -> Option<String> {
     let has_flake = state.selected_config().is_some_and(|h| h.flake.is_some());
     if !has_flake {

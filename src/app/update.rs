@@ -70,6 +70,10 @@ fn apply(state: &mut State, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::LockUpdated { id, result } => on_lock_updated(state, id, result),
+        Msg::RelativeSiteFound(result) => {
+            on_relative_site(state, result);
+            Vec::new()
+        }
         Msg::Deploy { id, event } => {
             on_deploy_event(state, id, event);
             Vec::new()

@@ -197,8 +197,8 @@ fn flake_findings(
                     "relative-input",
                     format!(
                         "input {name}: the permanent fix (nix 2.26+) is inputs.{name}.url = \"{url}\" \
-                         in {dir}/flake.nix, then nix flake lock: the input is then read from this \
-                         repository's own tree and never goes stale",
+                         in {dir}/flake.nix, then nix flake lock (p in the flake pane does both): the \
+                         input is then read from this repository's own tree and never goes stale",
                         name = input.locked.path,
                         dir = flake.path.display()
                     ),

@@ -70,9 +70,13 @@ pub struct LockedInput {
 }
 
 impl LockedInput {
-    /// What the lock pins, as people read it: the short rev, else the start
-    /// of the narHash (a `path:` input), else "(nothing)".
+    /// What the lock pins, as people read it: a relative input's path, the
+    /// short rev, else the start of the narHash (a `path:` input), else
+    /// "(nothing)".
     pub fn pinned(&self) -> String {
+        if self.relative {
+            return format!("path:{}", self.source);
+        }
         match (&self.rev, &self.nar_hash) {
             (Some(rev), _) => crate::nix::check::short_rev(rev).to_string(),
             (None, Some(hash)) => format!("{}…", hash.get(..15).unwrap_or(hash)),

@@ -47,6 +47,18 @@ fn lock_now(update: &LockUpdate) -> (Option<Vec<u8>>, String) {
 pub fn update_lock(id: JobId, update: LockUpdate, tx: mpsc::UnboundedSender<Msg>) {
     tokio::spawn(async move {
         let (old_bytes, old) = lock_now(&update);
+        if let Some(rewrite) = update.rewrite.clone() {
+            let written = tokio::task::spawn_blocking(move || {
+                crate::nix::hash_fix::write_site(&rewrite.repo, &rewrite.site)
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+            if let Err(e) = written {
+                let _ = tx.send(Msg::LockUpdated { id, result: Err(e) });
+                return;
+            }
+        }
         let (program, args) = match update.argv.split_first() {
             Some(split) => split,
             None => return,
@@ -119,6 +131,66 @@ pub fn commit_argv(commit: &LockCommit) -> Vec<String> {
         "--".into(),
         commit.lock_file.display().to_string(),
     ]
+    .into_iter()
+    .chain(commit.also.iter().map(|f| f.display().to_string()))
+    .collect()
+}
+
+/// Finds the one line of the flake's flake.nix that names `url` (quoted,
+/// as `git+file://`, `git+file:` or `path:`), and the same line naming
+/// `relative` instead: the rewrite to ask about.
+pub fn find_relative_site(
+    mut update: LockUpdate,
+    repo: std::path::PathBuf,
+    url: String,
+    relative: String,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    tokio::task::spawn_blocking(move || {
+        let result = (|| {
+            let rel = update
+                .flake_dir
+                .strip_prefix(&repo)
+                .map_err(|_| "the flake is not inside its repository".to_string())?
+                .join("flake.nix");
+            let path = crate::nix::hash_fix::inside(&repo, &rel)?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", rel.display()))?;
+            let names = [
+                format!("\"git+file://{url}\""),
+                format!("\"git+file:{url}\""),
+                format!("\"path:{url}\""),
+            ];
+            let found: Vec<(usize, &str, &String)> = text
+                .lines()
+                .enumerate()
+                .filter_map(|(i, l)| {
+                    names
+                        .iter()
+                        .find(|n| l.contains(n.as_str()))
+                        .map(|n| (i, l, n))
+                })
+                .collect();
+            let [(at, line, name)] = found.as_slice() else {
+                return Err(format!(
+                    "{} names {url} on {} lines, not one: write url = \"{relative}\"; there by hand",
+                    rel.display(),
+                    found.len()
+                ));
+            };
+            update.rewrite = Some(crate::app::Rewrite {
+                repo: repo.clone(),
+                site: crate::nix::hash_fix::Site {
+                    file: rel.clone(),
+                    line: at + 1,
+                    old: line.to_string(),
+                    new: line.replacen(name.as_str(), &format!("\"{relative}\""), 1),
+                },
+            });
+            Ok(update)
+        })();
+        let _ = tx.send(Msg::RelativeSiteFound(result));
+    });
 }
 
 pub fn commit_lock(id: JobId, commit: LockCommit, tx: mpsc::UnboundedSender<Msg>) {

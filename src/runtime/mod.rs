@@ -369,6 +369,12 @@ fn run_effect(
             previous,
         } => local::check_flake(host, flake, running_rev, previous, tx.clone()),
         Effect::UpdateLock { id, update } => local::update_lock(id, update, tx.clone()),
+        Effect::FindRelativeSite {
+            update,
+            repo,
+            url,
+            relative,
+        } => local::find_relative_site(update, repo, url, relative, tx.clone()),
         Effect::CommitLock { id, commit } => local::commit_lock(id, commit, tx.clone()),
         Effect::Later { after, msg } => {
             let tx = tx.clone();

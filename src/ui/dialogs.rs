@@ -218,19 +218,40 @@ pub fn confirm_lock_update(
     theme: &Theme,
     u: &LockUpdate,
 ) {
-    let mut lines = vec![
-        Line::from(vec![
+    let mut lines = Vec::new();
+    if let Some(r) = &u.rewrite {
+        // The permanent fix: the input read from this repository's own tree.
+        lines.push(Line::from(vec![
+            Span::raw("Make "),
+            Span::styled(u.input.clone(), theme.title),
+            Span::raw(
+                " relative (nix 2.26+)? It then follows this repository and never goes stale.",
+            ),
+        ]));
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(r.site.place(), theme.title));
+        lines.push(Line::styled(
+            format!("- {}", r.site.old.trim()),
+            theme.error,
+        ));
+        lines.push(Line::styled(format!("+ {}", r.site.new.trim()), theme.ok));
+        lines.push(Line::raw(""));
+        lines.push(Line::raw("Then the lock is updated here:"));
+    } else {
+        lines.push(Line::from(vec![
             Span::raw("Update "),
             Span::styled(u.input.clone(), theme.title),
             Span::raw(" in flake.lock? It runs here:"),
-        ]),
-        Line::raw(""),
-    ];
+        ]));
+        lines.push(Line::raw(""));
+    }
     lines.extend(command(&u.argv, area, theme));
     lines.push(Line::raw(""));
-    lines.push(Line::raw(
-        "The lock file changes; nothing is committed until you say so.",
-    ));
+    lines.push(Line::raw(if u.rewrite.is_some() {
+        "Only that line and the lock change; nothing is committed until you say so."
+    } else {
+        "The lock file changes; nothing is committed until you say so."
+    }));
     lines.push(answer_keys(state, theme));
     frame_dialog(
         frame,
@@ -250,10 +271,14 @@ pub fn confirm_lock_commit(
     c: &LockCommit,
 ) {
     let mut lines = vec![
-        Line::raw(format!(
-            "Commit {} alone? It runs here:",
-            c.lock_file.display()
-        )),
+        Line::raw(match &c.also {
+            Some(also) => format!(
+                "Commit {} and {} alone? It runs here:",
+                also.display(),
+                c.lock_file.display()
+            ),
+            None => format!("Commit {} alone? It runs here:", c.lock_file.display()),
+        }),
         Line::raw(""),
     ];
     let argv = crate::runtime::commit_argv(c);

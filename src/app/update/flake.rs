@@ -123,7 +123,58 @@ pub(super) fn ask_lock_update(state: &mut State) {
         input: name,
         flake_dir,
         argv,
+        rewrite: None,
     }));
+}
+
+/// `p` on a self-referential input (nix 2.26+ here): the permanent fix of a
+/// stale self-reference, the input as a path relative to the flake. The
+/// line of flake.nix is found (a read, in the runtime), then shown as a diff
+/// before anything is written; the lock is updated after it.
+pub(super) fn ask_relative_input(state: &mut State) -> Vec<Effect> {
+    // Why it cannot be done is said before this runs (modes::relative_blocked).
+    let host = state.selected_host;
+    let Some(flake_dir) = state
+        .selected_config()
+        .and_then(|h| h.flake.as_ref())
+        .map(|f| f.path.clone())
+    else {
+        return Vec::new();
+    };
+    let Some(input) = state
+        .selected_flake()
+        .and_then(|r| r.inputs.get(state.flake_cursor))
+    else {
+        return Vec::new();
+    };
+    let (Some(relative), Some(repo)) = (check::relative_fix(input, &flake_dir), input.repo.clone())
+    else {
+        return Vec::new();
+    };
+    let name = input.locked.path.clone();
+    let argv = check::update_input_argv(state.nix_version.unwrap_or((2, 26)), &name, &flake_dir);
+    vec![Effect::FindRelativeSite {
+        update: LockUpdate {
+            host,
+            input: name,
+            flake_dir,
+            argv,
+            rewrite: None,
+        },
+        url: repo.display().to_string(),
+        repo,
+        relative,
+    }]
+}
+
+pub(super) fn on_relative_site(state: &mut State, result: Result<LockUpdate, String>) {
+    match result {
+        Ok(update) => state.overlay = Some(Overlay::UpdateLock(update)),
+        Err(e) => {
+            state.notice = Some(e.clone());
+            activity(state, format!("making the input relative: {e}"));
+        }
+    }
 }
 
 pub(super) fn on_lock_updated(
@@ -152,10 +203,25 @@ pub(super) fn on_lock_updated(
                     _ => None,
                 }
                 .unwrap_or_else(|| update.flake_dir.clone());
+                let (also, message) = match &update.rewrite {
+                    Some(r) => (
+                        Some(r.site.file.clone()),
+                        format!(
+                            "{}: make input {} relative, so it follows this repository",
+                            r.site.file.display(),
+                            diff.input
+                        ),
+                    ),
+                    None => (
+                        None,
+                        format!("flake.lock: update {} {old} -> {new}", diff.input),
+                    ),
+                };
                 state.uncommitted_lock = Some(LockCommit {
                     repo,
                     lock_file: update.flake_dir.join("flake.lock"),
-                    message: format!("flake.lock: update {} {old} -> {new}", diff.input),
+                    also,
+                    message,
                 });
             }
         }

@@ -203,6 +203,7 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 (state.log_view.x + SCROLL_STEP).min(end_of_widest.saturating_sub(state.log_width));
         }
         Action::UpdateLock => ask_lock_update(state),
+        Action::RelativeInput => return ask_relative_input(state),
         Action::CommitLock => {
             if let Some(commit) = state.uncommitted_lock.clone() {
                 state.overlay = Some(Overlay::CommitLock(commit));

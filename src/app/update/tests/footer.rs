@@ -47,6 +47,7 @@ fn scenes() -> Vec<Scene> {
             s.uncommitted_lock = Some(crate::app::LockCommit {
                 repo: "/srv/mono".into(),
                 lock_file: "/srv/mono/infra/flake.lock".into(),
+                also: None,
                 message: "flake.lock: update".into(),
             });
             s.focus = Pane::Flake;
