@@ -279,8 +279,10 @@ async fn run_command(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if let Some(ours) = &cx.nix_sshopts {
-        // Ours first: ssh takes the first value of an option, so nixos-rebuild's
-        // own ControlPath does not replace deploytui's ssh master.
+        // Ours first: ssh takes the first value of an option. nixos-rebuild-ng
+        // puts these before its own ControlPath on its ssh commands, which then
+        // reuse deploytui's master; NixOS 25.05/25.11's puts its own first for
+        // nix-copy-closure, whose copy then connects anew with our port and keys.
         let theirs = std::env::var("NIX_SSHOPTS").unwrap_or_default();
         cmd = cmd.env("NIX_SSHOPTS", format!("{ours} {theirs}").trim_end());
     }
