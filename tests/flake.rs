@@ -193,13 +193,7 @@ fn red_then_u_and_c(setup: &[String], update: &str) {
         Duration::from_secs(10),
         |s| s.contains("✓ current (+1 lock)"),
     );
-    let log = Command::new("git")
-        .arg("-C")
-        .arg(&f.repo.path)
-        .args(["log", "-1", "--format=%s", "--name-only"])
-        .output()
-        .expect("git log");
-    let log = String::from_utf8_lossy(&log.stdout);
+    let log = last_commit(&f);
     assert!(
         log.starts_with(&format!(
             "flake.lock: update monorepo {} -> {}",
@@ -371,20 +365,15 @@ fn p_makes_the_self_reference_relative_and_c_commits_flake_nix_and_the_lock() {
         f.repo
             .read("infra/hosts/server1/flake.nix")
             .is_ok_and(|t| t.contains("path:../../.."))
+            // Without taking git's index lock, which the commit needs.
             && Command::new("git")
                 .arg("-C")
                 .arg(&f.repo.path)
-                .args(["status", "--porcelain"])
+                .args(["--no-optional-locks", "status", "--porcelain"])
                 .output()
                 .is_ok_and(|o| o.stdout.is_empty())
     });
-    let log = Command::new("git")
-        .arg("-C")
-        .arg(&f.repo.path)
-        .args(["log", "-1", "--format=%s", "--name-only"])
-        .output()
-        .expect("git log");
-    let log = String::from_utf8_lossy(&log.stdout);
+    let log = last_commit(&f);
     assert!(
         log.starts_with(
             "infra/hosts/server1/flake.nix: make input monorepo relative, so it follows this repository"
@@ -396,4 +385,15 @@ fn p_makes_the_self_reference_relative_and_c_commits_flake_nix_and_the_lock() {
     t.wait_for("the shell back", Duration::from_secs(10), |s| {
         s.contains("EXIT=0")
     });
+}
+
+/// The monorepo's last commit: its subject, then the files it changed.
+fn last_commit(f: &Fleet) -> String {
+    let log = Command::new("git")
+        .arg("-C")
+        .arg(&f.repo.path)
+        .args(["log", "-1", "--format=%s", "--name-only"])
+        .output()
+        .expect("git log");
+    String::from_utf8_lossy(&log.stdout).into_owned()
 }

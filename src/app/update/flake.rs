@@ -91,21 +91,27 @@ pub(super) fn on_flake_checked(
     }
 }
 
+/// The selected host's flake folder, and the input selected in its lock.
+fn selected_input(state: &State) -> (Option<std::path::PathBuf>, Option<&check::InputReport>) {
+    let flake_dir = state
+        .selected_config()
+        .and_then(|h| h.flake.as_ref())
+        .map(|f| f.path.clone());
+    let input = state
+        .selected_flake()
+        .and_then(|r| r.inputs.get(state.flake_cursor));
+    (flake_dir, input)
+}
+
 /// `u` on an input: update its lock entry, after a yes.
 pub(super) fn ask_lock_update(state: &mut State) {
     let host = state.selected_host;
-    let Some(flake_dir) = state
-        .selected_config()
-        .and_then(|h| h.flake.as_ref())
-        .map(|f| f.path.clone())
-    else {
+    let (flake_dir, input) = selected_input(state);
+    let Some(flake_dir) = flake_dir else {
         state.notice = Some("this host has no flake".into());
         return;
     };
-    let Some(input) = state
-        .selected_flake()
-        .and_then(|r| r.inputs.get(state.flake_cursor))
-    else {
+    let Some(input) = input else {
         state.notice = Some("no input selected (the flake is not checked yet)".into());
         return;
     };
@@ -134,17 +140,7 @@ pub(super) fn ask_lock_update(state: &mut State) {
 pub(super) fn ask_relative_input(state: &mut State) -> Vec<Effect> {
     // Why it cannot be done is said before this runs (modes::relative_blocked).
     let host = state.selected_host;
-    let Some(flake_dir) = state
-        .selected_config()
-        .and_then(|h| h.flake.as_ref())
-        .map(|f| f.path.clone())
-    else {
-        return Vec::new();
-    };
-    let Some(input) = state
-        .selected_flake()
-        .and_then(|r| r.inputs.get(state.flake_cursor))
-    else {
+    let (Some(flake_dir), Some(input)) = selected_input(state) else {
         return Vec::new();
     };
     let (Some(relative), Some(repo)) = (check::relative_fix(input, &flake_dir), input.repo.clone())
