@@ -195,14 +195,29 @@ pub fn find_relative_site(
 
 pub fn commit_lock(id: JobId, commit: LockCommit, tx: mpsc::UnboundedSender<Msg>) {
     tokio::spawn(async move {
-        let argv = commit_argv(&commit);
-        // `git::git` adds `-C <repo>` itself: the rest of the same argv.
-        let args: Vec<&str> = argv[3..].iter().map(String::as_str).collect();
-        let outcome = git::git(&commit.repo, &args)
-            .await
-            .map(|out| out.lines().next().unwrap_or("committed").to_string());
+        let outcome = commit_files(&commit).await;
         let _ = tx.send(Msg::JobFinished { id, outcome });
     });
+}
+
+/// Runs the commit; its first line of output, or git's error. A `git
+/// status` running elsewhere at that moment holds git's index lock: the
+/// commit is tried again for a couple of seconds rather than failed at once.
+async fn commit_files(commit: &LockCommit) -> Result<String, String> {
+    let argv = commit_argv(commit);
+    // `git::git` adds `-C <repo>` itself: the rest of the same argv.
+    let args: Vec<&str> = argv[3..].iter().map(String::as_str).collect();
+    let mut tries = 0;
+    loop {
+        match git::git(&commit.repo, &args).await {
+            Ok(out) => return Ok(out.lines().next().unwrap_or("committed").to_string()),
+            Err(e) if e.contains("index.lock") && tries < 10 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The "out of date" dance, as a user does it by hand: blank the hash at
@@ -261,6 +276,49 @@ pub fn learn_hash(
 mod tests {
     use super::*;
     use std::os::unix::process::ExitStatusExt;
+
+    /// Another git holding the index lock for a moment does not fail the
+    /// commit: it waits for the lock, then commits.
+    #[tokio::test]
+    async fn a_commit_waits_out_a_brief_index_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path();
+        let git = |args: &[&str]| {
+            let ok = std::process::Command::new("git")
+                .arg("-C")
+                .arg(repo)
+                .args(["-c", "user.name=t", "-c", "user.email=t@t.invalid"])
+                .args(args)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "git {args:?}");
+        };
+        git(&["init", "-q"]);
+        // The repository's own identity, as a user's git config gives one.
+        git(&["config", "user.name", "t"]);
+        git(&["config", "user.email", "t@t.invalid"]);
+        std::fs::write(repo.join("flake.lock"), "{}\n").unwrap();
+        git(&["add", "flake.lock"]);
+        git(&["commit", "-q", "-m", "first"]);
+        std::fs::write(repo.join("flake.lock"), "{ }\n").unwrap();
+        let lock = repo.join(".git/index.lock");
+        std::fs::write(&lock, "").unwrap();
+        let held = lock.clone();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            std::fs::remove_file(held).unwrap();
+        });
+        let commit = LockCommit {
+            repo: repo.to_path_buf(),
+            lock_file: repo.join("flake.lock"),
+            also: None,
+            message: "flake.lock: update".into(),
+        };
+        let outcome = commit_files(&commit).await;
+        release.join().unwrap();
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
 
     #[test]
     fn a_nix_failure_names_the_error_line_not_the_first_line() {
