@@ -81,12 +81,13 @@ fn info(check: &'static str, text: String) -> Finding {
 /// Checks the hosts in parallel (at most `parallel` at once).
 pub async fn doctor(config: &Config, hosts: &[&Host]) -> anyhow::Result<Doctor> {
     let settings = settings(config)?;
+    let nix_version = check::local_nix_version().await;
     let limit = Arc::new(tokio::sync::Semaphore::new(config.parallel));
     let runs = hosts.iter().map(|host| {
         let (settings, limit) = (settings.clone(), limit.clone());
         async move {
             let _slot = limit.acquire().await;
-            one(host, &settings).await
+            one(host, &settings, nix_version).await
         }
     });
     Ok(Doctor {
@@ -95,7 +96,11 @@ pub async fn doctor(config: &Config, hosts: &[&Host]) -> anyhow::Result<Doctor> 
     })
 }
 
-async fn one(host: &Host, settings: &crate::remote::SshSettings) -> DoctorHost {
+async fn one(
+    host: &Host,
+    settings: &crate::remote::SshSettings,
+    nix_version: Option<(u32, u32)>,
+) -> DoctorHost {
     let name = host.name.clone();
     let unreachable = |why: String, manual: Option<String>| DoctorHost {
         name: name.clone(),
@@ -136,7 +141,6 @@ async fn one(host: &Host, settings: &crate::remote::SshSettings) -> DoctorHost {
         Some(f) => Some(check::check(f, probe.configuration_revision.as_deref(), None).await),
         None => None,
     };
-    let nix_version = check::local_nix_version().await;
     let mut findings = flake_findings(host, flake, nix_version);
     findings.extend(host_findings(host, &probe, served.as_ref()));
     DoctorHost {
