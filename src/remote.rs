@@ -166,10 +166,7 @@ pub fn manual_ssh_command(host: &Host, settings: &SshSettings) -> String {
         argv.extend(["-i".into(), key.display().to_string()]);
     }
     if let Some(known) = &host.known_hosts {
-        argv.extend([
-            "-o".into(),
-            format!("UserKnownHostsFile={}", ssh_path_value(known)),
-        ]);
+        argv.extend(["-o".into(), known_hosts_option(known)]);
     }
     let policy = host_key_option(host.host_key_policy);
     argv.extend([
@@ -525,7 +522,7 @@ fn master_args(host: &Host, settings: &SshSettings, socket: &Path, log: &Path) -
     ));
     option("ServerAliveCountMax=3".into());
     if let Some(known) = &host.known_hosts {
-        option(format!("UserKnownHostsFile={}", ssh_path_value(known)));
+        option(known_hosts_option(known));
     }
     if let Some(key) = &host.identity_file {
         option("IdentitiesOnly=yes".into());
@@ -608,10 +605,7 @@ fn nix_sshopts(control: &std::path::Path, host: &Host, settings: &SshSettings) -
         ),
     ];
     if let Some(known) = &host.known_hosts {
-        opts.extend([
-            "-o".into(),
-            format!("UserKnownHostsFile={}", ssh_path_value(known)),
-        ]);
+        opts.extend(["-o".into(), known_hosts_option(known)]);
     }
     if let Some(key) = &host.identity_file {
         opts.extend(["-i".into(), key.display().to_string()]);
@@ -625,6 +619,11 @@ fn nix_sshopts(control: &std::path::Path, host: &Host, settings: &SshSettings) -
         .map(|w| shell_escape::unix::escape(w.into()).into_owned())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `UserKnownHostsFile=<path>`, the path as ssh reads an option's value.
+fn known_hosts_option(path: &std::path::Path) -> String {
+    format!("UserKnownHostsFile={}", ssh_path_value(path))
 }
 
 /// A path as the value of an ssh `-o` option: in double quotes when it
