@@ -170,31 +170,6 @@ fn activation(deploy: &Deploy) -> Option<Diagnosis> {
         .strip_prefix("exit ")
         .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|n| n.parse::<i32>().ok());
-    // What switch-to-configuration said of why it stopped before switching.
-    let said = |needle: &str| {
-        (0..deploy.log.len()).find_map(|i| {
-            let line = deploy.log.raw_line(i)?;
-            line.contains(needle)
-                .then(|| crate::text::clean(line.trim()).into_owned())
-        })
-    };
-    let before_switch = [
-        (
-            "Could not acquire lock",
-            "another activation is running on the host",
-        ),
-        (
-            "Pre-switch check",
-            "a pre-switch check refused the new system",
-        ),
-        (
-            "Failed to install bootloader",
-            "the bootloader could not be installed",
-        ),
-        ("This is not a NixOS installation!", "the host is not NixOS"),
-    ]
-    .into_iter()
-    .find_map(|(needle, why)| said(needle).map(|line| (why, line)));
     let mut evidence = Vec::new();
     let title = match code {
         Some(4) | None if !failed.is_empty() => format!(
@@ -220,7 +195,7 @@ fn activation(deploy: &Deploy) -> Option<Diagnosis> {
             );
             "switch-to-configuration panicked (exit 101)".into()
         }
-        Some(c) => match &before_switch {
+        Some(c) => match stopped_before_switch(deploy) {
             Some((why, line)) => {
                 evidence.push(format!("it said: {line}"));
                 format!("{why} (exit {c}): the host did not switch")
@@ -264,6 +239,32 @@ fn activation(deploy: &Deploy) -> Option<Diagnosis> {
                 .collect();
             (!units.is_empty()).then_some(Fix::Journal { units })
         },
+    })
+}
+
+/// Why switch-to-configuration stopped before switching, in its own words:
+/// the first line of the log that says so (one pass, read only when the
+/// exit code is not one of its own meanings), and what that means.
+fn stopped_before_switch(deploy: &Deploy) -> Option<(&'static str, String)> {
+    const SAYS: [(&str, &str); 4] = [
+        (
+            "Could not acquire lock",
+            "another activation is running on the host",
+        ),
+        (
+            "Pre-switch check",
+            "a pre-switch check refused the new system",
+        ),
+        (
+            "Failed to install bootloader",
+            "the bootloader could not be installed",
+        ),
+        ("This is not a NixOS installation!", "the host is not NixOS"),
+    ];
+    (0..deploy.log.len()).find_map(|i| {
+        let line = deploy.log.raw_line(i)?;
+        let (_, why) = SAYS.iter().find(|(needle, _)| line.contains(needle))?;
+        Some((*why, crate::text::clean(line.trim()).into_owned()))
     })
 }
 
