@@ -2,6 +2,7 @@
 //! points at `file:line:col` and names the field.
 
 mod rebuild_line;
+mod ssh_destination;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -80,6 +81,9 @@ pub struct Host {
     pub identity_file: Option<PathBuf>,
     /// `None`: ssh's default (the user's `~/.ssh/known_hosts`).
     pub known_hosts: Option<PathBuf>,
+    /// An ssh config file read instead of `~/.ssh/config` (`ssh -F`), by
+    /// deploytui's ssh and by every ssh that nix or nixos-rebuild runs.
+    pub ssh_config: Option<PathBuf>,
     pub host_key_policy: HostKeyPolicy,
     pub flake: Option<FlakeRef>,
     /// Canonical unit names (`nginx` becomes `nginx.service`).
@@ -340,6 +344,7 @@ struct RawHost {
     port: Option<u16>,
     identity_file: Option<Spanned<String>>,
     known_hosts: Option<Spanned<String>>,
+    ssh_config: Option<Spanned<String>>,
     host_key_policy: Option<HostKeyPolicy>,
     flake: Option<Spanned<String>>,
     services: Option<Vec<Spanned<String>>>,
@@ -374,6 +379,7 @@ impl RawHost {
             port: self.port.or(d.port),
             identity_file: self.identity_file.or_else(|| d.identity_file.clone()),
             known_hosts: self.known_hosts.or_else(|| d.known_hosts.clone()),
+            ssh_config: self.ssh_config.or_else(|| d.ssh_config.clone()),
             host_key_policy: self.host_key_policy.or(d.host_key_policy),
             flake: self.flake.or_else(|| d.flake.clone()),
             services: self.services.or_else(|| d.services.clone()),
@@ -660,6 +666,26 @@ fn validate_host(
     let target = parse_target(target_raw.get_ref())
         .map_err(|m| src.error(target_raw.span(), at("target"), m))?;
 
+    let ssh_config = raw
+        .ssh_config
+        .as_ref()
+        .map(|p| {
+            let path = resolve_path(p.get_ref(), base_dir);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(src.error(
+                    p.span(),
+                    at("ssh_config"),
+                    format!(
+                        "{}: no such file",
+                        crate::text::quote(&path.display().to_string())
+                    ),
+                ))
+            }
+        })
+        .transpose()?;
+
     let mut services = Vec::new();
     for (j, unit) in raw.services.unwrap_or_default().iter().enumerate() {
         let canonical = systemd::normalize_unit_name(unit.get_ref())
@@ -727,10 +753,15 @@ fn validate_host(
             };
             rebuild_line::check(
                 &command,
-                &target,
-                flake.as_ref(),
-                raw.sudo,
-                raw.confirm_activation,
+                &rebuild_line::HostSays {
+                    target: &target,
+                    port: raw.port,
+                    ssh_config: ssh_config.as_deref(),
+                    flake: flake.as_ref(),
+                    sudo: raw.sudo,
+                    confirm_activation: raw.confirm_activation,
+                    written: raw.rebuild_command.is_some(),
+                },
             )
             .map_err(|m| match &raw.rebuild_command {
                 Some(cmd) => src.error(cmd.span(), at("rebuild_command"), m),
@@ -794,6 +825,7 @@ fn validate_host(
             .identity_file
             .map(|p| resolve_path(p.get_ref(), base_dir)),
         known_hosts: raw.known_hosts.map(|p| resolve_path(p.get_ref(), base_dir)),
+        ssh_config,
         host_key_policy: raw.host_key_policy.unwrap_or(HostKeyPolicy::Strict),
         flake,
         services,

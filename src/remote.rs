@@ -159,6 +159,7 @@ fn stop_masters(dir: &Path) {
 /// The ssh command a user can run by hand to see why a host does not answer.
 pub fn manual_ssh_command(host: &Host, settings: &SshSettings) -> String {
     let mut argv: Vec<String> = vec!["ssh".into()];
+    argv.extend(config_file_args(host));
     if let Some(port) = host.port {
         argv.extend(["-p".into(), port.to_string()]);
     }
@@ -501,6 +502,7 @@ fn master_args(host: &Host, settings: &SshSettings, socket: &Path, log: &Path) -
         "-f".into(),
         "-N".into(),
     ];
+    args.extend(config_file_args(host));
     let mut option = |o: String| args.extend(["-o".to_string(), o]);
     option(format!(
         "ControlPersist={}s",
@@ -586,7 +588,8 @@ pub fn is_wrong_password(output: &CommandOutput) -> bool {
 
 /// `NIX_SSHOPTS` through the master at `control` (see [`Transport::nix_sshopts`]).
 fn nix_sshopts(control: &std::path::Path, host: &Host, settings: &SshSettings) -> String {
-    let mut opts = vec![
+    let mut opts = config_file_args(host);
+    opts.extend([
         "-o".to_string(),
         format!("ControlPath={}", ssh_path_value(control)),
         "-o".into(),
@@ -603,7 +606,7 @@ fn nix_sshopts(control: &std::path::Path, host: &Host, settings: &SshSettings) -
             "ConnectTimeout={}",
             settings.connect_timeout.as_secs().max(1)
         ),
-    ];
+    ]);
     if let Some(known) = &host.known_hosts {
         opts.extend(["-o".into(), known_hosts_option(known)]);
     }
@@ -619,6 +622,16 @@ fn nix_sshopts(control: &std::path::Path, host: &Host, settings: &SshSettings) -
         .map(|w| shell_escape::unix::escape(w.into()).into_owned())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `-F <file>` when the host names its own ssh config: every ssh that
+/// reaches it (the master, the line shown to run by hand, nix's copies)
+/// reads the same aliases, users and ports.
+fn config_file_args(host: &Host) -> Vec<String> {
+    match &host.ssh_config {
+        Some(file) => vec!["-F".into(), file.display().to_string()],
+        None => Vec::new(),
+    }
 }
 
 /// `UserKnownHostsFile=<path>`, the path as ssh reads an option's value.
@@ -885,6 +898,36 @@ mod tests {
             &settings,
         );
         assert!(plain.starts_with("-o ControlPath=/tmp/c/m -o"), "{plain}");
+    }
+
+    /// A host's own ssh config reaches every ssh that connects to it: the
+    /// master, the line shown to run by hand, and nix's (NIX_SSHOPTS).
+    #[test]
+    fn the_hosts_ssh_config_reaches_every_ssh() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ssh config");
+        std::fs::write(&file, "Host a\n  Port 2222\n").unwrap();
+        let config = crate::config::parse(
+            "[[hosts]]\nname = \"a\"\ntarget = \"root@a\"\nssh_config = \"ssh config\"\n",
+            &dir.path().join("deploytui.toml"),
+            crate::config::FoundBy::Flag,
+        )
+        .expect("config");
+        let host = &config.hosts[0];
+        let settings = SshSettings::for_config(&config, Duration::from_secs(5)).expect("settings");
+        let shown = file.display().to_string();
+        let master = master_args(host, &settings, Path::new("/s/m"), Path::new("/s/log"));
+        assert!(
+            master.windows(2).any(|w| w[0] == "-F" && w[1] == shown),
+            "{master:?}"
+        );
+        let manual = manual_ssh_command(host, &settings);
+        assert!(
+            manual.starts_with(&format!("ssh -F '{shown}' ")),
+            "{manual}"
+        );
+        let opts = shlex::split(&nix_sshopts(Path::new("/s/m"), host, &settings)).unwrap();
+        assert_eq!(opts[..2], ["-F".to_string(), shown]);
     }
 
     #[tokio::test]

@@ -46,7 +46,7 @@ fn demo_opens_the_tui_on_a_working_fleet_and_tears_it_down() {
         .all(|w| s.contains(w))
     });
     assert!(
-        screen.contains("deploy@127.0.0.1"),
+        screen.contains("deploy@server1"),
         "server1 logs in as the sudo user:\n{screen}"
     );
     assert!(

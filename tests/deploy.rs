@@ -688,15 +688,21 @@ fn a_key_and_known_hosts_in_a_folder_with_a_space_still_copy() {
     std::fs::copy(&f.client_key, &key).expect("key");
     std::fs::copy(&f.known_hosts, &known).expect("known_hosts");
     let config = std::fs::read_to_string(&f.config_path).expect("config");
-    let config = config
-        .replace(
-            &format!("identity_file = \"{}\"", f.client_key.display()),
-            &format!("identity_file = \"{}\"", key.display()),
-        )
-        .replace(
-            &format!("known_hosts = \"{}\"", f.known_hosts.display()),
-            &format!("known_hosts = \"{}\"", known.display()),
-        );
+    // Given in deploytui's config, they win over the fleet's ssh config;
+    // the fleet's own key and known_hosts leave, so only these can work.
+    let moved = f.dir().join("moved away");
+    std::fs::create_dir_all(&moved).expect("mkdir");
+    std::fs::rename(&f.client_key, moved.join("key")).expect("move the key");
+    std::fs::rename(&f.known_hosts, moved.join("known")).expect("move known_hosts");
+    let config = config.replacen(
+        "[defaults]\n",
+        &format!(
+            "[defaults]\nidentity_file = \"{}\"\nknown_hosts = \"{}\"\n",
+            key.display(),
+            known.display()
+        ),
+        1,
+    );
     assert!(config.contains("my keys/client key"), "{config}");
     std::fs::write(&f.config_path, config).expect("write config");
     f.repo.commit_app_change("Through spaces").expect("commit");

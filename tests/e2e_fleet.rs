@@ -129,7 +129,7 @@ fn restart_nginx_with_the_sudo_password_and_the_password_leaks_nowhere() {
     });
     t.keys(&["y"]);
     t.wait_for("the password prompt", WAIT, |s| {
-        s.contains("sudo password for deploy@127.0.0.1")
+        s.contains("sudo password for deploy@server1")
     });
     t.keys(&["-l", WRONG]);
     let mask = "•".repeat(WRONG.chars().count());

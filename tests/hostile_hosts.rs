@@ -112,23 +112,16 @@ fn host_keys_a_changed_one_is_refused_by_both_policies_an_unknown_one_only_by_st
     };
     // deploytui checks its own known_hosts file; the fleet's stays as it
     // is, for the plain ssh that reads nginx's start time.
+    // (`known_hosts` in deploytui's config wins over the fleet's ssh config.)
     let known = f.dir().join("test_known_hosts");
-    let own_known_hosts = |path: PathBuf| {
-        let text = std::fs::read_to_string(&path).expect("config");
-        let text = text.replace(
-            &f.known_hosts.display().to_string(),
-            &known.display().to_string(),
-        );
-        std::fs::write(&path, text).expect("config");
-        path
-    };
-    let strict = load(&own_known_hosts(variant(&f, "strict", "", "")));
-    let accept_new_path = own_known_hosts(variant(
+    let own_known_hosts = format!("known_hosts = \"{}\"", known.display());
+    let strict = load(&variant(&f, "strict", "", &own_known_hosts));
+    let accept_new_path = variant(
         &f,
         "accept-new",
         "",
-        "host_key_policy = \"accept-new\"",
-    ));
+        &format!("{own_known_hosts}\nhost_key_policy = \"accept-new\""),
+    );
     let accept_new = load(&accept_new_path);
     let changed = changed_key_line(&f);
     let connect = |config: &Config| {

@@ -159,7 +159,8 @@ fn an_unreachable_host_fails_fast_with_a_reason_and_the_other_stays_live() {
     );
     let manual = down.manual.as_deref().expect("manual command");
     assert!(
-        manual.starts_with("ssh -p ") && manual.ends_with("root@127.0.0.1 true"),
+        manual.starts_with(&format!("ssh -F {} ", f.ssh_config.display()))
+            && manual.ends_with("root@server2 true"),
         "{manual}"
     );
 
@@ -170,7 +171,7 @@ fn an_unreachable_host_fails_fast_with_a_reason_and_the_other_stays_live() {
         "status exits 3 when a host is down"
     );
     assert!(
-        text(&out.stdout).contains("server2 (root@127.0.0.1): unreachable"),
+        text(&out.stdout).contains("server2 (root@server2): unreachable"),
         "{}",
         text(&out.stdout)
     );

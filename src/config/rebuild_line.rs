@@ -4,17 +4,33 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use super::ssh_destination;
 use super::{FlakeRef, SudoMode, Target};
+
+/// What the config says of the host a line is for.
+pub(super) struct HostSays<'a> {
+    pub target: &'a Target,
+    pub port: Option<u16>,
+    pub ssh_config: Option<&'a Path>,
+    pub flake: Option<&'a FlakeRef>,
+    pub sudo: Option<SudoMode>,
+    pub confirm_activation: Option<bool>,
+    /// The line is the user's `rebuild_command`, not the one deploytui made
+    /// from `target` (which names the target as written and reaches its
+    /// `port` through NIX_SSHOPTS).
+    pub written: bool,
+}
 
 /// A nixos-rebuild line deploytui can run for this host: it names a deploy
 /// action, deploys where `target` says, and its sudo agrees with `sudo`.
-pub(super) fn check(
-    command: &[String],
-    target: &Target,
-    flake: Option<&FlakeRef>,
-    sudo: Option<SudoMode>,
-    confirm_activation: Option<bool>,
-) -> Result<(), String> {
+pub(super) fn check(command: &[String], host: &HostSays) -> Result<(), String> {
+    let HostSays {
+        target,
+        flake,
+        sudo,
+        confirm_activation,
+        ..
+    } = *host;
     crate::deploy::rebuild::action_of(command)?;
     match (
         target,
@@ -31,6 +47,13 @@ pub(super) fn check(
                 crate::text::quote(other)
             ))
         }
+        (
+            Target::Ssh {
+                user,
+                host: address,
+            },
+            Some(theirs),
+        ) if host.written => same_target(theirs, user.as_deref(), address, host)?,
         _ => {}
     }
     if let (Some(flake), Some(theirs)) = (
@@ -137,6 +160,44 @@ fn same_flake(theirs: &str, flake: &FlakeRef) -> Result<(), String> {
     Ok(())
 }
 
+/// The line's `--target-host` leads where the host's target does, as ssh
+/// resolves both (aliases, users and ports of the ssh config included):
+/// deploytui's connection goes to its target whatever the line says, so a
+/// line naming another host would log one host and deploy another.
+fn same_target(
+    theirs: &str,
+    user: Option<&str>,
+    address: &str,
+    host: &HostSays,
+) -> Result<(), String> {
+    if theirs == host.target.to_string() && host.port.is_none() {
+        return Ok(());
+    }
+    let shown = crate::text::quote(theirs);
+    let ours = ssh_destination::resolve(address, host.port, user, host.ssh_config);
+    let line = ssh_destination::resolve(theirs, None, None, host.ssh_config);
+    let target = match host.port {
+        Some(port) => format!("{} (port {port})", host.target),
+        None => host.target.to_string(),
+    };
+    match (ours, line) {
+        (Ok(ours), Ok(line)) if ours == line => Ok(()),
+        (Ok(ours), Ok(line)) => Err(format!(
+            "deploys to {shown} (--target-host), which ssh reaches as {line}, but this host's \
+             target {target} is {ours}: it would deploy another host. Name the host's target \
+             in --target-host{}",
+            if host.port.is_some() {
+                ", or give the port in an ssh config (`ssh_config`) instead of `port`"
+            } else {
+                ""
+            }
+        )),
+        (Err(why), _) | (_, Err(why)) => Err(format!(
+            "cannot tell whether --target-host {shown} is this host's target {target}: {why}"
+        )),
+    }
+}
+
 /// A path with `.` and `..` folded and symlinks resolved where it exists,
 /// so two spellings of one folder compare equal.
 fn normal(path: &Path) -> PathBuf {
@@ -240,6 +301,77 @@ mod tests {
             refused
                 .contains("asks for a sudo password (--ask-elevate-password), but sudo = \"none\""),
             "{refused}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod target_tests {
+    use crate::config::{parse, ConfigError, FoundBy};
+
+    /// The error a host with this target (and `extra` lines) and a line
+    /// with `--target-host line_target` gets, if any. The folder holds an
+    /// ssh config where `server1` is deploy@127.0.0.1:35729.
+    fn refused(target: &str, extra: &str, line_target: &str) -> Option<String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("ssh_config"),
+            "Host server1\n  HostName 127.0.0.1\n  Port 35729\n  User deploy\n",
+        )
+        .unwrap();
+        // So the machine's own ~/.ssh/config cannot change the outcome.
+        std::fs::write(dir.path().join("empty"), "").unwrap();
+        let text = format!(
+            "repo = \"/srv/mono\"\n[[hosts]]\nname = \"server1\"\ntarget = \"{target}\"\n{extra}\
+             flake = \"infra/hosts/server1#server1\"\nengine = \"nixos-rebuild\"\n\
+             rebuild_command = \"nixos-rebuild switch --flake /srv/mono/infra/hosts/server1#server1 \
+             --target-host {line_target} --sudo --ask-sudo-password\"\n"
+        );
+        match parse(&text, &dir.path().join("d.toml"), FoundBy::Flag) {
+            Ok(_) => None,
+            Err(ConfigError::Invalid(e)) => Some(e.message),
+            Err(other) => panic!("{other}"),
+        }
+    }
+
+    /// The issue's case: deploytui connects to deploy@127.0.0.1:35729 while
+    /// the line names lane@server1; and the same host by its alias passes.
+    #[test]
+    fn a_line_that_names_another_host_is_refused() {
+        let other = refused(
+            "deploy@127.0.0.1",
+            "port = 35729\nssh_config = \"empty\"\n",
+            "lane@server1",
+        )
+        .expect("another host");
+        assert!(
+            other.contains(
+                "deploys to lane@server1 (--target-host), which ssh reaches as lane@server1:22, \
+                 but this host's target deploy@127.0.0.1 (port 35729) is deploy@127.0.0.1:35729: \
+                 it would deploy another host"
+            ),
+            "{other}"
+        );
+        // Through the host's ssh config, the alias is the same host...
+        let with_config = "port = 35729\nssh_config = \"ssh_config\"\n";
+        assert_eq!(refused("deploy@127.0.0.1", with_config, "server1"), None);
+        assert_eq!(
+            refused("server1", "ssh_config = \"ssh_config\"\n", "deploy@server1"),
+            None
+        );
+        // ...but not as another user.
+        let user = refused("deploy@127.0.0.1", with_config, "lane@server1").expect("another user");
+        assert!(user.contains("reaches as lane@127.0.0.1:35729"), "{user}");
+        // A port given only to deploytui: the line, run by hand, goes elsewhere.
+        let port = refused(
+            "deploy@server1",
+            "port = 2222\nssh_config = \"empty\"\n",
+            "deploy@server1",
+        )
+        .expect("port");
+        assert!(
+            port.contains("give the port in an ssh config (`ssh_config`)"),
+            "{port}"
         );
     }
 }

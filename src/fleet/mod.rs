@@ -233,6 +233,9 @@ pub struct Fleet {
     pub known_hosts: PathBuf,
     /// A deploytui config for this fleet.
     pub config_path: PathBuf,
+    /// An ssh config that names each host (`server1`, ...) as a user's
+    /// `~/.ssh/config` would: its address, port, key and known_hosts.
+    pub ssh_config: PathBuf,
 }
 
 impl Fleet {
@@ -300,9 +303,15 @@ impl Fleet {
         }
         let known_hosts = dir.path().join("known_hosts");
         std::fs::write(&known_hosts, known)?;
+        let ssh_config = dir.path().join("ssh_config");
+        std::fs::write(
+            &ssh_config,
+            fleet_ssh_config(&started, &client_key, &known_hosts),
+        )?;
 
         let mut fleet = Fleet {
             config_path: dir.path().join("deploytui.toml"),
+            ssh_config,
             dir,
             repo,
             hosts: started,
@@ -536,13 +545,12 @@ impl Fleet {
              refresh_secs = 5\n\
              connect_timeout_secs = 5\n\n\
              [defaults]\n\
-             identity_file = \"{key}\"\n\
-             known_hosts = \"{known}\"\n\
+             # Each host by its name, as in a user's ~/.ssh/config.\n\
+             ssh_config = \"{ssh_config}\"\n\
              services = [\"nginx\", \"webapp\"]\n",
             dir = self.dir().display(),
             repo = self.repo.path.display(),
-            key = self.client_key.display(),
-            known = self.known_hosts.display(),
+            ssh_config = self.ssh_config.display(),
         );
         for (i, h) in self.hosts.iter().enumerate() {
             // The first host logs in as the sudo user with a password, the
@@ -554,11 +562,10 @@ impl Fleet {
                 ("root", "none")
             };
             s.push_str(&format!(
-                "\n[[hosts]]\nname = \"{name}\"\ntarget = \"{user}@127.0.0.1\"\nport = {port}\n\
+                "\n[[hosts]]\nname = \"{name}\"\ntarget = \"{user}@{name}\"\n\
                  flake = \"infra/hosts/{name}#{name}\"\nsudo = \"{sudo}\"\n\
                  http_check = {{ url = \"http://127.0.0.1:{web}/\", expect = \"commit {{rev}}\" }}\n",
                 name = h.name,
-                port = h.ssh_port,
                 web = h.nginx_port,
             ));
             if rebuild.contains(&i) {
@@ -581,6 +588,24 @@ impl Drop for Fleet {
 }
 
 pub use crate::nix::parse_build_json;
+
+/// The fleet's ssh config: `Host serverN` reaches that host's sshd with
+/// the fleet's key, checked against the fleet's known_hosts.
+fn fleet_ssh_config(hosts: &[FleetHost], key: &Path, known_hosts: &Path) -> String {
+    let mut s = String::from("# ssh config of a deploytui test fleet\n");
+    for h in hosts {
+        s.push_str(&format!(
+            "Host {}\n  HostName 127.0.0.1\n  Port {}\n",
+            h.name, h.ssh_port
+        ));
+    }
+    s.push_str(&format!(
+        "Host *\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n",
+        key.display(),
+        known_hosts.display()
+    ));
+    s
+}
 
 /// A port on 127.0.0.1 that was free a moment ago.
 pub(crate) fn free_port() -> Result<u16, FleetError> {
