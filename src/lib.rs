@@ -14,6 +14,7 @@ pub mod deploy;
 pub mod fleet;
 pub mod headless;
 pub mod keymap;
+pub mod local_command;
 pub mod logbuf;
 pub mod logging;
 pub mod nix;

@@ -118,8 +118,11 @@ fn main() -> ExitCode {
         }),
         Some(Command::Check) => match config::load(cli.config.as_deref()) {
             Ok(config) => {
-                print_check(&config);
-                ExitCode::SUCCESS
+                if print_check(&config) {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
             }
             Err(e) => fail(&e),
         },
@@ -171,7 +174,10 @@ fn fail(e: &dyn std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn print_check(config: &Config) {
+/// Prints what the config resolved to; false when a host's nixos-rebuild
+/// line uses flags this machine's nixos-rebuild lacks (said on stderr).
+fn print_check(config: &Config) -> bool {
+    let mut fits = true;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
@@ -183,7 +189,7 @@ fn print_check(config: &Config) {
         let _ = writeln!(out, "repo:   {}", repo.display());
     }
     let _ = writeln!(out, "hosts:  {}", config.hosts.len());
-    for h in &config.hosts {
+    for (i, h) in config.hosts.iter().enumerate() {
         let _ = writeln!(out, "\n[{}]", h.name);
         let port = h.port.map(|p| format!(" port {p}")).unwrap_or_default();
         let _ = writeln!(out, "  target    {}{port}", h.target);
@@ -200,10 +206,35 @@ fn print_check(config: &Config) {
             }
         };
         let _ = writeln!(out, "  engine    {engine}");
+        if let Engine::NixosRebuild { command } = &h.engine {
+            use deploytui::deploy::rebuild;
+            let program = command.first().map(String::as_str).unwrap_or_default();
+            let found = match rebuild::read_help(program) {
+                Err(why) => format!("not known ({why}): its flags are not checked"),
+                Ok(help) => {
+                    if let Err(why) = rebuild::fits(command, &help) {
+                        fits = false;
+                        eprintln!(
+                            "deploytui: {}: hosts[{i}].rebuild_command: {why}",
+                            config.path.display(),
+                        );
+                    }
+                    match help.kind() {
+                        Some(rebuild::Kind::Bash) => "the bash one (NixOS 25.05 and before)".into(),
+                        Some(rebuild::Kind::Ng) => "nixos-rebuild-ng".into(),
+                        None => "not known (its --help is not nixos-rebuild's): its flags are not checked".into(),
+                    }
+                }
+            };
+            let _ = writeln!(out, "  nixos-rebuild here: {found}");
+        }
         let _ = writeln!(out, "  sudo      {}", config::spelled(&h.sudo));
         let _ = writeln!(out, "  host keys {}", config::spelled(&h.host_key_policy));
         if let Some(k) = &h.known_hosts {
             let _ = writeln!(out, "  known_hosts {}", k.display());
+        }
+        if let Some(c) = &h.ssh_config {
+            let _ = writeln!(out, "  ssh_config {}", c.display());
         }
         if let Some(k) = &h.identity_file {
             let _ = writeln!(out, "  identity  {}", k.display());
@@ -216,4 +247,5 @@ fn print_check(config: &Config) {
         let _ = writeln!(out, "  services  {services}");
         let _ = writeln!(out, "  overrides {}", h.override_inputs);
     }
+    fits
 }

@@ -38,15 +38,8 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// The host's running system and system profile generation, from `status --json`.
 fn running(f: &Fleet) -> (String, u64) {
-    let out = deploytui(f, &["status", "--json", "server1"], "");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
-    let sys = &v["hosts"][0]["system"];
-    (
-        sys["current"].as_str().unwrap_or_default().to_string(),
-        sys["generation"].as_u64().unwrap_or(0),
-    )
+    common::running(f)
 }
 
 /// Checks that deploy said every one of `lines`, never the password, and

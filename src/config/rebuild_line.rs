@@ -99,11 +99,29 @@ pub(super) fn sudo(command: &[String]) -> SudoMode {
     let has = |w: &str| command.iter().any(|c| c == w);
     if asks_password(command).is_some() {
         SudoMode::Password
+    } else if let Some(tool) = elevate(command) {
+        if tool == "none" {
+            SudoMode::None
+        } else {
+            SudoMode::Nopasswd
+        }
     } else if has("--sudo") || has("--use-remote-sudo") {
         SudoMode::Nopasswd
     } else {
         SudoMode::None
     }
+}
+
+/// The tool of nixos-rebuild-ng's newer `--elevate TOOL` (or `--elevate=TOOL`).
+fn elevate(command: &[String]) -> Option<&str> {
+    command
+        .iter()
+        .enumerate()
+        .find_map(|(i, w)| match w.strip_prefix("--elevate") {
+            Some("") => command.get(i + 1).map(String::as_str),
+            Some(rest) => rest.strip_prefix('='),
+            None => None,
+        })
 }
 
 /// The command line the brief uses, for nixos-rebuild hosts that do not give one.
@@ -292,6 +310,24 @@ mod tests {
             let words: Vec<String> = ["nixos-rebuild", "switch", flag].map(String::from).to_vec();
             assert_eq!(super::sudo(&words), super::SudoMode::Password, "{flag}");
         }
+        // `--elevate TOOL` elevates without a password, unless TOOL is none.
+        let sudo_of = |line: &str| super::sudo(&shlex::split(line).unwrap());
+        assert_eq!(
+            sudo_of("nixos-rebuild --elevate sudo switch"),
+            super::SudoMode::Nopasswd
+        );
+        assert_eq!(
+            sudo_of("nixos-rebuild switch --elevate=doas"),
+            super::SudoMode::Nopasswd
+        );
+        assert_eq!(
+            sudo_of("nixos-rebuild --elevate none switch"),
+            super::SudoMode::None
+        );
+        assert_eq!(
+            sudo_of("nixos-rebuild --elevate sudo --ask-elevate-password switch"),
+            super::SudoMode::Password
+        );
         let refused = refused(
             "nixos-rebuild switch --flake /srv/mono/infra/hosts/server1#server1 \
              --target-host deploy@server1 --ask-elevate-password\"\nsudo = \"none",

@@ -3,10 +3,9 @@
 //! spellings lead to the same host only if ssh would log in as the same
 //! user, at the same address, on the same port.
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// What ssh would connect to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,48 +44,16 @@ pub(super) fn resolve(
     if let Some(user) = user {
         ssh.args(["-l", user]);
     }
-    ssh.args(["--", destination])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = ssh.spawn().map_err(|e| format!("cannot run ssh -G: {e}"))?;
-    // Read both pipes while waiting, so a chatty config cannot block ssh.
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() < DEADLINE => {
-                std::thread::sleep(Duration::from_millis(5))
-            }
-            Ok(None) | Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "ssh -G gave no answer within {}s",
-                    DEADLINE.as_secs()
-                ));
-            }
-        }
-    };
-    let out = out.join().unwrap_or_default();
-    let err = err.join().unwrap_or_default();
-    if !status.success() {
-        let why = crate::text::quote(err.lines().next().unwrap_or("no reason given").trim());
-        return Err(format!("ssh -G failed: {why}"));
+    ssh.args(["--", destination]);
+    let done = crate::local_command::run_within(&mut ssh, DEADLINE)?;
+    if !done.status.success() {
+        let first = done.stderr.lines().next().unwrap_or("no reason given");
+        return Err(format!(
+            "ssh -G failed: {}",
+            crate::text::quote(first.trim())
+        ));
     }
-    parse(&out).ok_or_else(|| "ssh -G did not name a user, hostname and port".into())
+    parse(&done.stdout).ok_or_else(|| "ssh -G did not name a user, hostname and port".into())
 }
 
 /// The endpoint in `ssh -G`'s output (`user x`, `hostname y`, `port z`).

@@ -29,6 +29,7 @@ pub const SUDO_PASSWORD: &str = "deploy-demo";
 
 /// The fleet's stand-in for nixos-rebuild (see the script's header).
 const NIXOS_REBUILD: &str = include_str!("../../assets/fleet/nixos-rebuild");
+const NIXOS_REBUILD_BASH: &str = include_str!("../../assets/fleet/nixos-rebuild-bash");
 /// Makes the root every host boots (see the script's header).
 const MAKE_ROOT: &str = include_str!("../../assets/fleet/make-root");
 /// Where the shared root is kept, unless `DEPLOYTUI_FLEET_ROOT` says otherwise.
@@ -324,6 +325,10 @@ impl Fleet {
         std::fs::create_dir_all(&bin)?;
         std::fs::write(bin.join("nixos-rebuild"), NIXOS_REBUILD)?;
         set_mode(&bin.join("nixos-rebuild"), 0o755)?;
+        let bash_bin = fleet.bash_bin_dir();
+        std::fs::create_dir_all(&bash_bin)?;
+        std::fs::write(bash_bin.join("nixos-rebuild"), NIXOS_REBUILD_BASH)?;
+        set_mode(&bash_bin.join("nixos-rebuild"), 0o755)?;
         for i in 0..fleet.hosts.len() {
             let toplevel = fleet.build(i, false)?;
             fleet.install(i, &toplevel, init)?;
@@ -340,6 +345,12 @@ impl Fleet {
     /// the brief's line as written.
     pub fn bin_dir(&self) -> PathBuf {
         self.dir.path().join("bin")
+    }
+
+    /// Where the fleet's stand-in for the bash `nixos-rebuild` (NixOS 25.05
+    /// and before) is: put it first on `PATH` instead of [`Fleet::bin_dir`].
+    pub fn bash_bin_dir(&self) -> PathBuf {
+        self.dir.path().join("bin-bash")
     }
 
     /// The brief's line for host `i`, exactly: `nixos-rebuild switch --flake

@@ -34,7 +34,7 @@ pub struct DoctorHost {
 pub struct Finding {
     /// `unreachable`, `stale-input`, `relative-input`, `behind`,
     /// `stale-service`, `service-down`, `failed-units`, `reboot-pending`,
-    /// `http-check`.
+    /// `http-check`, `rebuild-line`.
     pub check: &'static str,
     /// Something to fix before deploying; `false` is information.
     pub problem: bool,
@@ -142,6 +142,7 @@ async fn one(
         None => None,
     };
     let mut findings = flake_findings(host, flake, nix_version);
+    findings.extend(rebuild_line_finding(host).await);
     findings.extend(host_findings(host, &probe, served.as_ref()));
     DoctorHost {
         name,
@@ -227,6 +228,22 @@ fn flake_findings(
         }
     }
     found
+}
+
+/// A nixos-rebuild line whose sudo flags this machine's nixos-rebuild
+/// lacks (the brief's `--sudo` on the bash one fails at once).
+async fn rebuild_line_finding(host: &Host) -> Option<Finding> {
+    let crate::config::Engine::NixosRebuild { command } = &host.engine else {
+        return None;
+    };
+    let line = command.clone();
+    let program = line.first().cloned().unwrap_or_default();
+    let help = tokio::task::spawn_blocking(move || crate::deploy::rebuild::read_help(&program))
+        .await
+        .ok()?
+        .ok()?;
+    let why = crate::deploy::rebuild::fits(&line, &help).err()?;
+    Some(problem("rebuild-line", why, None))
 }
 
 /// What the probe and the HTTP check say about the host now.

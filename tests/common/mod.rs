@@ -377,3 +377,19 @@ pub fn local_nix_version() -> (u32, u32) {
     deploytui::nix::check::parse_nix_version(&String::from_utf8_lossy(&out.stdout))
         .expect("a nix version")
 }
+
+/// Fleet host 0's running system and system profile generation, from
+/// `deploytui status --json`.
+pub fn running(f: &deploytui::fleet::Fleet) -> (String, u64) {
+    let mut cmd = Command::new(bin());
+    cmd.arg("--config")
+        .arg(&f.config_path)
+        .args(["status", "--json", "server1"]);
+    let out = output_within(cmd, b"", Duration::from_secs(60));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
+    let sys = &v["hosts"][0]["system"];
+    (
+        sys["current"].as_str().unwrap_or_default().to_string(),
+        sys["generation"].as_u64().unwrap_or(0),
+    )
+}

@@ -20,7 +20,9 @@ use tokio::time::Instant;
 use super::native::{self, Context, GroupGuard, FLUSH_EVERY, FLUSH_LINES};
 use super::{Event, Plan, StepKind};
 
+mod flags;
 mod words;
+pub use flags::{fits, read_help, Help, Kind};
 pub use words::{action_of, option_value, prompt_in, step_of_line, Prompt};
 
 /// How long an unfinished line must stay as it is before it is taken for a
@@ -46,7 +48,20 @@ pub async fn run(plan: &Plan, cx: &Context<'_>, events: &mpsc::UnboundedSender<E
     send(Event::Before(before.clone()));
     let mut steps = Steps::new(plan.steps());
     steps.start(StepKind::Build, events);
-    let result = run_command(&argv, cx, &mut steps, events).await;
+    // Which nixos-rebuild this is decides how it asks for the password; a
+    // flag it does not have fails the line before anything runs.
+    let written = match &plan.engine {
+        super::PlanEngine::NixosRebuild { command } => command.as_slice(),
+        super::PlanEngine::Native => argv.as_slice(),
+    };
+    let kind = match which_nixos_rebuild(written).await {
+        Ok(kind) => kind,
+        Err(why) => {
+            steps.fail(why, events);
+            return false;
+        }
+    };
+    let result = run_command(&argv, kind, cx, &mut steps, events).await;
     let built = match result {
         Ok(built) => {
             steps.finish_all(events);
@@ -84,6 +99,20 @@ pub async fn run(plan: &Plan, cx: &Context<'_>, events: &mpsc::UnboundedSender<E
     };
     send(Event::Finished(StepKind::Changes, result));
     ok
+}
+
+/// The kind of the line's nixos-rebuild, from its `--help` (`None` when
+/// that cannot be read); Err when the line (as the config writes it) uses
+/// a sudo flag it lacks.
+async fn which_nixos_rebuild(argv: &[String]) -> Result<Option<Kind>, String> {
+    let program = argv.first().cloned().unwrap_or_default();
+    let help = tokio::task::spawn_blocking(move || read_help(&program))
+        .await
+        .map_err(|e| e.to_string())?;
+    match help {
+        Ok(help) => fits(argv, &help).map(|()| help.kind()),
+        Err(_) => Ok(None),
+    }
 }
 
 /// When nixos-rebuild did not say what it built: what the host runs now,
@@ -266,6 +295,7 @@ impl Lines<'_> {
 /// said it built (if it said), or why it failed.
 async fn run_command(
     argv: &[String],
+    kind: Option<Kind>,
     cx: &Context<'_>,
     steps: &mut Steps,
     events: &mpsc::UnboundedSender<Event>,
@@ -305,7 +335,7 @@ async fn run_command(
         wrong_password: false,
     };
     let (mut out, mut err, mut term) = (Stream::new(), Stream::new(), Stream::new());
-    let mut answered = false;
+    let mut answers = 0u32;
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     let (mut b1, mut b2, mut b3) = ([0u8; 8192], [0u8; 8192], [0u8; 4096]);
     let failure: Option<String> = loop {
@@ -330,43 +360,35 @@ async fn run_command(
                 lines.flush(steps.current());
                 // A prompt is an unfinished line that stays as it is.
                 let settled = |s: &Stream| !s.partial.is_empty() && s.changed.elapsed() >= PROMPT_SETTLE;
-                let asking = [&mut term, &mut err].into_iter().find(|s| settled(s) && prompt_in(&s.tail()).is_some());
+                // The bash nixos-rebuild's `ssh -t` brings the host's terminal,
+                // and its sudo prompts, to stdout.
+                let stdout_prompts = kind == Some(Kind::Bash);
+                let asking = [(&mut term, true), (&mut err, true), (&mut out, stdout_prompts)]
+                    .into_iter()
+                    .filter_map(|(s, may_ask)| may_ask.then_some(s))
+                    .find(|s| settled(s) && prompt_in(&s.tail()).is_some());
                 if let Some(stream) = asking {
                     let tail = stream.tail();
-                    let prompt = prompt_in(&tail);
                     stream.partial.clear();
-                    match (prompt, cx.password) {
-                        (Some(Prompt::Sudo), Some(password)) if !answered => {
-                            answered = true;
+                    let asked = Asked {
+                        prompt: prompt_in(&tail),
+                        kind,
+                        answers,
+                        said_wrong: lines.wrong_password,
+                    };
+                    match (reply(&asked, cx.password.is_some()), cx.password) {
+                        (Reply::Answer, Some(password)) => {
+                            answers += 1;
                             lines.push(&format!("{} (answered by deploytui)", tail.trim_end()), false, steps);
                             let line = crate::remote::secret_line(password);
                             if let Err(e) = pty_write.write_all(&line).await {
                                 break Some(format!("cannot answer its password prompt: {e}"));
                             }
                         }
-                        (Some(Prompt::Sudo), Some(_)) => {
+                        (Reply::Answer, None) => unreachable!("answered only with a password"),
+                        (Reply::Stop(why), _) => {
                             lines.push(tail.trim_end(), false, steps);
-                            break Some("wrong sudo password: it asked for it again".into());
-                        }
-                        (Some(Prompt::Sudo), None) => {
-                            lines.push(tail.trim_end(), false, steps);
-                            break Some(
-                                "it asked for a sudo password, and this host has none: \
-                                 set sudo = \"password\" (or add --ask-sudo-password)".into(),
-                            );
-                        }
-                        (Some(Prompt::Login), _) => {
-                            lines.push(tail.trim_end(), false, steps);
-                            break Some(
-                                "ssh asked for a login password: deploytui logs in with keys only; \
-                                 check identity_file and that deploytui reached the host".into(),
-                            );
-                        }
-                        (Some(Prompt::Passphrase), _) | (None, _) => {
-                            lines.push(tail.trim_end(), false, steps);
-                            break Some(
-                                "ssh asked for a key passphrase: load the key into ssh-agent first".into(),
-                            );
+                            break Some(why);
                         }
                     }
                 } else {
@@ -408,11 +430,75 @@ async fn run_command(
         Some(0) => Ok(lines.built),
         // nixos-rebuild exits with switch-to-configuration's own code (it
         // comes back through systemd-run --pipe and ssh unchanged).
+        // The bash nixos-rebuild turns every failed switch into exit 1.
+        Some(1) if steps.current() == StepKind::Activate && kind == Some(Kind::Bash) => Err(
+            "switch-to-configuration failed (the bash nixos-rebuild reports every failure \
+             as exit 1: its lines say why)"
+                .into(),
+        ),
         Some(code) if steps.current() == StepKind::Activate => {
             super::activation::exit_status(code).map(|()| lines.built)
         }
         Some(code) => Err(format!("{program} exited with {code}")),
         None => Err(format!("{program} was killed")),
+    }
+}
+
+/// A prompt nixos-rebuild showed, and what came before it.
+struct Asked {
+    prompt: Option<Prompt>,
+    kind: Option<Kind>,
+    /// Prompts answered so far in this deploy.
+    answers: u32,
+    /// sudo said the password was wrong (`Sorry, try again.`).
+    said_wrong: bool,
+}
+
+enum Reply {
+    /// Send the password typed into deploytui.
+    Answer,
+    /// Stop the deploy, for this reason.
+    Stop(String),
+}
+
+/// The bash nixos-rebuild runs sudo on the host once per command (the
+/// profile, a systemd-run check, the switch): each asks anew. More than
+/// this is not a deploy's worth of commands.
+const MOST_ANSWERS: u32 = 6;
+
+/// What to do about a prompt: the sudo password goes only to sudo's own
+/// prompt, again only to the bash nixos-rebuild (ng asks once), and never
+/// once sudo said it was wrong.
+fn reply(asked: &Asked, have_password: bool) -> Reply {
+    let stop = |why: &str| Reply::Stop(why.to_string());
+    match asked.prompt {
+        Some(Prompt::Sudo) if !have_password => Reply::Stop(if asked.kind == Some(Kind::Bash) {
+            "the host's sudo asked for a password (--use-remote-sudo), and this host has none: \
+             set sudo = \"password\""
+                .into()
+        } else {
+            "it asked for a sudo password, and this host has none: \
+             set sudo = \"password\" (or add --ask-sudo-password)"
+                .into()
+        }),
+        Some(Prompt::Sudo) if asked.said_wrong => {
+            stop("wrong sudo password: sudo refused it and asked again")
+        }
+        Some(Prompt::Sudo) if asked.answers == 0 => Reply::Answer,
+        Some(Prompt::Sudo) if asked.kind != Some(Kind::Bash) => {
+            stop("wrong sudo password: it asked for it again")
+        }
+        Some(Prompt::Sudo) if asked.answers < MOST_ANSWERS => Reply::Answer,
+        Some(Prompt::Sudo) => Reply::Stop(format!(
+            "it asked for the sudo password more than {MOST_ANSWERS} times: stopped"
+        )),
+        Some(Prompt::Login) => stop(
+            "ssh asked for a login password: deploytui logs in with keys only; \
+             check identity_file and that deploytui reached the host",
+        ),
+        Some(Prompt::Passphrase) | None => {
+            stop("ssh asked for a key passphrase: load the key into ssh-agent first")
+        }
     }
 }
 
@@ -443,5 +529,39 @@ mod tests {
         assert_eq!(s.tail(), "tw");
         assert_eq!(s.take(b"o\n[sudo] password for x: "), ["two"]);
         assert_eq!(prompt_in(&s.tail()), Some(Prompt::Sudo));
+    }
+
+    /// ng asks once; the bash nixos-rebuild's host asks once per command,
+    /// each answered, until sudo says the password was wrong.
+    #[test]
+    fn sudo_prompts_are_answered_as_each_nixos_rebuild_asks() {
+        let asked = |kind, answers, said_wrong| Asked {
+            prompt: Some(Prompt::Sudo),
+            kind,
+            answers,
+            said_wrong,
+        };
+        let answer = |a: &Asked| matches!(reply(a, true), Reply::Answer);
+        let stop = |a: &Asked, have: bool| match reply(a, have) {
+            Reply::Stop(why) => why,
+            Reply::Answer => panic!("answered"),
+        };
+        for kind in [None, Some(Kind::Ng), Some(Kind::Bash)] {
+            assert!(answer(&asked(kind, 0, false)), "{kind:?}: the first prompt");
+            assert!(stop(&asked(kind, 1, true), true).contains("sudo refused it"));
+        }
+        assert!(stop(&asked(Some(Kind::Ng), 1, false), true).contains("asked for it again"));
+        assert!(
+            answer(&asked(Some(Kind::Bash), 2, false)),
+            "bash: the third command"
+        );
+        assert!(stop(&asked(Some(Kind::Bash), MOST_ANSWERS, false), true).contains("more than"));
+        assert!(stop(&asked(Some(Kind::Bash), 0, false), false)
+            .contains("(--use-remote-sudo), and this host has none"));
+        let login = Asked {
+            prompt: Some(Prompt::Login),
+            ..asked(Some(Kind::Bash), 0, false)
+        };
+        assert!(stop(&login, true).contains("login password"));
     }
 }

@@ -23,8 +23,10 @@ const ACTIONS: [&str; 13] = [
 
 /// Options of nixos-rebuild (and the nix options it passes on) that take
 /// one value, then those that take two: their values are never the action.
-const ONE_VALUE: [&str; 18] = [
+const ONE_VALUE: [&str; 19] = [
     "--flake",
+    // nixos-rebuild-ng's newer `--elevate sudo|doas|run0|none`.
+    "--elevate",
     "--target-host",
     "--build-host",
     "--profile-name",
