@@ -184,6 +184,15 @@ mod tests {
             Some(Prompt::Sudo)
         );
         assert_eq!(prompt_in("[sudo] password for deploy:"), Some(Prompt::Sudo));
+        // nixos-rebuild-ng's `[NAME] password for …:` and sudo-rs's own.
+        assert_eq!(
+            prompt_in("[deploy] password for deploy@server1: "),
+            Some(Prompt::Sudo)
+        );
+        assert_eq!(
+            prompt_in("[sudo: authenticate] Password: "),
+            Some(Prompt::Sudo)
+        );
         assert_eq!(prompt_in("Password: "), Some(Prompt::Sudo));
         assert_eq!(
             prompt_in("deploy@server1's password: "),
