@@ -54,6 +54,11 @@ pub struct SystemReport {
     pub reboot_pending: Option<bool>,
     pub generation: Option<u32>,
     pub generation_at: Option<u64>,
+    /// The system that generation holds: what the host boots.
+    pub profile_system: Option<String>,
+    /// `current` is `profile_system` (false after a `test` deploy, a `boot`
+    /// deploy not yet rebooted, or deploys that crossed).
+    pub runs_boot_default: Option<bool>,
     pub nixos_version: Option<String>,
     pub configuration_revision: Option<String>,
     pub uptime_secs: Option<u64>,
@@ -204,6 +209,8 @@ fn fill_probe(report: &mut HostReport, p: HostProbe) {
         .collect();
     report.system = Some(SystemReport {
         reboot_pending: p.reboot_pending(),
+        runs_boot_default: p.runs_boot_default(),
+        profile_system: p.profile_system,
         current: p.current_system,
         activated_at: p.activated_at,
         booted: p.booted_system,
@@ -253,6 +260,14 @@ pub fn print_status(report: &StatusReport, out: &mut impl Write) -> std::io::Res
             }
         )?;
         writeln!(out, "  system   {}", sys.current.as_deref().unwrap_or("?"))?;
+        if sys.runs_boot_default == Some(false) {
+            writeln!(
+                out,
+                "  ⚠ not its boot default: the system profile (generation {}) is {}",
+                sys.generation.map_or("?".into(), |g| g.to_string()),
+                sys.profile_system.as_deref().unwrap_or("?")
+            )?;
+        }
         if let Some(rev) = &sys.configuration_revision {
             writeln!(out, "  revision {rev}")?;
         }

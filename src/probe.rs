@@ -31,6 +31,7 @@ done
 if profile=$(readlink /nix/var/nix/profiles/system 2>/dev/null); then
   echo "profile=$profile"
   echo "profile_mtime=$(stat -c %Y "/nix/var/nix/profiles/$profile" 2>/dev/null)"
+  echo "profile_system=$(readlink -f /nix/var/nix/profiles/system 2>/dev/null)"
 fi
 [ -r /proc/uptime ] && echo "uptime=$(cut -d' ' -f1 /proc/uptime)"
 if failed=$(t systemctl list-units --state=failed --no-legend --plain 2>/dev/null); then
@@ -131,6 +132,8 @@ pub struct HostProbe {
     /// The system profile's current generation and when it was made.
     pub generation: Option<u32>,
     pub generation_at: Option<u64>,
+    /// The store path that generation holds: the system the host boots.
+    pub profile_system: Option<String>,
     pub nixos_version: Option<String>,
     /// The commit the running system was built from, if it records one.
     pub configuration_revision: Option<String>,
@@ -151,6 +154,13 @@ impl HostProbe {
             return Some(changed);
         }
         (self.booted_system.as_ref()? == self.current_system.as_ref()?).then_some(false)
+    }
+
+    /// Whether the host runs its boot default (the system profile's current
+    /// generation); `false` after a `test` deploy, a `boot` deploy not yet
+    /// rebooted, or deploys that crossed. `None` when either is unknown.
+    pub fn runs_boot_default(&self) -> Option<bool> {
+        Some(self.current_system.as_ref()? == self.profile_system.as_ref()?)
     }
 
     /// A service that became active before the running system was activated
@@ -260,6 +270,7 @@ pub fn parse(output: &str, units: &[String]) -> HostProbe {
                 }
             }
             "profile_mtime" => p.generation_at = number(w, "generation time"),
+            "profile_system" => p.profile_system = store_path(w, "the system profile"),
             "uptime" => {
                 p.uptime_secs = value.split('.').next().and_then(|s| s.parse().ok());
             }
@@ -330,6 +341,7 @@ mod tests {
     const GOOD: &str = "probe=1\nnow=1795556100\ncurrent=/nix/store/mishfibwd0cvxa49ybd0ra950j38i1i5-nixos-system-server1\ncurrent_mtime=1795556000\n\
         nixos_version_json={\"nixosVersion\":\"24.11.x\",\"configurationRevision\":\"c5f221cb27cb3b2f53a151ac25f4e196c202d1d8-dirty\"}\n\
         nixos_version=24.11.x\nbooted=/nix/store/0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a-nixos-system-server1\nprofile=system-7-link\nprofile_mtime=1795555990\n\
+        profile_system=/nix/store/mishfibwd0cvxa49ybd0ra950j38i1i5-nixos-system-server1\n\
         uptime=3600.52\nfailed_units=1\n@@systemctl-show\n\
         Id=nginx.service\nLoadState=loaded\nActiveState=active\nSubState=running\nActiveEnterTimestamp=@1795555000\nMainPID=10\nNRestarts=0\n\n\
         Id=webapp.service\nLoadState=loaded\nActiveState=active\nSubState=running\nActiveEnterTimestamp=@1795556001\nMainPID=11\nNRestarts=2\n\
@@ -347,6 +359,15 @@ mod tests {
         assert_eq!(p.activated_at, Some(1_795_556_000));
         assert_eq!(p.generation, Some(7));
         assert_eq!(p.generation_at, Some(1_795_555_990));
+        assert_eq!(p.runs_boot_default(), Some(true));
+        // The profile moved on (a crossed deploy, a `test`): flagged.
+        let other = GOOD.replace(
+            "profile_system=/nix/store/mish",
+            "profile_system=/nix/store/0a0a",
+        );
+        assert_eq!(parse(&other, &units).runs_boot_default(), Some(false));
+        let unknown = GOOD.replace("profile_system=", "profile_system=not-a-path");
+        assert_eq!(parse(&unknown, &units).runs_boot_default(), None);
         assert_eq!(p.nixos_version.as_deref(), Some("24.11.x"));
         assert_eq!(
             p.configuration_revision.as_deref(),

@@ -15,6 +15,9 @@ use tokio::sync::mpsc;
 use crate::config::{Host, HostKeyPolicy, SudoMode, Target};
 use crate::secret::Secret;
 
+mod hold;
+pub use hold::{Held, Holding};
+
 /// How ssh sessions are opened.
 #[derive(Debug, Clone)]
 pub struct SshSettings {
@@ -276,14 +279,7 @@ impl Transport {
         };
         match self {
             Transport::Local => {
-                let mut child = tokio::process::Command::new(program)
-                    .args(args)
-                    .stdin(input())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .kill_on_drop(true)
-                    .spawn()
-                    .map_err(|e| RemoteError::Run(format!("cannot run {program}: {e}")))?;
+                let mut child = spawn_local(program, args, input(), true)?;
                 if let (Some(secret), Some(mut pipe)) = (stdin, child.stdin.take()) {
                     write_secret(&mut pipe, secret).await;
                 }
@@ -299,40 +295,22 @@ impl Transport {
                 })
             }
             Transport::Ssh(master) => {
-                let mut cmd = master.command(program);
-                cmd.args(args)
-                    .stdin(if stdin.is_some() {
-                        openssh::Stdio::piped()
-                    } else {
-                        openssh::Stdio::null()
-                    })
-                    .stdout(openssh::Stdio::piped())
-                    .stderr(openssh::Stdio::piped());
-                let mut child = cmd
-                    .spawn()
-                    .await
-                    .map_err(|e| RemoteError::Run(describe_ssh_error(&e)))?;
+                let input = if stdin.is_some() {
+                    openssh::Stdio::piped()
+                } else {
+                    openssh::Stdio::null()
+                };
+                let mut child = master.spawn(program, args, input).await?;
                 if let (Some(secret), Some(mut pipe)) = (stdin, child.stdin().take()) {
                     write_secret(&mut pipe, secret).await;
                 }
                 // Both streams to EOF before wait(), or a full pipe stalls the command.
                 let (stdout, stderr) = drain(child.stdout().take(), child.stderr().take()).await;
-                match child.wait().await {
-                    Ok(status) => Ok(CommandOutput {
-                        code: status.code(),
-                        stdout,
-                        stderr,
-                    }),
-                    // openssh reports a remote exit 127 as an error, not a status.
-                    Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                        Ok(CommandOutput {
-                            code: Some(127),
-                            stdout,
-                            stderr,
-                        })
-                    }
-                    Err(e) => Err(RemoteError::Run(describe_ssh_error(&e))),
-                }
+                Ok(CommandOutput {
+                    code: remote_code(child.wait().await)?,
+                    stdout,
+                    stderr,
+                })
             }
         }
     }
@@ -353,14 +331,8 @@ impl Transport {
             .ok_or_else(|| RemoteError::Run("empty command".into()))?;
         match self {
             Transport::Local => {
-                let mut child = tokio::process::Command::new(program)
-                    .args(args)
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    // Not killed on drop: closing its stdin ends it, as on a host.
-                    .spawn()
-                    .map_err(|e| RemoteError::Run(format!("cannot run {program}: {e}")))?;
+                // Not killed on drop: closing its stdin ends it, as on a host.
+                let mut child = spawn_local(program, args, Stdio::piped(), false)?;
                 let _stdin = child.stdin.take();
                 let read_error =
                     forward_lines(child.stdout.take(), child.stderr.take(), &lines).await;
@@ -374,25 +346,11 @@ impl Transport {
                 })
             }
             Transport::Ssh(master) => {
-                let mut cmd = master.command(program);
-                cmd.args(args)
-                    .stdin(openssh::Stdio::piped())
-                    .stdout(openssh::Stdio::piped())
-                    .stderr(openssh::Stdio::piped());
-                let mut child = cmd
-                    .spawn()
-                    .await
-                    .map_err(|e| RemoteError::Run(describe_ssh_error(&e)))?;
+                let mut child = master.spawn(program, args, openssh::Stdio::piped()).await?;
                 let _stdin = child.stdin().take();
                 let read_error =
                     forward_lines(child.stdout().take(), child.stderr().take(), &lines).await;
-                let code = match child.wait().await {
-                    Ok(status) => status.code(),
-                    Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                        Some(127)
-                    }
-                    Err(e) => return Err(RemoteError::Run(describe_ssh_error(&e))),
-                };
+                let code = remote_code(child.wait().await)?;
                 Ok(StreamEnd { code, read_error })
             }
         }
@@ -440,6 +398,35 @@ pub struct Master {
 impl Master {
     fn command(self: &Arc<Self>, program: &str) -> openssh::OwningCommand<MasterRef> {
         Session::to_command(MasterRef(self.clone()), program.to_string())
+    }
+
+    /// `program args` on the host, stdout and stderr piped.
+    async fn spawn(
+        self: &Arc<Self>,
+        program: &str,
+        args: &[String],
+        stdin: openssh::Stdio,
+    ) -> Result<openssh::Child<MasterRef>, RemoteError> {
+        let mut cmd = self.command(program);
+        cmd.args(args)
+            .stdin(stdin)
+            .stdout(openssh::Stdio::piped())
+            .stderr(openssh::Stdio::piped());
+        cmd.spawn()
+            .await
+            .map_err(|e| RemoteError::Run(describe_ssh_error(&e)))
+    }
+}
+
+/// A remote command's exit code from its wait: openssh reports a remote
+/// exit 127 (command not found) as an error, not a status.
+fn remote_code(
+    waited: Result<std::process::ExitStatus, openssh::Error>,
+) -> Result<Option<i32>, RemoteError> {
+    match waited {
+        Ok(status) => Ok(status.code()),
+        Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(Some(127)),
+        Err(e) => Err(RemoteError::Run(describe_ssh_error(&e))),
     }
 }
 
@@ -677,6 +664,23 @@ pub fn secret_line(secret: &Secret) -> zeroize::Zeroizing<Vec<u8>> {
     bytes.extend_from_slice(secret.expose().as_bytes());
     bytes.push(b'\n');
     bytes
+}
+
+/// A command on this machine (the local transport), its output piped.
+fn spawn_local(
+    program: &str,
+    args: &[String],
+    stdin: Stdio,
+    kill_on_drop: bool,
+) -> Result<tokio::process::Child, RemoteError> {
+    tokio::process::Command::new(program)
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(kill_on_drop)
+        .spawn()
+        .map_err(|e| RemoteError::Run(format!("cannot run {program}: {e}")))
 }
 
 async fn write_secret<W: tokio::io::AsyncWrite + Unpin>(pipe: &mut W, secret: &Secret) {

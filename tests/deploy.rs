@@ -181,7 +181,13 @@ fn the_briefs_nixos_rebuild_line_deploys_with_the_password_answered_by_deploytui
     );
     let said = text(&out.stdout);
     assert!(!out.status.success(), "{said}");
+    // Found before nixos-rebuild runs at all: the host's lock takes it.
+    assert!(said.contains("server1: ✗ lock"), "{said}");
     assert!(said.contains("wrong sudo password"), "{said}");
+    assert!(
+        !said.contains("building the system configuration"),
+        "{said}"
+    );
     assert!(!said.contains("not-the-password"), "{said}");
     assert_eq!(
         running(&f),
@@ -228,6 +234,7 @@ fn deploy_json_is_one_event_per_line_and_dry_activate_changes_nothing() {
     assert_eq!(
         finished,
         [
+            ("lock".to_string(), true),
             ("build".to_string(), true),
             ("copy".to_string(), true),
             ("changes".to_string(), true),
@@ -260,9 +267,11 @@ fn a_wrong_sudo_password_stops_the_deploy_before_the_host_changes() {
     );
     assert_eq!(out.status.code(), Some(1));
     let said = text(&out.stdout);
-    assert!(said.contains("server1: ✗ profile"), "{said}");
+    // Checked first, with the host's lock: nothing is built or copied.
+    assert!(said.contains("server1: ✗ lock"), "{said}");
     assert!(said.contains("wrong sudo password"), "{said}");
-    assert!(said.contains("server1: failed at profile"), "{said}");
+    assert!(said.contains("server1: failed at lock"), "{said}");
+    assert!(!said.contains("✓ build"), "{said}");
     assert_eq!(running(&f), before, "the host is untouched");
 }
 

@@ -241,6 +241,8 @@ mod tests {
         let mut d = deploy("s1", 1_795_000_000);
         let mut w = Writer::create(dir.path(), &d).unwrap();
         let t = UNIX_EPOCH + Duration::from_secs(1_795_000_001);
+        d.apply(Event::Started(StepKind::Lock), t);
+        d.apply(Event::Finished(StepKind::Lock, Ok("held".into())), t);
         d.apply(Event::Started(StepKind::Build), t);
         d.apply(
             Event::Output(StepKind::Build, vec!["\u{1b}[31mred\u{1b}[0m line".into()]),
@@ -271,10 +273,13 @@ mod tests {
         assert_eq!(r.schema, RECORD_SCHEMA);
         assert_eq!((r.ok, r.verdict.as_str()), (Some(false), "failed at build"));
         assert_eq!(
-            r.steps[0],
-            ("build".into(), "failed".into(), "nix exited with 1".into())
+            r.steps[..2],
+            [
+                ("lock".into(), "done".into(), "held".into()),
+                ("build".into(), "failed".into(), "nix exited with 1".into())
+            ]
         );
-        assert_eq!(r.steps[1].1, "skipped");
+        assert_eq!(r.steps[2].1, "skipped");
         assert!(read_log(&r.folder)
             .unwrap()
             .ends_with("build FAILED: nix exited with 1\n"));

@@ -8,6 +8,7 @@ pub mod activation;
 pub mod diagnosis;
 pub mod generations;
 pub mod history;
+pub mod host_lock;
 pub mod http_check;
 pub mod native;
 mod plan;
@@ -85,6 +86,8 @@ pub async fn run(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepKind {
+    /// Take the host's deploy lock (one deploy per host, whoever starts it).
+    Lock,
     /// Evaluate and build the system here.
     Build,
     /// Copy its closure to the host.
@@ -102,6 +105,7 @@ pub enum StepKind {
 impl StepKind {
     pub fn name(self) -> &'static str {
         match self {
+            StepKind::Lock => "lock",
             StepKind::Build => "build",
             StepKind::Copy => "copy",
             StepKind::Changes => "changes",

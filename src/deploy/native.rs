@@ -44,6 +44,10 @@ pub async fn run(
     let send = |e: Event| {
         let _ = events.send(e);
     };
+    // Held until this returns: one deploy per host, whoever starts it.
+    let Some(_lock) = super::host_lock::step(plan, cx, events).await else {
+        return false;
+    };
     let before = current_system(cx).await;
     send(Event::Before(before.clone()));
 

@@ -227,14 +227,14 @@ impl Plan {
         if let PlanEngine::NixosRebuild { command } = &self.engine {
             // nixos-rebuild copies only with a target host; it sets the
             // profile on its own. What changed is read afterwards.
-            let mut steps = vec![StepKind::Build];
+            let mut steps = vec![StepKind::Lock, StepKind::Build];
             if rebuild::option_value(command, "--target-host").is_some() {
                 steps.push(StepKind::Copy);
             }
             steps.extend([StepKind::Activate, StepKind::Verify, StepKind::Changes]);
             return steps;
         }
-        let mut steps = Vec::new();
+        let mut steps = vec![StepKind::Lock];
         if self.rollback.is_none() {
             steps.push(StepKind::Build);
             if self.remote {
@@ -263,8 +263,15 @@ impl Plan {
                 vec!["readlink".into(), "/run/current-system".into()],
             )
         };
+        let lock = || {
+            on_host(
+                "lock (held until the deploy ends; also checks the sudo password)",
+                super::host_lock::command(self.sudo, "<this deploy>", super::host_lock::LOCK_DIR),
+            )
+        };
         if let Some(argv) = self.rebuild_argv() {
             return vec![
+                lock(),
                 PlanCommand {
                     label:
                         "nixos-rebuild (build, copy, activate; deploytui answers its sudo prompt)"
@@ -284,6 +291,7 @@ impl Plan {
         self.steps()
             .into_iter()
             .map(|step| match step {
+                StepKind::Lock => lock(),
                 StepKind::Build => PlanCommand {
                     label: step.name().into(),
                     place: "here".into(),

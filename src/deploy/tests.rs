@@ -35,8 +35,16 @@ fn the_plan_names_every_command_with_every_flag() {
             )
         })
         .collect();
+    let lock = shown[0].clone();
+    assert!(
+        lock.starts_with(
+            "lock (held until the deploy ends; also checks the sudo password) @deploy@10.0.0.1: \
+             sudo -k -S -p '' -- sh -c "
+        ) && lock.ends_with("deploytui-lock '<this deploy>' deploytui-locked /run/deploytui"),
+        "{lock}"
+    );
     assert_eq!(
-        shown,
+        shown[1..],
         [
             "build @here: nix --extra-experimental-features 'nix-command flakes' build --no-link --json --log-format internal-json -v '/srv/mono/infra#nixosConfigurations.s1.config.system.build.toplevel' --override-input monorepo git+file:///srv/mono",
             "copy @here: nix --extra-experimental-features 'nix-command flakes' copy --log-format internal-json -v --to ssh://deploy@10.0.0.1 '<built system>'",
@@ -64,6 +72,8 @@ fn steps_run_in_turn_and_a_failure_skips_the_rest() {
     let at = |s: u64| t0 + Duration::from_secs(s);
     let mut d = Deploy::new(plan(SwitchAction::Switch), t0);
     assert_eq!(d.verdict(), "starting…");
+    d.apply(Event::Started(StepKind::Lock), at(0));
+    d.apply(Event::Finished(StepKind::Lock, Ok("held".into())), at(1));
     d.apply(Event::Started(StepKind::Build), at(1));
     assert_eq!(d.verdict(), "evaluating…");
     let build = include_str!("../../tests/fixtures/internal-json/nix-2.8-build.ijson");
@@ -92,6 +102,7 @@ fn steps_run_in_turn_and_a_failure_skips_the_rest() {
     assert_eq!(
         states,
         [
+            &StepState::Done("held".into()),
             &StepState::Done("built".into()),
             &StepState::Failed("nix exited with 1".into()),
             &StepState::Skipped,
@@ -157,6 +168,7 @@ fn a_nixos_rebuild_plan_runs_the_users_line_with_the_action_and_overrides() {
     assert_eq!(
         plan.steps(),
         [
+            StepKind::Lock,
             StepKind::Build,
             StepKind::Copy,
             StepKind::Activate,
@@ -165,11 +177,13 @@ fn a_nixos_rebuild_plan_runs_the_users_line_with_the_action_and_overrides() {
         ]
     );
     let commands = plan.commands();
+    assert!(commands[0].label.starts_with("lock"), "{commands:?}");
+    assert_eq!(commands[0].place, "me@s2", "the lock is on the host");
     assert!(
-        commands[0].label.starts_with("nixos-rebuild"),
+        commands[1].label.starts_with("nixos-rebuild"),
         "{commands:?}"
     );
-    assert_eq!(commands[0].place, "here");
+    assert_eq!(commands[1].place, "here");
     let json = serde_json::to_value(&plan).unwrap();
     assert_eq!(json["engine"], "nixos-rebuild");
     assert_eq!(json["command"][1], "boot", "the line as configured");

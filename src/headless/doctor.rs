@@ -283,6 +283,27 @@ fn host_findings(
             Some("systemctl --failed on the host".into()),
         ));
     }
+    if probe.runs_boot_default() == Some(false) {
+        found.push(problem(
+            "not-boot-default",
+            format!(
+                "the host runs {}, but its boot default (system profile, generation {}) is {}: \
+                 a reboot would change its system (after a `test` deploy, a `boot` deploy not \
+                 yet rebooted, or two deploys that crossed)",
+                crate::nix::internal_json::store_name(
+                    probe.current_system.as_deref().unwrap_or("?")
+                ),
+                probe.generation.map_or("?".into(), |g| g.to_string()),
+                crate::nix::internal_json::store_name(
+                    probe.profile_system.as_deref().unwrap_or("?")
+                ),
+            ),
+            Some(format!(
+                "deploytui deploy {} (a switch makes them one)",
+                host.name
+            )),
+        ));
+    }
     if probe.reboot_pending() == Some(true) {
         found.push(info(
             "reboot-pending",

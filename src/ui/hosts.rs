@@ -197,6 +197,9 @@ fn probe_lines<'a>(
     if probe.reboot_pending() == Some(true) {
         problems.push(Span::styled("↻ reboot pending", theme.warn));
     }
+    if probe.runs_boot_default() == Some(false) {
+        problems.push(Span::styled("⚠ not its boot default", theme.warn));
+    }
     if problems.is_empty() {
         lines.push(Line::from(vec![
             Span::raw("  "),

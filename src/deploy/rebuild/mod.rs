@@ -44,6 +44,10 @@ pub async fn run(plan: &Plan, cx: &Context<'_>, events: &mpsc::UnboundedSender<E
         ));
         return false;
     };
+    // Held until this returns: one deploy per host, whoever starts it.
+    let Some(_lock) = super::host_lock::step(plan, cx, events).await else {
+        return false;
+    };
     let before = native::current_system(cx).await;
     send(Event::Before(before.clone()));
     let mut steps = Steps::new(plan.steps());

@@ -55,7 +55,15 @@ fn start(s: &mut State) -> (JobId, Vec<Effect>) {
     };
     assert_eq!(plan.action, SwitchAction::Boot);
     assert_eq!(password.as_ref().map(|p| p.expose()), Some("pw"));
-    (*id, fx)
+    let id = *id;
+    // The runner's first step: the host's deploy lock.
+    for event in [
+        DeployEvent::Started(StepKind::Lock),
+        DeployEvent::Finished(StepKind::Lock, Ok("this deploy holds the host".into())),
+    ] {
+        update(s, Msg::Deploy { id, event });
+    }
+    (id, fx)
 }
 
 #[test]
@@ -101,11 +109,12 @@ fn d_previews_then_runs_with_the_password_and_the_log_follows_it() {
         },
     );
     let d = &s.deploys[&0];
+    assert_eq!(d.steps[0].kind, StepKind::Lock);
     assert_eq!(
-        d.steps[0].state,
+        d.steps[1].state,
         StepState::Failed("nix exited with 1".into())
     );
-    assert!(d.steps[1..].iter().all(|st| st.state == StepState::Skipped));
+    assert!(d.steps[2..].iter().all(|st| st.state == StepState::Skipped));
     assert_eq!(s.notice.as_deref(), Some("s1: ✗ build: nix exited with 1"));
     let fx = update(&mut s, Msg::DeployEnded { id, ok: false });
     assert!(
@@ -200,8 +209,8 @@ fn esc_on_a_deploying_host_asks_then_stops_it() {
     let fx = update(&mut s, Msg::DeployEnded { id, ok: false });
     let d = &s.deploys[&0];
     assert_eq!(d.verdict(), "cancelled at build");
-    assert_eq!(d.steps[0].state, StepState::Failed("cancelled".into()));
-    assert!(d.steps[1..].iter().all(|st| st.state == StepState::Skipped));
+    assert_eq!(d.steps[1].state, StepState::Failed("cancelled".into()));
+    assert!(d.steps[2..].iter().all(|st| st.state == StepState::Skipped));
     assert!(fx
         .iter()
         .any(|e| matches!(e, Effect::Probe { host: 0, .. })));

@@ -1,0 +1,188 @@
+//! One deploy per host, whoever starts it: a second deploytui (another
+//! process, or another machine) is refused while a deploy holds the host,
+//! and while an activation left by a killed deploytui still runs there,
+//! so no deploy says "switch done" and then has its system put back.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use deploytui::fleet::{Fleet, NIX_CONFIG, SUDO_PASSWORD};
+
+const LIMIT: Duration = Duration::from_secs(180);
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `deploytui deploy server1` headless, to the end: exit code and stdout.
+fn deploy(f: &Fleet) -> (Option<i32>, String) {
+    let mut cmd = Command::new(common::bin());
+    cmd.arg("--config")
+        .arg(&f.config_path)
+        .args(["deploy", "server1", "--sudo-password-stdin"])
+        .env("NIX_CONFIG", NIX_CONFIG);
+    let out = common::output_within(cmd, format!("{SUDO_PASSWORD}\n").as_bytes(), LIMIT);
+    (out.status.code(), text(&out.stdout) + &text(&out.stderr))
+}
+
+/// The same, left running, its output in `log`.
+fn deploy_in_background(f: &Fleet, log: &std::path::Path) -> Child {
+    let mut child = Command::new(common::bin())
+        .arg("--config")
+        .arg(&f.config_path)
+        .args(["deploy", "server1", "--sudo-password-stdin"])
+        .env("NIX_CONFIG", NIX_CONFIG)
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(log).expect("log"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("deploytui deploy");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "{SUDO_PASSWORD}").expect("password");
+    child
+}
+
+fn root_sh(f: &Fleet, script: &str) -> String {
+    let out = f.ssh(0, "root", script).output().expect("ssh");
+    text(&out.stdout)
+}
+
+/// What the host runs and what its system profile (the boot default) is.
+fn running_and_profile(f: &Fleet) -> (String, String) {
+    let said = root_sh(
+        f,
+        "readlink /run/current-system; readlink -f /nix/var/nix/profiles/system",
+    );
+    let mut lines = said.lines().map(str::to_string);
+    (
+        lines.next().unwrap_or_default(),
+        lines.next().unwrap_or_default(),
+    )
+}
+
+/// Stops a deploytui this test started, and the ssh masters it left.
+fn kill_deploytui(child: &mut Child) {
+    let pid = child.id();
+    child.kill().expect("SIGKILL deploytui");
+    let _ = child.wait();
+    let own = format!("/{pid}/");
+    for master in common::pids_matching("deploytui-").into_iter().filter(|p| {
+        std::fs::read(format!("/proc/{p}/cmdline"))
+            .is_ok_and(|c| c.starts_with(b"ssh\0") && text(&c).contains(&own))
+    }) {
+        let _ = Command::new("kill").arg(master.to_string()).status();
+    }
+}
+
+#[test]
+fn a_second_deploy_is_refused_while_one_holds_the_host_or_its_activation_runs() {
+    let Some(f) = common::fleet("one deploy per host", 1) else {
+        return;
+    };
+    // Activations that take 15 s: the window where deploys used to cross.
+    root_sh(&f, "echo 15 > /run/fleet-slow-activation");
+    f.repo.commit_app_change("First").expect("commit");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first_log = dir.path().join("first");
+    let mut first = deploy_in_background(&f, &first_log);
+    common::wait_until("the first deploy's activation", LIMIT, || {
+        std::fs::read_to_string(&first_log).is_ok_and(|l| l.contains("… activate"))
+    });
+
+    // Another process, the same host: refused at once, and told by whom.
+    f.repo.commit_app_change("Second").expect("commit");
+    let (code, said) = deploy(&f);
+    assert_ne!(code, Some(0), "{said}");
+    assert!(
+        said.contains("server1: ✗ lock")
+            && said.contains("another deploy holds this host: deploytui (pid ")
+            && said.contains(&format!("(pid {})", first.id()))
+            && said.contains("switch, since"),
+        "{said}"
+    );
+    assert!(!said.contains("✓ build"), "nothing was built: {said}");
+
+    // deploytui killed mid-activation: the activation goes on, detached,
+    // and still keeps a new deploy out, naming it.
+    kill_deploytui(&mut first);
+    let (code, said) = deploy(&f);
+    assert_ne!(code, Some(0), "{said}");
+    assert!(
+        said.contains("an activation is still running on the host (deploytui-activate-"),
+        "{said}"
+    );
+    common::wait_until("the orphaned activation to end", LIMIT, || {
+        root_sh(
+            &f,
+            "systemctl list-units --plain --no-legend 'deploytui-activate-*' | grep -c .",
+        )
+        .trim()
+            == "0"
+    });
+
+    // Once it ended, a deploy goes through, and what it says is what the
+    // host runs and boots.
+    root_sh(&f, "rm -f /run/fleet-slow-activation");
+    let (code, said) = deploy(&f);
+    assert!(said.contains("server1: ✓ lock"), "{said}");
+    assert!(said.contains("switch done"), "{code:?} {said}");
+    let (running, profile) = running_and_profile(&f);
+    assert_eq!(running, profile, "the host runs its boot default");
+    assert!(
+        said.contains(running.rsplit('-').next().unwrap_or("?")),
+        "{said}"
+    );
+}
+
+/// A host that runs something other than its boot default is flagged by
+/// `status` and `doctor`, whatever made it so (here a `test` deploy, which
+/// activates without touching the profile; crossed deploys did the same).
+#[test]
+fn a_host_off_its_boot_default_is_flagged_by_status_and_doctor() {
+    let Some(f) = common::fleet("boot default", 1) else {
+        return;
+    };
+    let said = |args: &[&str]| {
+        let mut cmd = Command::new(common::bin());
+        cmd.arg("--config")
+            .arg(&f.config_path)
+            .args(args)
+            .env("NIX_CONFIG", NIX_CONFIG);
+        let out = common::output_within(cmd, format!("{SUDO_PASSWORD}\n").as_bytes(), LIMIT);
+        (out.status.code(), text(&out.stdout))
+    };
+    let (_, status) = said(&["status", "server1"]);
+    assert!(!status.contains("not its boot default"), "{status}");
+
+    f.repo.commit_app_change("Only tested").expect("commit");
+    let (_, deployed) = said(&[
+        "deploy",
+        "server1",
+        "--action",
+        "test",
+        "--sudo-password-stdin",
+    ]);
+    assert!(deployed.contains("test done"), "{deployed}");
+    let (running, profile) = running_and_profile(&f);
+    assert_ne!(running, profile);
+    let (_, status) = said(&["status", "server1"]);
+    assert!(
+        status.contains(&format!(
+            "⚠ not its boot default: the system profile (generation 1) is {profile}"
+        )),
+        "{status}"
+    );
+    let (code, doctor) = said(&["doctor", "server1"]);
+    assert_eq!(code, Some(1), "{doctor}");
+    assert!(
+        doctor.contains("but its boot default (system profile, generation 1) is")
+            && doctor.contains("deploytui deploy server1"),
+        "{doctor}"
+    );
+    let (_, json) = said(&["status", "--json", "server1"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(v["hosts"][0]["system"]["runs_boot_default"], false);
+}
