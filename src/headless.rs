@@ -76,8 +76,10 @@ pub struct ServiceReport {
     pub active_enter: Option<u64>,
     pub main_pid: Option<u32>,
     pub n_restarts: Option<u32>,
-    /// Active since before the running system was activated.
+    /// Started under a system other than the running one (see `staleness`).
     pub stale: bool,
+    /// `old-unit` (certain) or `system-changed` (possible).
+    pub staleness: Option<crate::probe::Staleness>,
     /// Why the service does not run: `missing`, `failed` or `stopped`.
     pub down: Option<&'static str>,
 }
@@ -204,6 +206,7 @@ fn fill_probe(report: &mut HostReport, p: HostProbe) {
             main_pid: u.main_pid,
             n_restarts: u.n_restarts,
             stale: p.is_stale(u),
+            staleness: p.staleness(u),
             down: u.down(),
         })
         .collect();

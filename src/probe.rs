@@ -34,6 +34,30 @@ if profile=$(readlink /nix/var/nix/profiles/system 2>/dev/null); then
   echo "profile_system=$(readlink -f /nix/var/nix/profiles/system 2>/dev/null)"
 fi
 [ -r /proc/uptime ] && echo "uptime=$(cut -d' ' -f1 /proc/uptime)"
+# Which system was switched to when (switch-to-configuration logs it as
+# `nixos`), this boot; and a checksum of each watched unit's file in those
+# systems, to tell a unit left running on an old definition from one whose
+# system merely changed. Readable only with journal access (PID 1's lines
+# show).
+if command -v journalctl >/dev/null 2>&1; then
+  if [ -n "$(t journalctl -b -q --no-pager -n 1 -o cat _PID=1 2>/dev/null)" ]; then
+    echo "journal=1"
+    switches=$(t journalctl -b -q --no-pager -o short-unix -t nixos 2>/dev/null |
+      grep ': switching to system configuration /' | tail -n 20)
+    printf '%s\n' "$switches" | while read -r ts rest; do
+      [ -n "$ts" ] && echo "switch=$ts ${rest##* }"
+    done
+    if [ $# -gt 0 ]; then
+      systems=$({ printf '%s\n' "$switches" | awk '{print $NF}' | tail -n 8; echo "${cur-}"; echo "${booted-}"; } |
+        grep '^/nix/store/[^/ ]*$' | sort -u)
+      paths=
+      for s in $systems; do for u in "$@"; do paths="$paths $s/etc/systemd/system/$u"; done; done
+      [ -n "$paths" ] && md5sum -- $paths 2>/dev/null | sed 's/^/unit_sum=/'
+    fi
+  else
+    echo "journal=0"
+  fi
+fi
 if failed=$(t systemctl list-units --state=failed --no-legend --plain 2>/dev/null); then
   echo "failed_units=$(printf '%s\n' "$failed" | grep -c .)"
 else
@@ -134,6 +158,15 @@ pub struct HostProbe {
     pub generation_at: Option<u64>,
     /// The store path that generation holds: the system the host boots.
     pub profile_system: Option<String>,
+    /// Whether the host's journal could be read (switches are known).
+    pub journal_readable: Option<bool>,
+    /// The systems switched to this boot, oldest first (the journal's
+    /// `switching to system configuration …`).
+    pub switches: Vec<Switch>,
+    /// Each watched unit's file in the systems that matter, by content:
+    /// (system, unit, checksum). A file that is not there (a collected
+    /// system, a unit the system lacks) is not listed.
+    pub unit_files: Vec<(String, String, String)>,
     pub nixos_version: Option<String>,
     /// The commit the running system was built from, if it records one.
     pub configuration_revision: Option<String>,
@@ -142,6 +175,40 @@ pub struct HostProbe {
     pub services: Vec<UnitState>,
     /// Why a field is unknown, or what in the output was odd.
     pub warnings: Vec<String>,
+}
+
+/// One switch-to-configuration run, from the host's journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Switch {
+    /// When it began (unix seconds, host clock).
+    pub at: u64,
+    /// The system it switched to.
+    pub to: String,
+}
+
+/// How sure deploytui is that a running service is not what the running
+/// system would run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Staleness {
+    /// Its unit changed in a switch after it started and it was not
+    /// restarted: it runs the old unit (certain).
+    OldUnit,
+    /// Its unit is the same, but the system changed under it since it
+    /// started: it may still serve what the new system replaced (the
+    /// brief's nginx), or may not.
+    SystemChanged,
+}
+
+impl Staleness {
+    pub fn words(self) -> &'static str {
+        match self {
+            Staleness::OldUnit => "runs its old unit: it changed and was not restarted",
+            Staleness::SystemChanged => {
+                "its unit is unchanged, but the system changed under it: it may serve old files"
+            }
+        }
+    }
 }
 
 impl HostProbe {
@@ -163,10 +230,49 @@ impl HostProbe {
         Some(self.current_system.as_ref()? == self.profile_system.as_ref()?)
     }
 
-    /// A service that became active before the running system was activated
-    /// runs the code and config of an older system.
+    /// Whether a running service started under a system other than the
+    /// running one, and how sure that is: from the journal's switches (the
+    /// system it started under, and its unit file there and now). Without
+    /// the journal, only a service older than the last activation on a
+    /// host that switched away from its booted system is marked (possible).
+    /// An activation that changed nothing marks nothing.
+    pub fn staleness(&self, unit: &UnitState) -> Option<Staleness> {
+        if unit.active_state != "active" {
+            return None;
+        }
+        let since = unit.active_enter?;
+        let now = self.current_system.as_deref()?;
+        if self.journal_readable != Some(true) {
+            let older = self.activated_at? > since;
+            return (older && self.booted_system.as_deref()? != now)
+                .then_some(Staleness::SystemChanged);
+        }
+        let then = self
+            .switches
+            .iter()
+            .rev()
+            .find(|s| s.at <= since)
+            .map(|s| s.to.as_str())
+            .or(self.booted_system.as_deref())?;
+        if then == now {
+            return None;
+        }
+        let file = |system: &str| {
+            self.unit_files
+                .iter()
+                .find(|(s, u, _)| s == system && *u == unit.id)
+                .map(|(_, _, sum)| sum.as_str())
+        };
+        match (file(then), file(now)) {
+            (Some(old), Some(new)) if old != new => Some(Staleness::OldUnit),
+            _ => Some(Staleness::SystemChanged),
+        }
+    }
+
+    /// A running service that started under another system (see
+    /// [`HostProbe::staleness`]).
     pub fn is_stale(&self, unit: &UnitState) -> bool {
-        matches!((unit.active_enter, self.activated_at), (Some(since), Some(activated)) if unit.active_state == "active" && since < activated)
+        self.staleness(unit).is_some()
     }
 
     /// Watched units that are missing, failed or stopped, with why.
@@ -174,9 +280,24 @@ impl HostProbe {
         self.services.iter().filter_map(|u| Some((u, u.down()?)))
     }
 
-    pub fn stale_services(&self) -> impl Iterator<Item = &UnitState> {
-        self.services.iter().filter(|u| self.is_stale(u))
+    /// Watched services that started under another system, and how sure.
+    pub fn stale_services(&self) -> impl Iterator<Item = (&UnitState, Staleness)> {
+        self.services
+            .iter()
+            .filter_map(|u| Some((u, self.staleness(u)?)))
     }
+}
+
+/// `<md5>  <system>/etc/systemd/system/<unit>` (md5sum's line) as
+/// (system, unit, checksum), for a unit deploytui asked about.
+fn unit_file(line: &str, units: &[String]) -> Option<(String, String, String)> {
+    let (sum, path) = line.split_once("  ")?;
+    let (system, unit) = path.split_once("/etc/systemd/system/")?;
+    let valid = sum.len() == 32
+        && sum.bytes().all(|b| b.is_ascii_hexdigit())
+        && is_store_path(system)
+        && units.iter().any(|u| u == unit);
+    valid.then(|| (system.to_string(), unit.to_string(), sum.to_string()))
 }
 
 /// Why a command the probe ran on the host gave nothing, from its exit code:
@@ -271,6 +392,26 @@ pub fn parse(output: &str, units: &[String]) -> HostProbe {
             }
             "profile_mtime" => p.generation_at = number(w, "generation time"),
             "profile_system" => p.profile_system = store_path(w, "the system profile"),
+            "journal" => p.journal_readable = Some(value == "1"),
+            "switch" => match value.split_once(' ') {
+                Some((at, to)) if is_store_path(to) => {
+                    // `1795556000.123456`: whole seconds, as systemd gives unit times.
+                    match at.split('.').next().and_then(|s| s.parse().ok()) {
+                        Some(at) => p.switches.push(Switch {
+                            at,
+                            to: to.to_string(),
+                        }),
+                        None => w.push(format!("switch `{shown}` has no time")),
+                    }
+                }
+                _ => w.push(format!("switch `{shown}` is not a time and a store path")),
+            },
+            "unit_sum" => match unit_file(value, units) {
+                Some(file) => p.unit_files.push(file),
+                None => w.push(format!(
+                    "unit file `{shown}` is not a checksum and a unit path"
+                )),
+            },
             "uptime" => {
                 p.uptime_secs = value.split('.').next().and_then(|s| s.parse().ok());
             }
@@ -422,12 +563,138 @@ mod tests {
             junk.warnings
         );
         assert_eq!(p.services.len(), 2);
-        let stale: Vec<_> = p.stale_services().map(|u| u.id.as_str()).collect();
+        let stale: Vec<_> = p
+            .stale_services()
+            .map(|(u, s)| (u.id.as_str(), s))
+            .collect();
         assert_eq!(
             stale,
-            vec!["nginx.service"],
-            "nginx started before the activation"
+            vec![("nginx.service", Staleness::SystemChanged)],
+            "no journal: nginx started before the activation, on a host that left its booted system"
         );
+    }
+
+    /// A probe with the journal: nginx (started at 1000) and webapp
+    /// (started at 2000); the host booted S1; `switches` and the unit
+    /// files in each system as given.
+    fn with_history(
+        current: &str,
+        switches: &[(u64, &str)],
+        files: &[(&str, &str, &str)],
+    ) -> HostProbe {
+        let sys = |s: &str| format!("/nix/store/{}-nixos-system-server1", s.repeat(32));
+        let unit = |id: &str, since: u64| UnitState {
+            id: id.into(),
+            load_state: "loaded".into(),
+            active_state: "active".into(),
+            sub_state: "running".into(),
+            active_enter: Some(since),
+            main_pid: Some(1),
+            n_restarts: Some(0),
+        };
+        HostProbe {
+            current_system: Some(sys(current)),
+            booted_system: Some(sys("a")),
+            activated_at: Some(3000),
+            journal_readable: Some(true),
+            switches: switches
+                .iter()
+                .map(|(at, to)| Switch {
+                    at: *at,
+                    to: sys(to),
+                })
+                .collect(),
+            unit_files: files
+                .iter()
+                .map(|(s, u, f)| (sys(s), u.to_string(), f.to_string()))
+                .collect(),
+            services: vec![unit("nginx.service", 1000), unit("webapp.service", 2000)],
+            ..HostProbe::default()
+        }
+    }
+
+    fn marks(p: &HostProbe) -> Vec<(&str, Staleness)> {
+        p.stale_services()
+            .map(|(u, s)| (u.id.as_str(), s))
+            .collect()
+    }
+
+    #[test]
+    fn a_no_op_redeploy_marks_nothing() {
+        // Booted a; switched to a again (the same system) after both started.
+        let p = with_history("a", &[(2500, "a")], &[]);
+        assert_eq!(marks(&p), []);
+        // And a rollback to the booted system: the services run it.
+        let p = with_history(
+            "a",
+            &[(1500, "b"), (2500, "a")],
+            &[("a", "nginx.service", "n1"), ("b", "nginx.service", "n2")],
+        );
+        assert_eq!(marks(&p), [("webapp.service", Staleness::SystemChanged)]);
+    }
+
+    #[test]
+    fn a_changed_unit_left_running_is_certain_an_unchanged_one_possible() {
+        // a → b at 2500: nginx's unit changed (n1 → n2), webapp's did not.
+        let files = [
+            ("a", "nginx.service", "n1"),
+            ("b", "nginx.service", "n2"),
+            ("a", "webapp.service", "w1"),
+            ("b", "webapp.service", "w1"),
+        ];
+        let p = with_history("b", &[(2500, "b")], &files);
+        assert_eq!(
+            marks(&p),
+            [
+                ("nginx.service", Staleness::OldUnit),
+                ("webapp.service", Staleness::SystemChanged)
+            ]
+        );
+        // A second, no-op switch to b changes nothing about them.
+        let p = with_history("b", &[(2500, "b"), (2800, "b")], &files);
+        assert_eq!(marks(&p).len(), 2);
+        // Unit files that cannot be compared (a collected system): possible.
+        let p = with_history("b", &[(2500, "b")], &[]);
+        assert_eq!(
+            marks(&p),
+            [
+                ("nginx.service", Staleness::SystemChanged),
+                ("webapp.service", Staleness::SystemChanged)
+            ]
+        );
+    }
+
+    /// The journal's switches and the unit files, as the probe prints them.
+    #[test]
+    fn reads_the_switches_and_unit_files_it_is_given() {
+        let units = vec!["nginx.service".to_string(), "webapp.service".to_string()];
+        let cur = "/nix/store/mishfibwd0cvxa49ybd0ra950j38i1i5-nixos-system-server1";
+        let out = GOOD.replace(
+            "@@systemctl-show",
+            &format!(
+                "journal=1\nswitch=1795555500.123456 {cur}\nswitch=junk\n\
+                 unit_sum=0123456789abcdef0123456789abcdef  {cur}/etc/systemd/system/nginx.service\n\
+                 unit_sum=0123456789abcdef0123456789abcdef  {cur}/etc/systemd/system/ssh.service\n@@systemctl-show"
+            ),
+        );
+        let p = parse(&out, &units);
+        assert_eq!(p.journal_readable, Some(true));
+        assert_eq!(
+            p.switches,
+            [Switch {
+                at: 1_795_555_500,
+                to: cur.into()
+            }]
+        );
+        assert!(p.warnings.iter().any(|w| w.contains("switch `junk`")));
+        // ssh.service was not asked about: not taken.
+        assert_eq!(p.unit_files.len(), 1);
+        assert!(p.warnings.iter().any(|w| w.contains("unit file `0123")));
+        // nginx (since 1795555000) started under the booted system, before
+        // the switch to this one: its unit there is unknown, so possible.
+        assert_eq!(p.staleness(&p.services[0]), Some(Staleness::SystemChanged));
+        // webapp started after the switch: it runs this system's.
+        assert_eq!(p.staleness(&p.services[1]), None);
     }
 
     #[test]

@@ -644,14 +644,9 @@ fn a_clean_deploy_has_no_card_and_exits_0() {
         return;
     };
     // nginx restarts when it changes here, as most services do.
-    let rel = "infra/hosts/server1/host.nix";
-    let host = f.repo.read(rel).expect("host.nix");
     f.repo
-        .write(
-            rel,
-            &host.replacen('{', "{\n  nginxRestartIfChanged = true;", 1),
-        )
-        .expect("write");
+        .add_to_host("server1", "nginxRestartIfChanged = true;")
+        .expect("host.nix");
     f.repo.commit_app_change("All live").expect("commit");
     let said = deploy_expecting(&f, 0);
     assert!(

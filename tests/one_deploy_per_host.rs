@@ -17,15 +17,9 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// `deploytui deploy server1` headless, to the end: exit code and stdout.
+/// `deploytui deploy server1` headless, to the end: exit code and output.
 fn deploy(f: &Fleet) -> (Option<i32>, String) {
-    let mut cmd = Command::new(common::bin());
-    cmd.arg("--config")
-        .arg(&f.config_path)
-        .args(["deploy", "server1", "--sudo-password-stdin"])
-        .env("NIX_CONFIG", NIX_CONFIG);
-    let out = common::output_within(cmd, format!("{SUDO_PASSWORD}\n").as_bytes(), LIMIT);
-    (out.status.code(), text(&out.stdout) + &text(&out.stderr))
+    common::deploytui_on(f, &["deploy", "server1", "--sudo-password-stdin"])
 }
 
 /// The same, left running, its output in `log`.
@@ -145,15 +139,7 @@ fn a_host_off_its_boot_default_is_flagged_by_status_and_doctor() {
     let Some(f) = common::fleet("boot default", 1) else {
         return;
     };
-    let said = |args: &[&str]| {
-        let mut cmd = Command::new(common::bin());
-        cmd.arg("--config")
-            .arg(&f.config_path)
-            .args(args)
-            .env("NIX_CONFIG", NIX_CONFIG);
-        let out = common::output_within(cmd, format!("{SUDO_PASSWORD}\n").as_bytes(), LIMIT);
-        (out.status.code(), text(&out.stdout))
-    };
+    let said = |args: &[&str]| common::deploytui_on(&f, args);
     let (_, status) = said(&["status", "server1"]);
     assert!(!status.contains("not its boot default"), "{status}");
 
@@ -182,7 +168,6 @@ fn a_host_off_its_boot_default_is_flagged_by_status_and_doctor() {
             && doctor.contains("deploytui deploy server1"),
         "{doctor}"
     );
-    let (_, json) = said(&["status", "--json", "server1"]);
-    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let v = common::deploytui_json(&f, &["status", "--json", "server1"]);
     assert_eq!(v["hosts"][0]["system"]["runs_boot_default"], false);
 }

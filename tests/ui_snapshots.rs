@@ -113,11 +113,15 @@ scene!(quit_confirmation_while_a_task_runs, |s| {
     press(s, KeyCode::Char('q'));
 });
 
-/// The probe output server1 gives: nginx started before the last activation
-/// (stale), a failed unit elsewhere, and a reboot pending (a new kernel).
+/// The probe output server1 gives: nginx started under the booted system
+/// and its unit changed in the switch since (stale, certain), a failed
+/// unit elsewhere, and a reboot pending (a new kernel).
 const PROBE: &str = "probe=1\nnow=1795556100\ncurrent=/nix/store/mishfibwd0cvxa49ybd0ra950j38i1i5-nixos-system-server1-1.0.0\n\
 current_mtime=1795556000\nbooted=/nix/store/4x564k15f0wag3257ka7a84b3x5x823w-nixos-system-server1-0.9.0\n\
 profile=system-42-link\nprofile_mtime=1795555990\nuptime=86400\nfailed_units=1\n\
+journal=1\nswitch=1795556000.5 /nix/store/mishfibwd0cvxa49ybd0ra950j38i1i5-nixos-system-server1-1.0.0\n\
+unit_sum=11111111111111111111111111111111  /nix/store/4x564k15f0wag3257ka7a84b3x5x823w-nixos-system-server1-0.9.0/etc/systemd/system/nginx.service\n\
+unit_sum=22222222222222222222222222222222  /nix/store/mishfibwd0cvxa49ybd0ra950j38i1i5-nixos-system-server1-1.0.0/etc/systemd/system/nginx.service\n\
 boot_part=kernel /nix/store/4a564k15f0wag3257ka7a84b3x5x823w-linux-6.6.1 /nix/store/5a564k15f0wag3257ka7a84b3x5x823w-linux-6.6.2\n@@systemctl-show\n\
 Id=nginx.service\nLoadState=loaded\nActiveState=active\nSubState=running\nActiveEnterTimestamp=@1795550000\nMainPID=812\nNRestarts=0\n\n\
 Id=app.service\nLoadState=loaded\nActiveState=failed\nSubState=failed\nActiveEnterTimestamp=\nMainPID=0\nNRestarts=3\n\n\

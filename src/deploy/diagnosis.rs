@@ -380,22 +380,25 @@ fn stale_services(deploy: &Deploy) -> Option<Diagnosis> {
     if !switched(deploy) || deploy.built == deploy.before {
         return None;
     }
-    let stale: Vec<&crate::systemd::UnitState> = after.stale_services().collect();
+    let stale: Vec<(&crate::systemd::UnitState, crate::probe::Staleness)> =
+        after.stale_services().collect();
     if stale.is_empty() {
         return None;
     }
     let now = after.now.unwrap_or(0);
     let mut evidence: Vec<String> = stale
         .iter()
-        .map(|u| {
+        .map(|(u, staleness)| {
             format!(
-                "{} has run since {}, before this system was activated at {}",
+                "{} has run since {}, before this system was activated at {}: {}",
                 u.id,
                 crate::ui::when(u.active_enter.unwrap_or(0), now),
-                crate::ui::when(after.activated_at.unwrap_or(0), now)
+                crate::ui::when(after.activated_at.unwrap_or(0), now),
+                staleness.words()
             )
         })
         .collect();
+    let stale: Vec<&crate::systemd::UnitState> = stale.into_iter().map(|(u, _)| u).collect();
     let kept: Vec<&str> = deploy
         .activation
         .not_restarted

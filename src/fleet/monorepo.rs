@@ -176,6 +176,14 @@ impl Monorepo {
         self.commit(&format!("webapp: {message}"))
     }
 
+    /// Adds `setting` (a line of Nix, e.g. `nginxRestartIfChanged = true;`)
+    /// to `host`'s host.nix (uncommitted).
+    pub fn add_to_host(&self, host: &str, setting: &str) -> Result<(), FleetError> {
+        let rel = format!("infra/hosts/{host}/host.nix");
+        let text = self.read(&rel)?;
+        self.write(&rel, &text.replacen('{', &format!("{{\n  {setting}"), 1))
+    }
+
     /// Gives `host` another kernel version (uncommitted): its next system
     /// needs a reboot to run it.
     pub fn set_kernel(&self, host: &str, version: &str) -> Result<(), FleetError> {

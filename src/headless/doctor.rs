@@ -254,17 +254,22 @@ fn host_findings(
 ) -> Vec<Finding> {
     let mut found = Vec::new();
     let now = probe.now.unwrap_or(0);
-    for unit in probe.stale_services() {
-        found.push(problem(
-            "stale-service",
-            format!(
-                "{} has run since {}, before the running system was activated at {}: it runs the previous configuration",
-                unit.id,
-                crate::ui::when(unit.active_enter.unwrap_or(0), now),
-                crate::ui::when(probe.activated_at.unwrap_or(0), now)
-            ),
-            Some(format!("deploytui restart {} {}", host.name, unit.id)),
-        ));
+    for (unit, staleness) in probe.stale_services() {
+        let text = format!(
+            "{} has run since {} and {}",
+            unit.id,
+            crate::ui::when(unit.active_enter.unwrap_or(0), now),
+            staleness.words()
+        );
+        let fix = Some(format!("deploytui restart {} {}", host.name, unit.id));
+        // Certain: a problem. Possible: said, with the fix, but not failed on.
+        found.push(match staleness {
+            crate::probe::Staleness::OldUnit => problem("stale-service", text, fix),
+            crate::probe::Staleness::SystemChanged => Finding {
+                fix,
+                ..info("stale-service", text)
+            },
+        });
     }
     for (unit, why) in probe.down_services() {
         found.push(problem(

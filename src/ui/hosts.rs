@@ -176,15 +176,21 @@ fn probe_lines<'a>(
     if !down.is_empty() {
         problems.push(Span::styled(format!("✗ {}", down.join(", ")), theme.error));
     }
-    let stale: Vec<&str> = probe
-        .stale_services()
-        .map(|u| u.id.trim_end_matches(".service"))
-        .collect();
-    if !stale.is_empty() {
-        problems.push(Span::styled(
-            format!("⚠ stale: {}", stale.join(", ")),
-            theme.warn,
-        ));
+    for (mark, kind) in [
+        ("⚠ stale", crate::probe::Staleness::OldUnit),
+        ("? maybe stale", crate::probe::Staleness::SystemChanged),
+    ] {
+        let units: Vec<&str> = probe
+            .stale_services()
+            .filter(|(_, s)| *s == kind)
+            .map(|(u, _)| u.id.trim_end_matches(".service"))
+            .collect();
+        if !units.is_empty() {
+            problems.push(Span::styled(
+                format!("{mark}: {}", units.join(", ")),
+                theme.warn,
+            ));
+        }
     }
     match probe.failed_units {
         Some(0) => {}

@@ -5,13 +5,31 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 
 use super::{ago, pane_block, Theme};
 use crate::app::{Pane, State};
+use crate::probe::Staleness;
 
-/// The note under a host's units when one of them is stale.
+/// What the marks on the selected host's services mean, those shown only.
 fn stale_note(state: &State) -> String {
     let restart = state.config.keymap.keys_of(crate::keymap::Action::Restart);
-    format!(
-        "⚠ stale: started before the running system was activated, so it runs pre-deploy code or config. {restart} restarts it."
-    )
+    let kinds: Vec<Staleness> = state
+        .selected()
+        .and_then(|h| h.last_known())
+        .map(|p| p.probe.stale_services().map(|(_, s)| s).collect())
+        .unwrap_or_default();
+    let mut note = Vec::new();
+    if kinds.contains(&Staleness::OldUnit) {
+        note.push(
+            "⚠ stale: its unit changed after it started and it was not restarted, so it runs the old one."
+                .to_string(),
+        );
+    }
+    if kinds.contains(&Staleness::SystemChanged) {
+        note.push(
+            "? maybe stale: its unit is the same, but the system changed under it, so it may serve old files."
+                .to_string(),
+        );
+    }
+    note.push(format!("{restart} restarts it."));
+    note.join(" ")
 }
 
 /// Rows the services pane wants at `width` columns (borders included):
@@ -107,15 +125,18 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             } else {
                 u.active_state.clone()
             };
-            let stale = probed.probe.is_stale(u);
-            any_stale |= stale;
-            let name = if stale {
-                Cell::from(Line::from(vec![
+            let stale = probed.probe.staleness(u);
+            any_stale |= stale.is_some();
+            let name = match stale {
+                Some(Staleness::OldUnit) => Cell::from(Line::from(vec![
                     Span::styled("⚠ ", theme.warn),
                     Span::raw(short),
-                ]))
-            } else {
-                Cell::from(short)
+                ])),
+                Some(Staleness::SystemChanged) => Cell::from(Line::from(vec![
+                    Span::styled("? ", theme.warn),
+                    Span::raw(short),
+                ])),
+                None => Cell::from(short),
             };
             let since = u
                 .active_enter

@@ -393,3 +393,29 @@ pub fn running(f: &deploytui::fleet::Fleet) -> (String, u64) {
         sys["generation"].as_u64().unwrap_or(0),
     )
 }
+
+/// `deploytui ARGS` on the fleet's config, nix set up as the fleet's, the
+/// sudo password on stdin: exit code and what it said (stdout, then
+/// stderr after a `--- stderr ---` line when there is any).
+pub fn deploytui_on(f: &deploytui::fleet::Fleet, args: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(bin());
+    cmd.arg("--config")
+        .arg(&f.config_path)
+        .args(args)
+        .env("NIX_CONFIG", deploytui::fleet::NIX_CONFIG);
+    let password = format!("{}\n", deploytui::fleet::SUDO_PASSWORD);
+    let out = output_within(cmd, password.as_bytes(), Duration::from_secs(180));
+    let mut said = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.stderr.is_empty() {
+        said.push_str("\n--- stderr ---\n");
+        said.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    (out.status.code(), said)
+}
+
+/// The JSON document `deploytui ARGS` prints (stderr set aside).
+pub fn deploytui_json(f: &deploytui::fleet::Fleet, args: &[&str]) -> serde_json::Value {
+    let (_, said) = deploytui_on(f, args);
+    let json = said.split("\n--- stderr ---\n").next().unwrap_or("");
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {said}"))
+}

@@ -133,8 +133,9 @@ fn with_the_override_given_the_cause_is_elsewhere() {
     );
 }
 
-/// A host probe after a switch activated at 1000: nginx up since 900 (before),
-/// webapp since 1001 (restarted by the switch).
+/// A host probe after the switch from OLD to NEW at 1000 (as the journal
+/// says): nginx up since `nginx_since`, its unit changed in NEW; webapp
+/// since 1001 (restarted by the switch).
 fn after_switch(nginx_since: u64) -> crate::probe::HostProbe {
     let unit = |id: &str, since: u64| crate::systemd::UnitState {
         id: id.into(),
@@ -145,9 +146,18 @@ fn after_switch(nginx_since: u64) -> crate::probe::HostProbe {
         main_pid: Some(7),
         n_restarts: Some(0),
     };
+    let file = |system: &str, sum: &str| (system.to_string(), "nginx.service".into(), sum.into());
     crate::probe::HostProbe {
         now: Some(1010),
         activated_at: Some(1000),
+        current_system: Some(NEW.into()),
+        booted_system: Some(OLD.into()),
+        journal_readable: Some(true),
+        switches: vec![crate::probe::Switch {
+            at: 1000,
+            to: NEW.into(),
+        }],
+        unit_files: vec![file(OLD, "1111"), file(NEW, "2222")],
         services: vec![
             unit("nginx.service", nginx_since),
             unit("webapp.service", 1001),

@@ -12,7 +12,9 @@
 #     restarted (X-StopIfChanged=false), or else stopped before the activation
 #     and started after it;
 #   - targets are started again (hidden from the lists), so new units start;
-#   - lists are sorted without regard to case and joined with ", ".
+#   - lists are sorted without regard to case and joined with ", ";
+#   - "switching to system configuration <out>" and how it finished go to
+#     syslog as `nixos`, as the real one logs them.
 # Like the real one it runs its children by absolute path and takes nothing
 # from the caller's PATH: the tools it calls are its own (this root's).
 set -u
@@ -146,6 +148,10 @@ if [ "$action" = dry-activate ]; then
   exit 0
 fi
 
+# The real one logs to syslog as `nixos` (LOG_USER): the journal keeps
+# which system was switched to when, for any tool that switched it.
+$tools/logger -t nixos -p user.info "switching to system configuration $new"
+
 code=0
 before=$(active_units)
 say "stopping the following units:" "${to_stop[@]}"
@@ -186,5 +192,10 @@ if [ ${#failed[@]} -gt 0 ]; then
   echo "warning: the following units failed: $(list "${failed[@]}")" >&2
   $systemctl status --no-pager --full "${failed[@]}"
   code=4
+fi
+if [ $code -eq 0 ]; then
+  $tools/logger -t nixos -p user.info "finished switching to system configuration $new"
+else
+  $tools/logger -t nixos -p user.err "switching to system configuration $new failed (status $code)"
 fi
 exit $code
