@@ -76,6 +76,21 @@ pub enum Command {
         #[arg(long)]
         sudo_password_stdin: bool,
     },
+    /// Switch a host back to an earlier generation of its system: the one
+    /// before the current, or `--to N` (exit codes as for deploy)
+    Rollback {
+        /// The host
+        host: String,
+        /// The generation to go back to (default: the one before the current)
+        #[arg(long)]
+        to: Option<u32>,
+        /// Print one JSON event per line (schema deploytui.deploy/1, see the README)
+        #[arg(long)]
+        json: bool,
+        /// Read the sudo password from the first line of stdin instead of the terminal
+        #[arg(long)]
+        sudo_password_stdin: bool,
+    },
     /// Start a 2-host demo fleet (real nix, real sshd; needs root) and open deploytui on it
     Demo {
         /// Do not open the TUI: print the fleet's config path and keep the fleet

@@ -82,11 +82,7 @@ fn main() -> ExitCode {
             sudo_password_stdin,
         }) => with_config(cli.config.as_deref(), |config| {
             let selected = deploytui::headless::select_hosts(&config, std::slice::from_ref(&host))?;
-            let source = if sudo_password_stdin {
-                deploytui::headless::PasswordSource::Stdin
-            } else {
-                deploytui::headless::PasswordSource::Terminal
-            };
+            let source = password_source(sudo_password_stdin);
             let ok = runtime()?.block_on(deploytui::headless::restart(
                 &config,
                 selected[0],
@@ -106,13 +102,26 @@ fn main() -> ExitCode {
             sudo_password_stdin,
         }) => with_config(cli.config.as_deref(), |config| {
             let selected = deploytui::headless::select_hosts(&config, &hosts)?;
-            let source = if sudo_password_stdin {
-                deploytui::headless::PasswordSource::Stdin
-            } else {
-                deploytui::headless::PasswordSource::Terminal
-            };
+            let source = password_source(sudo_password_stdin);
             let code = runtime()?.block_on(deploytui::headless::deploy::deploy(
                 &config, &selected, action, json, source,
+            ))?;
+            Ok(ExitCode::from(code))
+        }),
+        Some(Command::Rollback {
+            host,
+            to,
+            json,
+            sudo_password_stdin,
+        }) => with_config(cli.config.as_deref(), |config| {
+            let selected = deploytui::headless::select_hosts(&config, std::slice::from_ref(&host))?;
+            let source = password_source(sudo_password_stdin);
+            let code = runtime()?.block_on(deploytui::headless::deploy::rollback(
+                &config,
+                selected[0],
+                to,
+                json,
+                source,
             ))?;
             Ok(ExitCode::from(code))
         }),
@@ -146,6 +155,15 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// Where a headless command reads the sudo password from.
+fn password_source(from_stdin: bool) -> deploytui::headless::PasswordSource {
+    if from_stdin {
+        deploytui::headless::PasswordSource::Stdin
+    } else {
+        deploytui::headless::PasswordSource::Terminal
     }
 }
 

@@ -230,10 +230,7 @@ fn journal_tail_and_stale_marker_in_the_tui() {
         s.contains("⚠ stale: nginx") && s.contains(" q quit")
     });
     // Certain: nginx's unit changed in that switch and it was not restarted.
-    assert!(
-        screen.contains("⚠ stale: its unit changed"),
-        "{screen}"
-    );
+    assert!(screen.contains("⚠ stale: its unit changed"), "{screen}");
 
     // Follow the web app's journal: its heartbeat lines arrive.
     t.keys(&["Tab", "j", "l"]);

@@ -122,6 +122,58 @@ fn services_are_marked_only_when_the_system_they_started_under_changed() {
             && doctor.contains("its unit is unchanged, but the system changed under it"),
         "{doctor}"
     );
-    let (_, status) = deploytui(&f, &["status", "server1"]);
-    assert!(status.contains("nginx"), "{status}");
+
+    // A rollback to the system before: nginx started under it, webapp is
+    // restarted by the switch back, steady started under it too: nothing
+    // runs anything but the running system.
+    let (code, said) = deploytui(&f, &["rollback", "server1", "--sudo-password-stdin"]);
+    assert!(
+        said.contains("server1: rolled back to generation"),
+        "{code:?} {said}"
+    );
+    assert!(
+        marks(&f).iter().all(|(_, m)| m.is_none()),
+        "{:?}",
+        marks(&f)
+    );
+}
+
+/// A generation whose system is not on the host is refused before
+/// anything changes (its profile used to be switched to the missing path,
+/// and the activation failed with 127).
+#[test]
+fn a_rollback_to_a_system_that_is_gone_is_refused_before_anything_changes() {
+    let Some(f) = common::fleet("rollback", 1) else {
+        return;
+    };
+    let gone = format!("/nix/store/{}-nixos-system-server1-0.1", "0".repeat(32));
+    let made = f
+        .ssh(
+            0,
+            "root",
+            &format!("ln -sfn {gone} /nix/var/nix/profiles/system-50-link"),
+        )
+        .status()
+        .expect("ssh");
+    assert!(made.success());
+    let before = common::running(&f);
+    let (code, said) = deploytui(
+        &f,
+        &["rollback", "server1", "--to", "50", "--sudo-password-stdin"],
+    );
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!(
+            "server1: no rollback: generation 50's system {gone} is not on the host"
+        )),
+        "{said}"
+    );
+    assert_eq!(common::running(&f), before, "nothing changed");
+    // And with nothing before the first generation, it says so.
+    let (code, said) = deploytui(&f, &["rollback", "server1", "--sudo-password-stdin"]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("there is no generation before 1 to roll back to"),
+        "{said}"
+    );
 }

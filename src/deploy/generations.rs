@@ -11,10 +11,17 @@ pub struct Generation {
     pub path: String,
 }
 
-/// The shell the host runs: each `system-N-link` with its system, then
-/// where the profile points (`system-N-link`).
+/// The shell the host runs: each `system-N-link` with its system (and
+/// `missing` when that system cannot be activated: not in the store, or
+/// no switch-to-configuration), then where the profile points.
 const SCRIPT: &str = r#"for l in /nix/var/nix/profiles/system-*-link; do
-  [ -L "$l" ] && printf 'gen %s %s\n' "${l##*/}" "$(readlink -f -- "$l")"
+  [ -L "$l" ] || continue
+  s=$(readlink -f -- "$l")
+  if [ -x "$s/bin/switch-to-configuration" ]; then
+    printf 'gen %s %s\n' "${l##*/}" "$s"
+  else
+    printf 'gen %s %s missing\n' "${l##*/}" "$s"
+  fi
 done
 printf 'current %s\n' "$(readlink -- /nix/var/nix/profiles/system)""#;
 
@@ -33,17 +40,31 @@ fn number_of(link: &str) -> Option<u32> {
 
 /// The current generation and the one before it, from the script's output.
 pub fn current_and_previous(text: &str) -> Result<(Generation, Generation), String> {
+    current_and(text, None)
+}
+
+/// The current generation and the one to roll back to: `to`, or the one
+/// before the current. Err when there is none, it is the current one, or
+/// its system is not on the host (a rollback would set the profile to a
+/// path that is not there, and the activation would fail).
+pub fn current_and(text: &str, to: Option<u32>) -> Result<(Generation, Generation), String> {
     let mut all = Vec::new();
+    let mut missing = Vec::new();
     let mut current = None;
     for line in text.lines() {
         let mut words = line.split(' ');
         match (words.next(), words.next(), words.next(), words.next()) {
-            (Some("gen"), Some(link), Some(path), None) => {
+            (Some("gen"), Some(link), Some(path), flag @ (None | Some("missing"))) => {
                 if let (Some(number), true) = (number_of(link), crate::probe::is_store_path(path)) {
-                    all.push(Generation {
+                    let generation = Generation {
                         number,
                         path: path.to_string(),
-                    });
+                    };
+                    if flag.is_some() {
+                        missing.push(generation);
+                    } else {
+                        all.push(generation);
+                    }
                 }
             }
             (Some("current"), Some(link), None, None) => current = number_of(link),
@@ -55,15 +76,37 @@ pub fn current_and_previous(text: &str) -> Result<(Generation, Generation), Stri
     )?;
     let this = all
         .iter()
+        .chain(&missing)
         .find(|g| g.number == current)
         .cloned()
         .ok_or_else(|| format!("generation {current} has no system on the host"))?;
+    let wanted = match to {
+        Some(n) if n == current => {
+            return Err(format!(
+                "generation {n} is the current one: nothing to roll back"
+            ))
+        }
+        Some(n) => n,
+        None => all
+            .iter()
+            .chain(&missing)
+            .filter(|g| g.number < current)
+            .map(|g| g.number)
+            .max()
+            .ok_or_else(|| format!("there is no generation before {current} to roll back to"))?,
+    };
+    if let Some(gone) = missing.iter().find(|g| g.number == wanted) {
+        return Err(format!(
+            "generation {wanted}'s system {} is not on the host (collected, or not a system): \
+             rolling back would point the profile at nothing to activate",
+            gone.path
+        ));
+    }
     let before = all
         .iter()
-        .filter(|g| g.number < current)
-        .max_by_key(|g| g.number)
+        .find(|g| g.number == wanted)
         .cloned()
-        .ok_or_else(|| format!("there is no generation before {current} to roll back to"))?;
+        .ok_or_else(|| format!("the host has no generation {wanted}"))?;
     Ok((this, before))
 }
 
@@ -83,6 +126,31 @@ mod tests {
         let (now, before) = current_and_previous(&text).unwrap();
         assert_eq!((now.number, now.path.as_str()), (3, B));
         assert_eq!((before.number, before.path.as_str()), (1, A));
+    }
+
+    /// `--to N`, and a generation whose system is gone: refused before
+    /// anything changes, naming it.
+    #[test]
+    fn a_chosen_generation_and_a_missing_system() {
+        let text = format!(
+            "gen system-1-link {A}\ngen system-2-link {B} missing\ngen system-3-link {B}\n\
+             current system-3-link\n"
+        );
+        let e = current_and(&text, None).unwrap_err();
+        assert!(
+            e.starts_with(&format!("generation 2's system {B} is not on the host")),
+            "{e}"
+        );
+        let (now, to) = current_and(&text, Some(1)).unwrap();
+        assert_eq!((now.number, to.number, to.path.as_str()), (3, 1, A));
+        assert_eq!(
+            current_and(&text, Some(3)).unwrap_err(),
+            "generation 3 is the current one: nothing to roll back"
+        );
+        assert_eq!(
+            current_and(&text, Some(7)).unwrap_err(),
+            "the host has no generation 7"
+        );
     }
 
     #[test]

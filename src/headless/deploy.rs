@@ -101,12 +101,7 @@ pub async fn deploy(
     for result in futures::future::join_all(runs).await {
         worst = worst.max(result?);
     }
-    Ok(match worst {
-        Outcome::Shipped => 0,
-        Outcome::ServicesNotLive => EXIT_SERVICES,
-        Outcome::NothingNew => EXIT_NOTHING_NEW,
-        Outcome::Failed => 1,
-    })
+    Ok(worst.code())
 }
 
 /// How one host's deploy ended, the worst last.
@@ -118,6 +113,18 @@ enum Outcome {
     /// It worked, and built only what the host ran already.
     NothingNew,
     Failed,
+}
+
+impl Outcome {
+    /// The exit code it makes.
+    fn code(self) -> u8 {
+        match self {
+            Outcome::Shipped => 0,
+            Outcome::ServicesNotLive => EXIT_SERVICES,
+            Outcome::NothingNew => EXIT_NOTHING_NEW,
+            Outcome::Failed => 1,
+        }
+    }
 }
 
 /// The host's plan, printed, and its sudo password when it needs one.
@@ -144,15 +151,66 @@ async fn prepare<'a>(
     let overrides = crate::nix::check::overrides(&host.override_inputs, &report);
     let action = action.unwrap_or_else(|| crate::deploy::default_action(host));
     let plan = Plan::new(index, host, action, overrides).map_err(|e| anyhow::anyhow!(e))?;
-    let mut out = std::io::stdout().lock();
+    show_plan(&plan, &host.name, json);
+    // The password before anything runs: with none there is nothing to do.
+    let password = match host.sudo {
+        SudoMode::Password => Some(read_password(host, source)?),
+        _ => None,
+    };
+    Ok((host, plan, password, Some(report)))
+}
+
+/// `deploytui rollback HOST [--to N]`: reads the host's generations,
+/// refuses one whose system is not there before anything changes, then
+/// runs the rollback's plan as a deploy (kept, diagnosed, the same codes).
+pub async fn rollback(
+    config: &Config,
+    host: &Host,
+    to: Option<u32>,
+    json: bool,
+    source: PasswordSource,
+) -> anyhow::Result<u8> {
     let name = host.name.as_str();
+    let settings = settings(config)?;
+    let transport = Transport::connect(host, &settings)
+        .await
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let read = transport
+        .output(
+            &crate::deploy::generations::command(),
+            None,
+            settings.command_timeout,
+        )
+        .await;
+    transport.close().await;
+    let text = read.map_err(|e| anyhow::anyhow!("{name}: cannot read its generations: {e}"))?;
+    let (from, to) = crate::deploy::generations::current_and(&text.stdout, to)
+        .map_err(|e| anyhow::anyhow!("{name}: no rollback: {e}"))?;
+    let index = config
+        .hosts
+        .iter()
+        .position(|h| h.name == host.name)
+        .unwrap_or(0);
+    let plan = Plan::rollback(index, host, from, to);
+    show_plan(&plan, name, json);
+    let password = match host.sudo {
+        SudoMode::Password => Some(read_password(host, &source)?),
+        _ => None,
+    };
+    let outcome = deploy_one(config, host, plan, password, None, json).await?;
+    Ok(outcome.code())
+}
+
+/// The plan, before anything runs: every command (or the `plan` event).
+fn show_plan(plan: &Plan, name: &str, json: bool) {
+    let mut out = std::io::stdout().lock();
     if json {
         print_json(
             &mut out,
             &JsonEvent::Plan {
                 schema: DEPLOY_SCHEMA,
                 host: name,
-                plan: &plan,
+                plan,
             },
         );
     } else {
@@ -166,13 +224,6 @@ async fn prepare<'a>(
             );
         }
     }
-    drop(out);
-    // The password before anything runs: with none there is nothing to do.
-    let password = match host.sudo {
-        SudoMode::Password => Some(read_password(host, source)?),
-        _ => None,
-    };
-    Ok((host, plan, password, Some(report)))
 }
 
 async fn deploy_one(
