@@ -139,24 +139,39 @@ fn restrict(dir: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
-/// Asks every ssh master with a socket below `dir` to exit.
+/// Asks every ssh master with a socket below `dir` (`<dir>/s…/m`, as
+/// [`Transport::connect`] makes them) to exit, all at once.
 fn stop_masters(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    for entry in entries.flatten() {
-        let socket = entry.path().join("master");
-        if socket.exists() {
-            let _ = std::process::Command::new("ssh")
+    let asks: Vec<_> = entries
+        .flatten()
+        .map(|entry| entry.path().join("m"))
+        .filter(|socket| socket.exists())
+        .filter_map(|socket| {
+            std::process::Command::new("ssh")
                 .arg("-S")
                 .arg(&socket)
                 .args(["-O", "exit", "deploytui-stale"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
-                .status();
-        }
+                .spawn()
+                .ok()
+        })
+        .collect();
+    for mut ask in asks {
+        let _ = ask.wait();
     }
+}
+
+/// Ends every ssh master this process started that is still there (a
+/// session not closed within the quit's grace) and removes its folder:
+/// nothing of deploytui's outlives it.
+pub fn end_masters(control_dir: &Path) {
+    stop_masters(control_dir);
+    let _ = std::fs::remove_dir_all(control_dir);
 }
 
 /// The ssh command a user can run by hand to see why a host does not answer.

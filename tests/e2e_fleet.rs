@@ -239,6 +239,22 @@ fn journal_tail_and_stale_marker_in_the_tui() {
     });
     t.keys(&["q"]);
     t.wait_for("the shell back", WAIT, |s| s.contains("EXIT=0"));
+    // Every ssh master deploytui started ended with it (each names the
+    // fleet's ssh config).
+    let ours = f.ssh_config.display().to_string();
+    let masters = || {
+        common::pids_matching(&ours)
+            .into_iter()
+            .filter(|p| {
+                std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.starts_with(b"ssh\0"))
+            })
+            .collect::<Vec<_>>()
+    };
+    common::wait_until(
+        "deploytui's ssh masters to end",
+        Duration::from_secs(5),
+        || masters().is_empty(),
+    );
 }
 
 #[test]

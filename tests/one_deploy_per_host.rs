@@ -57,18 +57,17 @@ fn running_and_profile(f: &Fleet) -> (String, String) {
     )
 }
 
-/// Stops a deploytui this test started, and the ssh masters it left.
-fn kill_deploytui(child: &mut Child) {
-    let pid = child.id();
-    child.kill().expect("SIGKILL deploytui");
-    let _ = child.wait();
+/// The ssh masters a deploytui with this pid started (their control
+/// sockets are in a folder named after it).
+fn masters_of(pid: u32) -> Vec<u32> {
     let own = format!("/{pid}/");
-    for master in common::pids_matching("deploytui-").into_iter().filter(|p| {
-        std::fs::read(format!("/proc/{p}/cmdline"))
-            .is_ok_and(|c| c.starts_with(b"ssh\0") && text(&c).contains(&own))
-    }) {
-        let _ = Command::new("kill").arg(master.to_string()).status();
-    }
+    common::pids_matching("deploytui-")
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.starts_with(b"ssh\0") && text(&c).contains(&own))
+        })
+        .collect()
 }
 
 #[test]
@@ -100,9 +99,25 @@ fn a_second_deploy_is_refused_while_one_holds_the_host_or_its_activation_runs() 
     assert!(!said.contains("✓ build"), "nothing was built: {said}");
 
     // deploytui killed mid-activation: the activation goes on, detached,
-    // and still keeps a new deploy out, naming it.
-    kill_deploytui(&mut first);
+    // and still keeps a new deploy out, naming it. The masters it left are
+    // ended by the next deploytui that starts.
+    let killed = first.id();
+    first.kill().expect("SIGKILL deploytui");
+    let _ = first.wait();
+    assert!(
+        !masters_of(killed).is_empty(),
+        "a master outlives a SIGKILL"
+    );
     let (code, said) = deploy(&f);
+    let left = masters_of(killed);
+    for pid in &left {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
+    assert_eq!(
+        left,
+        Vec::<u32>::new(),
+        "the next deploytui ends a dead one's masters"
+    );
     assert_ne!(code, Some(0), "{said}");
     assert!(
         said.contains("an activation is still running on the host (deploytui-activate-"),

@@ -92,6 +92,8 @@ async fn event_loop(
     }
     let result = select_loop(terminal, &mut state, &tx, &mut rx, &workers).await;
     shutdown(workers).await;
+    let dir = settings.control_dir.clone();
+    let _ = tokio::task::spawn_blocking(move || crate::remote::end_masters(&dir)).await;
     result.map(|()| std::mem::take(&mut state.unseen))
 }
 
