@@ -398,3 +398,56 @@ fn a_journal_with_invalid_utf8_keeps_following() {
     t.keys(&["q"]);
     t.wait_for("the shell back", WAIT, |s| s.contains("EXIT=0"));
 }
+
+/// `deploy --json` output lines carry what a build or a host printed to
+/// whoever `jq -r`s them: its escapes (OSC 52 to the clipboard, OSC 0, a
+/// screen clear, a raw C1 CSI) are shown as text, never passed on.
+#[test]
+fn deploy_json_output_lines_carry_no_escapes() {
+    let Some(f) = fleet("hostile json output", 1) else {
+        return;
+    };
+    let webapp = f.repo.read("infra/pkgs/webapp.nix").expect("webapp.nix");
+    let at = webapp
+        .rfind("export PATH=/usr/bin:/bin")
+        .expect("the builder");
+    let evil = r"printf 'evil \033]52;c;cHduZWQ=\007 \033]0;pwned\007 \033[2J \302\233 end\n'";
+    f.repo
+        .write(
+            "infra/pkgs/webapp.nix",
+            &format!(
+                "{}export PATH=/usr/bin:/bin; {evil}\n{}",
+                &webapp[..at],
+                &webapp[at + "export PATH=/usr/bin:/bin".len()..]
+            ),
+        )
+        .expect("write");
+    f.repo
+        .commit("webapp: a builder that prints escapes")
+        .expect("commit");
+    let (_, said) = common::deploytui_on(
+        &f,
+        &["deploy", "server1", "--json", "--sudo-password-stdin"],
+    );
+    let lines: Vec<String> = said
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "output")
+        .filter_map(|e| e["line"].as_str().map(String::from))
+        .collect();
+    let said = lines
+        .iter()
+        .find(|l| l.contains("evil"))
+        .unwrap_or_else(|| panic!("the builder's line: {lines:#?}"));
+    // The sequences are dropped, a raw C1 byte is shown as text.
+    assert!(
+        said.contains("evil") && said.contains("\\x9b end"),
+        "{said:?}"
+    );
+    for line in &lines {
+        assert!(
+            !line.chars().any(|c| c.is_control() && c != '\t'),
+            "a raw control character in {line:?}"
+        );
+    }
+}

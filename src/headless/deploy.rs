@@ -430,7 +430,17 @@ fn show_event(deploy: &mut Deploy, event: Event, host: &str, json: bool) {
         }
         if let Some(step) = output {
             for line in &lines {
-                print_json(&mut out, &JsonEvent::Output { host, step, line });
+                // What a host or a build printed reaches whoever `jq -r`s
+                // it: escapes shown, never passed on (as on a terminal).
+                let line = crate::text::plain(line);
+                print_json(
+                    &mut out,
+                    &JsonEvent::Output {
+                        host,
+                        step,
+                        line: &line,
+                    },
+                );
             }
         }
         return;
