@@ -552,20 +552,18 @@ fn two_hosts_deploy_at_once_each_with_its_own_steps() {
     let Some(f) = fleet(2) else { return };
     f.repo.commit_app_change("Both at once").expect("commit");
     let data = tempfile::tempdir().expect("tempdir");
-    let mut cmd = Command::new(common::bin());
-    cmd.arg("--config")
-        .arg(&f.config_path)
-        .args([
+    // Only server1 asks for a password (server2 logs in as root).
+    let out = common::deploytui_with_data(
+        &f,
+        &[
             "deploy",
             "server1",
             "server2",
             "--sudo-password-stdin",
             "--json",
-        ])
-        .env("NIX_CONFIG", NIX_CONFIG)
-        .env("XDG_DATA_HOME", data.path());
-    // Only server1 asks for a password (server2 logs in as root).
-    let out = common::output_within(cmd, format!("{SUDO_PASSWORD}\n").as_bytes(), LIMIT);
+        ],
+        data.path(),
+    );
     // Both worked; each host's nginx still runs the old system (exit 3).
     assert_eq!(
         out.status.code(),

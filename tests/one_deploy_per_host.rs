@@ -159,14 +159,28 @@ fn a_host_off_its_boot_default_is_flagged_by_status_and_doctor() {
     assert!(!status.contains("not its boot default"), "{status}");
 
     f.repo.commit_app_change("Only tested").expect("commit");
-    let (_, deployed) = said(&[
-        "deploy",
-        "server1",
-        "--action",
-        "test",
-        "--sudo-password-stdin",
-    ]);
+    // Deployed with a data dir that cannot hold its log (a file where the
+    // folder should be, as a full or read-only disk would refuse it): the
+    // deploy goes on, and says on stderr that its log is not kept.
+    let not_a_dir = tempfile::NamedTempFile::new().expect("file");
+    let out = common::deploytui_with_data(
+        &f,
+        &[
+            "deploy",
+            "server1",
+            "--action",
+            "test",
+            "--sudo-password-stdin",
+        ],
+        not_a_dir.path(),
+    );
+    let deployed = text(&out.stdout);
     assert!(deployed.contains("test done"), "{deployed}");
+    assert!(
+        text(&out.stderr).contains("server1: this deploy's log cannot be kept in"),
+        "{}",
+        text(&out.stderr)
+    );
     let (running, profile) = running_and_profile(&f);
     assert_ne!(running, profile);
     let (_, status) = said(&["status", "server1"]);

@@ -27,6 +27,8 @@ pub enum Msg {
     Tick(SystemTime),
     /// A line for the activity log from a task.
     Log(String),
+    /// Something the user must see now: the activity log and the status bar.
+    Warn(String),
     JobFinished {
         id: JobId,
         outcome: Result<String, String>,

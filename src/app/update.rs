@@ -91,6 +91,11 @@ fn apply(state: &mut State, msg: Msg) -> Vec<Effect> {
             activity(state, line);
             Vec::new()
         }
+        Msg::Warn(line) => {
+            activity(state, line.clone());
+            state.notice = Some(line);
+            Vec::new()
+        }
         Msg::JobFinished { id, outcome } => {
             if let Some(job) = state.jobs.remove(&id) {
                 let line = match outcome {

@@ -1,7 +1,9 @@
 //! Deploy history on disk: one folder per deploy under the data dir, with
-//! `record.json` (what ran and how it ended) and `log` (every line, written
-//! as it comes, synced each time: a crash or a power loss loses at most
-//! the last batch). Kept up to `history_limit`, the oldest pruned first.
+//! `record.json` (what ran and where each step is, rewritten as each step
+//! starts and ends) and `log` (every line, written as it comes and synced
+//! at most every second or megabyte, and at every step: a flood of lines
+//! costs no fsync each, and a crash or a power loss loses at most that
+//! much). Kept up to `history_limit`, the oldest pruned first.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -119,7 +121,18 @@ pub struct Writer {
     log: File,
     written: usize,
     done: bool,
+    /// Bytes written to the log since it was last synced, and when that was.
+    unsynced: usize,
+    synced_at: std::time::Instant,
+    /// The steps' states the record on disk says.
+    steps: Vec<StepState>,
+    /// How often the log was synced (a flood must not mean a sync a line).
+    syncs: u64,
 }
+
+/// The log is synced when this much waits, or this long passed.
+const SYNC_BYTES: usize = 1 << 20;
+const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Writer {
     /// A new folder for `deploy` under `base`, its record, an empty log.
@@ -144,6 +157,10 @@ impl Writer {
             log,
             written: 0,
             done: false,
+            unsynced: 0,
+            synced_at: std::time::Instant::now(),
+            steps: deploy.steps.iter().map(|s| s.state.clone()).collect(),
+            syncs: 0,
         };
         writer.write_record(deploy)?;
         Ok(writer)
@@ -164,13 +181,31 @@ impl Writer {
         }
         if !batch.is_empty() {
             self.log.write_all(batch.as_bytes())?;
-            self.log.sync_data()?;
+            self.unsynced += batch.len();
         }
-        if deploy.finished() && deploy.diagnosed && !self.done {
+        let steps: Vec<StepState> = deploy.steps.iter().map(|s| s.state.clone()).collect();
+        let moved = steps != self.steps;
+        let ended = deploy.finished() && deploy.diagnosed && !self.done;
+        let due = self.unsynced >= SYNC_BYTES || self.synced_at.elapsed() >= SYNC_EVERY;
+        if self.unsynced > 0 && (moved || ended || due) {
+            self.log.sync_data()?;
+            self.syncs += 1;
+            self.unsynced = 0;
+            self.synced_at = std::time::Instant::now();
+        }
+        if moved || ended {
             self.write_record(deploy)?;
+            self.steps = steps;
+        }
+        if ended {
             self.done = true;
         }
         Ok(self.done)
+    }
+
+    /// How many times the log was synced so far.
+    pub fn syncs(&self) -> u64 {
+        self.syncs
     }
 
     /// The record, replaced whole (written aside, then renamed over).
@@ -233,6 +268,46 @@ mod tests {
                 .unwrap();
         let plan = Plan::new(0, &config.hosts[0], SwitchAction::Switch, Vec::new()).unwrap();
         Deploy::new(plan, UNIX_EPOCH + Duration::from_secs(at))
+    }
+
+    /// 20,000 lines, each its own event, as a flooding activation sends
+    /// them: written as they come, synced a handful of times, not 20,000;
+    /// the record follows every step.
+    #[test]
+    fn a_flood_of_lines_is_synced_in_batches_and_the_record_follows_each_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = deploy("s1", 1_795_000_000);
+        let mut w = Writer::create(dir.path(), &d).unwrap();
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_000_001);
+        d.apply(Event::Started(StepKind::Lock), t);
+        w.sync(&d).unwrap();
+        assert_eq!(
+            list(dir.path())[0].steps[0].1,
+            "running",
+            "the record follows"
+        );
+        d.apply(Event::Finished(StepKind::Lock, Ok("held".into())), t);
+        d.apply(Event::Started(StepKind::Build), t);
+        w.sync(&d).unwrap();
+        let before = w.syncs();
+        for n in 0..20_000 {
+            d.apply(
+                Event::Output(StepKind::Build, vec![format!("line {n} of the flood")]),
+                t,
+            );
+            w.sync(&d).unwrap();
+        }
+        let flood = w.syncs() - before;
+        assert!(flood <= 30, "{flood} syncs for 20000 lines");
+        let log = read_log(w.folder()).unwrap();
+        assert!(
+            log.contains("line 19999 of the flood"),
+            "every line is written"
+        );
+        d.apply(Event::Finished(StepKind::Build, Ok("built".into())), t);
+        w.sync(&d).unwrap();
+        assert_eq!(w.syncs(), before + flood + 1, "synced when the step ended");
+        assert_eq!(list(dir.path())[0].steps[1].1, "done");
     }
 
     #[test]

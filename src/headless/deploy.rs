@@ -251,7 +251,16 @@ async fn deploy_one(
     let mut deploy = Deploy::new(plan.clone(), std::time::SystemTime::now());
     // Kept like a deploy from the TUI: record and whole log, as it goes.
     let base = crate::deploy::history::default_dir();
-    let mut kept = crate::deploy::history::Writer::create(&base, &deploy).ok();
+    let mut kept = match crate::deploy::history::Writer::create(&base, &deploy) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            eprintln!(
+                "deploytui: {name}: this deploy's log cannot be kept in {}: {e} (the deploy goes on)",
+                base.display()
+            );
+            None
+        }
+    };
     let (yes_tx, yes_rx) = tokio::sync::oneshot::channel();
     let mut yes_tx = Some(yes_tx);
     let run = async {
@@ -270,7 +279,12 @@ async fn deploy_one(
                 }
             }
             if let Some(w) = kept.as_mut() {
-                if w.sync(&deploy).is_err() {
+                if let Err(e) = w.sync(&deploy) {
+                    eprintln!(
+                        "deploytui: {name}: writing this deploy's log to {} failed: {e} \
+                         (the deploy goes on; what is printed here is all there is)",
+                        w.folder().display()
+                    );
                     kept = None;
                 }
             }

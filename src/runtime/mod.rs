@@ -250,8 +250,8 @@ impl History {
                     }
                     Err(e) => {
                         self.done.insert(key);
-                        let _ = tx.send(Msg::Log(format!(
-                            "{}: the deploy's log cannot be kept in {}: {e}",
+                        let _ = tx.send(Msg::Warn(format!(
+                            "{}: the deploy's log cannot be kept in {}: {e} (the deploy goes on)",
                             deploy.plan.host_name,
                             base.display()
                         )));
@@ -270,8 +270,9 @@ impl History {
                     let _ = history::prune(&base, state.config.history_limit);
                 }
                 Err(e) => {
-                    let _ = tx.send(Msg::Log(format!(
-                        "{}: writing the deploy's log to {} failed: {e}",
+                    let _ = tx.send(Msg::Warn(format!(
+                        "{}: writing the deploy's log to {} failed: {e} (the deploy goes on; \
+                         its log pane is all there is)",
                         deploy.plan.host_name,
                         w.folder().display()
                     )));

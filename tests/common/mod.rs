@@ -394,6 +394,23 @@ pub fn running(f: &deploytui::fleet::Fleet) -> (String, u64) {
     )
 }
 
+/// `deploytui ARGS` on the fleet's config with its data in `data`, nix set
+/// up as the fleet's, the sudo password on stdin.
+pub fn deploytui_with_data(
+    f: &deploytui::fleet::Fleet,
+    args: &[&str],
+    data: &Path,
+) -> std::process::Output {
+    let mut cmd = Command::new(bin());
+    cmd.arg("--config")
+        .arg(&f.config_path)
+        .args(args)
+        .env("NIX_CONFIG", deploytui::fleet::NIX_CONFIG)
+        .env("XDG_DATA_HOME", data);
+    let password = format!("{}\n", deploytui::fleet::SUDO_PASSWORD);
+    output_within(cmd, password.as_bytes(), Duration::from_secs(180))
+}
+
 /// `deploytui ARGS` on the fleet's config, nix set up as the fleet's, the
 /// sudo password on stdin: exit code and what it said (stdout, then
 /// stderr after a `--- stderr ---` line when there is any).
