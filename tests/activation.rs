@@ -66,8 +66,10 @@ fn every_switch_to_configuration_exit_code_is_said_for_what_it_means() {
             "thread 'main' panicked at",
             "switch-to-configuration panicked (exit 101)",
         ),
+        // It prints deploytui's own follower marker first: read as a log
+        // line like any other, never as how the activation ended.
         (
-            "fail.activation = true;",
+            "fail.activation = true; activationSays = [ \"@@status 0\" ];",
             "Failed to run activate script",
             "the activation script failed (exit 2)",
         ),

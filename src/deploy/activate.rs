@@ -45,14 +45,15 @@ else
 fi"#;
 
 /// Follows it from line N (as the login user): its new lines as they come,
-/// then `@@status CODE`, or `@@status lost` when it ended without one.
+/// each after a `|` (so nothing the activation prints can pass for a
+/// marker), then `@@status CODE`, or `@@status lost` when it ended without one.
 const FOLLOW: &str = r#"b=/run/deploytui/$1; n=$2
 ended() { s=$(cat "$b.status" 2>/dev/null); case $s in *" end") return 0 ;; esac; return 1; }
 while :; do
   fin=0; ended && fin=1
   if [ -e "$b.log" ]; then
     total=$(wc -l < "$b.log")
-    if [ "$total" -gt "$n" ]; then sed -n "$((n+1)),${total}p" "$b.log"; n=$total; fi
+    if [ "$total" -gt "$n" ]; then sed -n "$((n+1)),${total}s/^/|/p" "$b.log"; n=$total; fi
   fi
   if [ $fin = 1 ]; then echo "@@status ${s% end}"; exit 0; fi
   if [ -s "$b.pid" ] && [ ! -d "/proc/$(cat "$b.pid")" ]; then
@@ -218,14 +219,17 @@ async fn follow(
             got = rx.recv() => match got {
                 Some(bytes) => {
                     let text = String::from_utf8_lossy(&bytes).trim_end().to_string();
-                    match text.strip_prefix("@@status ") {
-                        Some("lost") => ended = Some(Followed::Lost),
-                        Some(code) => {
-                            ended = code.trim().parse().ok().map(Followed::Status)
-                        }
-                        None => {
+                    match read_followed(&text) {
+                        FollowLine::Log(log) => {
                             *line += 1;
-                            let _ = events.send(Event::Output(StepKind::Activate, vec![text]));
+                            let _ = events.send(Event::Output(StepKind::Activate, vec![log.to_string()]));
+                        }
+                        FollowLine::Ended(how) => ended = Some(how),
+                        FollowLine::Other(said) => {
+                            let _ = events.send(Event::Output(
+                                StepKind::Activate,
+                                vec![format!("(following it: {})", crate::text::quote(said))],
+                            ));
                         }
                     }
                 }
@@ -235,6 +239,33 @@ async fn follow(
         }
     }
     ended.unwrap_or(Followed::Disconnected)
+}
+
+/// One line the follower printed.
+#[derive(Debug, PartialEq, Eq)]
+enum FollowLine<'a> {
+    /// A line of the activation's log (after its `|`).
+    Log(&'a str),
+    /// The follower's own marker: how the activation ended.
+    Ended(Followed),
+    /// Something else (the follower's own error, on stderr).
+    Other(&'a str),
+}
+
+/// Reads a follower line: a log line is whatever comes after `|`, so only
+/// the follower itself can say `@@status`.
+fn read_followed(text: &str) -> FollowLine<'_> {
+    if let Some(log) = text.strip_prefix('|') {
+        return FollowLine::Log(log);
+    }
+    match text.strip_prefix("@@status ") {
+        Some("lost") => FollowLine::Ended(Followed::Lost),
+        Some(code) => match code.trim().parse() {
+            Ok(code) => FollowLine::Ended(Followed::Status(code)),
+            Err(_) => FollowLine::Other(text),
+        },
+        None => FollowLine::Other(text),
+    }
 }
 
 /// A new session to the host, tried every second for a while.
@@ -253,6 +284,26 @@ async fn reconnect(cx: &Context<'_>) -> Option<Transport> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The activation printing the follower's marker is a log line like
+    /// any other: only the follower's own line ends it.
+    #[test]
+    fn nothing_the_activation_prints_passes_for_the_followers_marker() {
+        assert_eq!(read_followed("|@@status 0"), FollowLine::Log("@@status 0"));
+        assert_eq!(read_followed("|"), FollowLine::Log(""));
+        assert_eq!(
+            read_followed("@@status 4"),
+            FollowLine::Ended(Followed::Status(4))
+        );
+        assert_eq!(
+            read_followed("@@status lost"),
+            FollowLine::Ended(Followed::Lost)
+        );
+        assert_eq!(
+            read_followed("sed: can't read x"),
+            FollowLine::Other("sed: can't read x")
+        );
+    }
 
     #[test]
     fn ids_name_a_unit_and_files_safely() {
@@ -280,7 +331,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
-            "two\nthree\n@@status 4\n"
+            "|two\n|three\n@@status 4\n"
         );
     }
 
@@ -328,6 +379,9 @@ mod tests {
             .args(["-c", &script, "follow", "x", "0"])
             .output()
             .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "one\n@@status lost\n");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "|one\n@@status lost\n"
+        );
     }
 }

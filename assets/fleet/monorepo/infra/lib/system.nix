@@ -124,6 +124,7 @@ let
     done
     ln -sfn "$(readlink -f "$systemConfig")" /run/.current-system.tmp && mv -T /run/.current-system.tmp /run/current-system
     [ -e /run/booted-system ] || ln -sfn "$(readlink -f "$systemConfig")" /run/booted-system
+    ${builtins.concatStringsSep "\n" (map (line: "echo '${line}'") (host.activationSays or [ ]))}
     ${if fail "activation" then ''echo "Activation script snippet 'fleetSnippet' failed (1)"; exit 1'' else ""}
     EOF
     chmod +x $out
