@@ -467,15 +467,23 @@ fn every_deploy_is_kept_on_disk_even_when_deploytui_is_killed_mid_way() {
     // A finished deploy: its record and its whole log.
     let data = tempfile::tempdir().expect("tempdir");
     f.repo.commit_app_change("Kept").expect("commit");
-    let mut cmd = Command::new(common::bin());
-    cmd.arg("--config")
-        .arg(&f.config_path)
-        .args(["deploy", "server1", "--sudo-password-stdin"])
-        .env("NIX_CONFIG", NIX_CONFIG)
-        .env("XDG_DATA_HOME", data.path());
-    let out = common::output_within(cmd, format!("{SUDO_PASSWORD}\n").as_bytes(), LIMIT);
+    let out = common::deploytui_with_data(
+        &f,
+        &["deploy", "server1", "--sudo-password-stdin"],
+        data.path(),
+    );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let (folder, record, log) = kept(data.path());
+    // Private to the user, here and on the host, where nothing of the
+    // activation is left once it was read (a flood stays in /run otherwise).
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(&folder), 0o700);
+    assert_eq!(mode(&folder.join("log")), 0o600);
+    assert_eq!(mode(&folder.join("record.json")), 0o600);
+    let left = f.ssh(0, "root", "ls /run/deploytui").output().expect("ssh");
+    assert_eq!(text(&left.stdout), "lock\nlock.owner\n", "on the host");
     assert!(
         text(&out.stdout).contains(&format!("log kept in {}", folder.display())),
         "{}",

@@ -32,7 +32,9 @@ const START: &str = r#"id=$1; stc=$2; action=$3; job=$4
 dir=/run/deploytui
 mkdir -p "$dir" && chmod 755 "$dir" || exit 90
 b=$dir/$id
-: > "$b.log" && chmod 644 "$b.log" || exit 90
+# The log is the login user's alone (sudo says who that is); deploytui
+# removes the files once it has read how the activation ended.
+: > "$b.log" && chown "${SUDO_UID:-0}" "$b.log" && chmod 600 "$b.log" || exit 90
 if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then
   # systemd expands $$ to $ in a unit's command line (as it does in ExecStart=),
   # so each $ of the job goes doubled.
@@ -163,12 +165,16 @@ pub async fn run(
     loop {
         let transport = fresh.as_ref().unwrap_or(cx.transport);
         match follow(transport, &id, &mut line, events).await {
-            Followed::Status(code) => return (super::activation::exit_status(code), fresh),
+            Followed::Status(code) => {
+                remove_files(plan, cx, transport, &id).await;
+                return (super::activation::exit_status(code), fresh);
+            }
             Followed::Lost => {
+                remove_files(plan, cx, transport, &id).await;
                 return (
                     Err("the activation ended on the host without an exit status (killed?)".into()),
                     fresh,
-                )
+                );
             }
             Followed::Disconnected => {
                 say(
@@ -239,6 +245,27 @@ async fn follow(
         }
     }
     ended.unwrap_or(Followed::Disconnected)
+}
+
+/// Removes the activation's files on the host once its end was read: its
+/// log may say what the system holds, and a flood of it stays in /run
+/// (memory) until a reboot otherwise. A failure here changes nothing.
+async fn remove_files(plan: &Plan, cx: &Context<'_>, transport: &Transport, id: &str) {
+    let b = format!("/run/deploytui/{id}");
+    let argv = crate::remote::privileged(
+        plan.sudo,
+        &[
+            "rm".into(),
+            "-f".into(),
+            "--".into(),
+            format!("{b}.log"),
+            format!("{b}.status"),
+            format!("{b}.pid"),
+        ],
+    );
+    let _ = transport
+        .output(&argv, cx.password, cx.command_timeout)
+        .await;
 }
 
 /// One line the follower printed.

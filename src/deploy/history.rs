@@ -7,6 +7,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -137,7 +138,9 @@ const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 impl Writer {
     /// A new folder for `deploy` under `base`, its record, an empty log.
     pub fn create(base: &Path, deploy: &Deploy) -> std::io::Result<Writer> {
+        // Private to the user: a deploy's log says what its systems hold.
         std::fs::create_dir_all(base)?;
+        private(base, 0o700)?;
         let started = crate::ui::unix_secs(deploy.started);
         // Sorts by time; the host name is checked by the config (no `/`).
         let stem = format!("{started}-{}", deploy.plan.host_name);
@@ -148,9 +151,11 @@ impl Writer {
             folder = base.join(format!("{stem}-{n}"));
         }
         std::fs::create_dir(&folder)?;
+        private(&folder, 0o700)?;
         let log = OpenOptions::new()
             .create_new(true)
             .append(true)
+            .mode(0o600)
             .open(folder.join("log"))?;
         let mut writer = Writer {
             folder,
@@ -213,11 +218,20 @@ impl Writer {
         let text =
             serde_json::to_string_pretty(&Record::of(deploy)).map_err(std::io::Error::other)?;
         let aside = self.folder.join("record.json.new");
-        let mut file = File::create(&aside)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&aside)?;
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
         std::fs::rename(&aside, self.folder.join("record.json"))
     }
+}
+
+fn private(path: &Path, mode: u32) -> std::io::Result<()> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
 /// Every kept deploy, newest first; folders that do not read are skipped.

@@ -29,7 +29,8 @@ pub const LOCK_DIR: &str = "/run/deploytui";
 /// stops.
 pub const LOCK_SCRIPT: &str = r#"
 d=$3
-mkdir -p "$d" && chmod 0700 "$d" || exit 70
+umask 077
+mkdir -p "$d" && chmod 0755 "$d" || exit 70
 exec 9>>"$d/lock" || exit 70
 command -v flock >/dev/null 2>&1 || { echo "no flock"; exit 69; }
 if ! flock -n 9; then
