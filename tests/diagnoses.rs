@@ -299,7 +299,10 @@ fn from_the_tui_f_writes_the_right_hash_after_its_diff_and_the_redeploy_ships() 
             })
     });
     t.keys(&["f"]);
-    let diff = t.wait_for("the diff", LIMIT, |s| s.contains("Write the new hash?"));
+    // Waited for whole: a capture can land while the dialog is half drawn.
+    let diff = t.wait_for("the diff", LIMIT, |s| {
+        s.contains("Write the new hash?") && s.contains("y write it")
+    });
     for shown in [
         "infra/pkgs/webapp.nix:",
         &format!("- npmDepsHash = \"{stale}\";"),

@@ -181,7 +181,15 @@ impl Tmux {
         loop {
             let screen = self.screen();
             if ok(&screen) {
-                return screen;
+                // A capture can land while a frame is half written (a dialog
+                // drawn over the log): the screen returned is one taken a
+                // moment later that still says what was waited for.
+                std::thread::sleep(Duration::from_millis(60));
+                let settled = self.screen();
+                if ok(&settled) {
+                    return settled;
+                }
+                continue;
             }
             if start.elapsed() > timeout {
                 panic!("timed out after {timeout:?} waiting for {what}; screen:\n{screen}");
