@@ -555,14 +555,10 @@ fn every_deploy_is_kept_on_disk_even_when_deploytui_is_killed_mid_way() {
     assert!(log.contains("building slowly"), "{log}");
 }
 
-#[test]
-fn two_hosts_deploy_at_once_each_with_its_own_steps() {
-    let Some(f) = fleet(2) else { return };
-    f.repo.commit_app_change("Both at once").expect("commit");
-    let data = tempfile::tempdir().expect("tempdir");
-    // Only server1 asks for a password (server2 logs in as root).
-    let out = common::deploytui_with_data(
-        &f,
+/// `deploy server1 server2 --json`, kept under `data`.
+fn deploy_both_json(f: &Fleet, data: &std::path::Path) -> Output {
+    common::deploytui_with_data(
+        f,
         &[
             "deploy",
             "server1",
@@ -570,8 +566,17 @@ fn two_hosts_deploy_at_once_each_with_its_own_steps() {
             "--sudo-password-stdin",
             "--json",
         ],
-        data.path(),
-    );
+        data,
+    )
+}
+
+#[test]
+fn two_hosts_deploy_at_once_each_with_its_own_steps() {
+    let Some(f) = fleet(2) else { return };
+    f.repo.commit_app_change("Both at once").expect("commit");
+    let data = tempfile::tempdir().expect("tempdir");
+    // Only server1 asks for a password (server2 logs in as root).
+    let out = deploy_both_json(&f, data.path());
     // Both worked; each host's nginx still runs the old system (exit 3).
     assert_eq!(
         out.status.code(),
@@ -590,6 +595,8 @@ fn two_hosts_deploy_at_once_each_with_its_own_steps() {
             .find(|e| e["event"] == "done" && e["host"] == host)
             .unwrap_or_else(|| panic!("no done for {host}"));
         assert_eq!(done["ok"], true, "{done}");
+        // What the exit code (3) says, for this host: nginx runs the old system.
+        assert_eq!(done["outcome"], "services-stale", "{done}");
     }
     // Both ran together: server2 started building before server1 was done.
     let at =
@@ -749,4 +756,47 @@ fn the_newer_ask_elevate_password_spelling_deploys_too() {
             "server1: switch done",
         ],
     );
+}
+
+/// One host of two cannot be reached: it still gets its `done` (failed at
+/// lock, saying why) and a record, and the other deploys.
+#[test]
+fn an_unreachable_host_in_a_multi_host_deploy_ends_like_any_other() {
+    let Some(f) = fleet(2) else { return };
+    f.hosts[1].cut_ssh().expect("cut ssh");
+    f.repo.commit_app_change("One of two").expect("commit");
+    let data = tempfile::tempdir().expect("tempdir");
+    let out = deploy_both_json(&f, data.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let events: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let done = |host: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == "done" && e["host"] == host)
+            .unwrap_or_else(|| panic!("no done for {host}: {events:#?}"))
+            .clone()
+    };
+    assert_eq!(done("server1")["ok"], true);
+    let down = done("server2");
+    assert_eq!(
+        (
+            down["ok"].as_bool(),
+            down["outcome"].as_str(),
+            down["verdict"].as_str()
+        ),
+        (Some(false), Some("failed"), Some("failed at lock"))
+    );
+    assert!(events.iter().any(|e| e["event"] == "finished"
+        && e["host"] == "server2"
+        && e["detail"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("cannot reach the host")));
+    let records = std::fs::read_dir(data.path().join("deploytui/deploys"))
+        .expect("kept")
+        .count();
+    assert_eq!(records, 2, "both deploys are kept");
 }

@@ -59,6 +59,9 @@ enum JsonEvent<'a> {
         host: &'a str,
         ok: bool,
         verdict: &'a str,
+        /// `shipped`, `nothing-new`, `services-stale` or `failed`: what the
+        /// exit code says, for this host.
+        outcome: Outcome,
         before: Option<&'a str>,
         after: Option<&'a str>,
         /// The folder the record and the whole log are kept in.
@@ -105,10 +108,13 @@ pub async fn deploy(
 }
 
 /// How one host's deploy ended, the worst last.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
 enum Outcome {
     Shipped,
-    /// It worked, but watched services run the old system or are down.
+    /// It worked, but watched services run the old system, are down, or
+    /// the page is not what was deployed.
+    #[serde(rename = "services-stale")]
     ServicesNotLive,
     /// It worked, and built only what the host ran already.
     NothingNew,
@@ -236,18 +242,6 @@ async fn deploy_one(
 ) -> anyhow::Result<Outcome> {
     let name = host.name.as_str();
     let settings = settings(config)?;
-    let transport = Transport::connect(host, &settings)
-        .await
-        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let cx = crate::deploy::Context {
-        transport: &transport,
-        reconnect: Some((host, &settings)),
-        nix_sshopts: transport.nix_sshopts(host, &settings),
-        password: password.as_ref(),
-        command_timeout: settings.command_timeout,
-        action_timeout: settings.action_timeout,
-    };
     let mut deploy = Deploy::new(plan.clone(), std::time::SystemTime::now());
     // Kept like a deploy from the TUI: record and whole log, as it goes.
     let base = crate::deploy::history::default_dir();
@@ -261,38 +255,46 @@ async fn deploy_one(
             None
         }
     };
-    let (yes_tx, yes_rx) = tokio::sync::oneshot::channel();
-    let mut yes_tx = Some(yes_tx);
-    let run = async {
-        let ok = crate::deploy::run(&plan, &cx, &tx, Some(yes_rx)).await;
-        drop(tx);
-        ok
-    };
-    let show = async {
-        while let Some(event) = rx.recv().await {
-            let asks = event == Event::AwaitingYes;
-            show_event(&mut deploy, event, name, json);
-            if asks {
-                let yes = ask_yes(name).await;
-                if let Some(answer) = yes_tx.take() {
-                    let _ = answer.send(yes);
-                }
-            }
-            if let Some(w) = kept.as_mut() {
-                if let Err(e) = w.sync(&deploy) {
-                    eprintln!(
-                        "deploytui: {name}: writing this deploy's log to {} failed: {e} \
-                         (the deploy goes on; what is printed here is all there is)",
-                        w.folder().display()
-                    );
-                    kept = None;
-                }
+    let mut shown = |deploy: &mut Deploy, event: Event| {
+        show_event(deploy, event, name, json);
+        if let Some(w) = kept.as_mut() {
+            if let Err(e) = w.sync(deploy) {
+                eprintln!(
+                    "deploytui: {name}: writing this deploy's log to {} failed: {e} \
+                     (the deploy goes on; what is printed here is all there is)",
+                    w.folder().display()
+                );
+                kept = None;
             }
         }
     };
-    let (ok, ()) = tokio::join!(run, show);
-    drop(password);
-    transport.close().await;
+    let ok = match Transport::connect(host, &settings).await {
+        Ok(transport) => {
+            let ok = run_shown(
+                host,
+                &settings,
+                &transport,
+                &plan,
+                password.as_ref(),
+                &mut deploy,
+                &mut shown,
+            )
+            .await;
+            drop(password);
+            transport.close().await;
+            ok
+        }
+        // A host that cannot be reached ends as every deploy does: its
+        // first step failed, said, kept and diagnosed like any other.
+        Err(e) => {
+            shown(&mut deploy, Event::Started(StepKind::Lock));
+            shown(
+                &mut deploy,
+                Event::Finished(StepKind::Lock, Err(format!("cannot reach the host: {e}"))),
+            );
+            false
+        }
+    };
     let mut found = crate::deploy::diagnosis::diagnose(&deploy, report.as_ref());
     if let Some((repo, stale)) = crate::deploy::diagnosis::hash_search(&deploy, report.as_ref()) {
         let sites = tokio::task::spawn_blocking({
@@ -313,6 +315,7 @@ async fn deploy_one(
         })
         .max()
         .unwrap_or(Outcome::Shipped);
+    let outcome = if ok { outcome } else { Outcome::Failed };
     deploy.diagnosed(found);
     if let Some(w) = kept.as_mut() {
         let _ = w.sync(&deploy);
@@ -328,6 +331,7 @@ async fn deploy_one(
                 host: name,
                 ok,
                 verdict: &verdict,
+                outcome,
                 before: deploy.before.as_deref(),
                 after: deploy.built.as_deref(),
                 log: folder.as_deref(),
@@ -339,7 +343,51 @@ async fn deploy_one(
             let _ = writeln!(out, "{name}: log kept in {folder}");
         }
     }
-    Ok(if ok { outcome } else { Outcome::Failed })
+    Ok(outcome)
+}
+
+/// Runs the plan on the host, each event shown (and kept) as it comes;
+/// with confirm_activation, the yes asked on the terminal.
+async fn run_shown(
+    host: &Host,
+    settings: &crate::remote::SshSettings,
+    transport: &Transport,
+    plan: &Plan,
+    password: Option<&Secret>,
+    deploy: &mut Deploy,
+    shown: &mut impl FnMut(&mut Deploy, Event),
+) -> bool {
+    let name = host.name.as_str();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let cx = crate::deploy::Context {
+        transport,
+        reconnect: Some((host, settings)),
+        nix_sshopts: transport.nix_sshopts(host, settings),
+        password,
+        command_timeout: settings.command_timeout,
+        action_timeout: settings.action_timeout,
+    };
+    let (yes_tx, yes_rx) = tokio::sync::oneshot::channel();
+    let mut yes_tx = Some(yes_tx);
+    let run = async {
+        let ok = crate::deploy::run(plan, &cx, &tx, Some(yes_rx)).await;
+        drop(tx);
+        ok
+    };
+    let show = async {
+        while let Some(event) = rx.recv().await {
+            let asks = event == Event::AwaitingYes;
+            shown(deploy, event);
+            if asks {
+                let yes = ask_yes(name).await;
+                if let Some(answer) = yes_tx.take() {
+                    let _ = answer.send(yes);
+                }
+            }
+        }
+    };
+    let (ok, ()) = tokio::join!(run, show);
+    ok
 }
 
 fn show_diagnoses(found: &[crate::deploy::diagnosis::Diagnosis], host: &str, json: bool) {
