@@ -380,16 +380,9 @@ fn slow_build(f: &Fleet) -> String {
 fn slow_build_of(f: &Fleet, secs: u32) -> String {
     // Unique to this fleet (tests run side by side, and kill by this).
     let marker = format!("sleep {secs}.{}", f.hosts[0].ssh_port);
-    let webapp = f.repo.read("infra/pkgs/webapp.nix").expect("webapp.nix");
-    let at = webapp
-        .rfind("export PATH=/usr/bin:/bin")
-        .expect("the builder");
-    let slow = format!(
-        "{}export PATH=/usr/bin:/bin; echo building slowly; {marker}\n{}",
-        &webapp[..at],
-        &webapp[at + "export PATH=/usr/bin:/bin".len()..]
-    );
-    f.repo.write("infra/pkgs/webapp.nix", &slow).expect("write");
+    f.repo
+        .add_to_builder(&format!("echo building slowly; {marker}"))
+        .expect("webapp.nix");
     f.repo.commit("webapp: a slow build").expect("commit");
     marker
 }

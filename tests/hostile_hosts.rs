@@ -407,21 +407,8 @@ fn deploy_json_output_lines_carry_no_escapes() {
     let Some(f) = fleet("hostile json output", 1) else {
         return;
     };
-    let webapp = f.repo.read("infra/pkgs/webapp.nix").expect("webapp.nix");
-    let at = webapp
-        .rfind("export PATH=/usr/bin:/bin")
-        .expect("the builder");
     let evil = r"printf 'evil \033]52;c;cHduZWQ=\007 \033]0;pwned\007 \033[2J \302\233 end\n'";
-    f.repo
-        .write(
-            "infra/pkgs/webapp.nix",
-            &format!(
-                "{}export PATH=/usr/bin:/bin; {evil}\n{}",
-                &webapp[..at],
-                &webapp[at + "export PATH=/usr/bin:/bin".len()..]
-            ),
-        )
-        .expect("write");
+    f.repo.add_to_builder(evil).expect("webapp.nix");
     f.repo
         .commit("webapp: a builder that prints escapes")
         .expect("commit");

@@ -22,12 +22,13 @@ fn deploy(f: &Fleet) -> (Option<i32>, String) {
     common::deploytui_on(f, &["deploy", "server1", "--sudo-password-stdin"])
 }
 
-/// The same, left running, its output in `log`.
-fn deploy_in_background(f: &Fleet, log: &std::path::Path) -> Child {
+/// The same, left running, its output in `log`; `extra` arguments added.
+fn deploy_in_background(f: &Fleet, log: &std::path::Path, extra: &[&str]) -> Child {
     let mut child = Command::new(common::bin())
         .arg("--config")
         .arg(&f.config_path)
         .args(["deploy", "server1", "--sudo-password-stdin"])
+        .args(extra)
         .env("NIX_CONFIG", NIX_CONFIG)
         .stdin(Stdio::piped())
         .stdout(std::fs::File::create(log).expect("log"))
@@ -80,7 +81,7 @@ fn a_second_deploy_is_refused_while_one_holds_the_host_or_its_activation_runs() 
     f.repo.commit_app_change("First").expect("commit");
     let dir = tempfile::tempdir().expect("tempdir");
     let first_log = dir.path().join("first");
-    let mut first = deploy_in_background(&f, &first_log);
+    let mut first = deploy_in_background(&f, &first_log, &[]);
     common::wait_until("the first deploy's activation", LIMIT, || {
         std::fs::read_to_string(&first_log).is_ok_and(|l| l.contains("… activate"))
     });
@@ -199,4 +200,73 @@ fn a_host_off_its_boot_default_is_flagged_by_status_and_doctor() {
     );
     let v = common::deploytui_json(&f, &["status", "--json", "server1"]);
     assert_eq!(v["hosts"][0]["system"]["runs_boot_default"], false);
+}
+
+/// `kill -INT` (Ctrl-C) or `kill -TERM` a headless deploy: it stops as the
+/// TUI's Esc does, says so, keeps the record, ends with `done`, and exits
+/// 130 or 143. Stopped mid-build, nix and its builder end too; stopped
+/// mid-activation, it says the activation goes on on the host.
+#[test]
+fn a_signalled_headless_deploy_stops_says_where_and_keeps_its_record() {
+    let Some(f) = common::fleet("signals", 1) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A JSON deploy left running, signalled once it printed `line`: its
+    // exit code and everything it printed.
+    let stopped_at = |name: &str, line: &str, sig: &str| {
+        let log = dir.path().join(name);
+        let mut child = deploy_in_background(&f, &log, &["--json"]);
+        common::wait_until(line, LIMIT, || {
+            std::fs::read_to_string(&log).is_ok_and(|l| l.contains(line))
+        });
+        let sent = Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let status = common::wait_child(&mut child, LIMIT);
+        (
+            status.code(),
+            std::fs::read_to_string(&log).unwrap_or_default(),
+        )
+    };
+
+    // Mid-build: a builder that sleeps, stopped by SIGINT.
+    let webapp = f.repo.read("infra/pkgs/webapp.nix").expect("webapp.nix");
+    let marker = format!("sleep 600.{}", f.hosts[0].ssh_port);
+    f.repo
+        .add_to_builder(&format!("echo building slowly; {marker}"))
+        .expect("webapp.nix");
+    f.repo.commit("webapp: a slow build").expect("commit");
+    let (code, said) = stopped_at("build", "building slowly", "-INT");
+    assert_eq!(code, Some(130), "{said}");
+    let done = said
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "done")
+        .unwrap_or_else(|| panic!("no done: {said}"));
+    assert_eq!(done["verdict"], "cancelled at build", "{done}");
+    assert!(done["log"].is_string(), "kept: {done}");
+    common::wait_until("nix's builder to stop", Duration::from_secs(10), || {
+        common::pids_matching(&marker).is_empty()
+    });
+
+    // Mid-activation, stopped by SIGTERM: it says the activation goes on.
+    f.repo
+        .write("infra/pkgs/webapp.nix", &webapp)
+        .expect("write");
+    f.repo.commit("webapp: quick again").expect("commit");
+    root_sh(&f, "echo 8 > /run/fleet-slow-activation");
+    let (code, said) = stopped_at("activate", "setting up /etc", "-TERM");
+    assert_eq!(code, Some(143), "{said}");
+    assert!(
+        said.contains("activate goes on on the host, detached"),
+        "{said}"
+    );
+    assert!(
+        said.contains("\"verdict\":\"cancelled at activate\""),
+        "{said}"
+    );
+    root_sh(&f, "rm -f /run/fleet-slow-activation");
 }

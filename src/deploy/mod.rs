@@ -329,12 +329,20 @@ impl Deploy {
                             s.ended = Some(now);
                             added.push(format!("{}: cancelled while running", s.kind.name()));
                             // The host may have gone on: say so, not hide it.
-                            if matches!(s.kind, StepKind::Profile | StepKind::Activate) {
-                                added.push(format!(
-                                    "{} had started on the host and may have finished there; \
-                                     the host's state is probed again",
-                                    s.kind.name()
-                                ));
+                            if s.kind == StepKind::Profile {
+                                added.push(
+                                    "profile had started on the host and may have finished \
+                                     there: probe the host to see (R, or deploytui status)"
+                                        .into(),
+                                );
+                            }
+                            if s.kind == StepKind::Activate {
+                                added.push(
+                                    "activate goes on on the host, detached: stopping deploytui \
+                                     does not stop it (journalctl -fu on its unit, named above, \
+                                     follows it there; R or deploytui status shows the result)"
+                                        .into(),
+                                );
                             }
                         }
                         StepState::Waiting => s.state = StepState::Skipped,

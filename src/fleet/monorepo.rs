@@ -176,6 +176,23 @@ impl Monorepo {
         self.commit(&format!("webapp: {message}"))
     }
 
+    /// Makes the web app's builder run `snippet` (shell) first (uncommitted):
+    /// a slow build, or one that prints what a test needs.
+    pub fn add_to_builder(&self, snippet: &str) -> Result<(), FleetError> {
+        let rel = "infra/pkgs/webapp.nix";
+        let text = self.read(rel)?;
+        let anchor = "export PATH=/usr/bin:/bin";
+        let at = text
+            .rfind(anchor)
+            .ok_or_else(|| FleetError::Step(format!("{rel} has no `{anchor}`")))?;
+        let with = format!(
+            "{}{anchor}; {snippet}\n{}",
+            &text[..at],
+            &text[at + anchor.len()..]
+        );
+        self.write(rel, &with)
+    }
+
     /// Adds `setting` (a line of Nix, e.g. `nginxRestartIfChanged = true;`)
     /// to `host`'s host.nix (uncommitted).
     pub fn add_to_host(&self, host: &str, setting: &str) -> Result<(), FleetError> {

@@ -92,19 +92,52 @@ pub async fn deploy(
     for host in hosts {
         ready.push(prepare(config, host, action, json, &source).await?);
     }
+    let stop = stop_on_signals();
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(config.parallel));
     let runs = ready.into_iter().map(|(host, plan, password, report)| {
-        let slots = slots.clone();
+        let (slots, stop) = (slots.clone(), stop.clone());
         async move {
             let _slot = slots.acquire().await;
-            deploy_one(config, host, plan, password, report, json).await
+            deploy_one(config, host, plan, password, report, json, stop).await
         }
     });
     let mut worst = Outcome::Shipped;
     for result in futures::future::join_all(runs).await {
         worst = worst.max(result?);
     }
-    Ok(worst.code())
+    Ok(stopped_code(&stop).unwrap_or(worst.code()))
+}
+
+/// Watches for SIGINT and SIGTERM while deploys run: each then stops as the
+/// TUI's Esc stops one (nix's process groups ended, the step marked
+/// cancelled, the record kept, `done` said), and the command exits 130 or
+/// 143 as a shell expects of a process stopped by that signal.
+fn stop_on_signals() -> tokio::sync::watch::Receiver<Option<u8>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    if let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        tokio::spawn(async move {
+            let code = tokio::select! {
+                _ = int.recv() => 130,
+                _ = term.recv() => 143,
+            };
+            let _ = tx.send(Some(code));
+        });
+    }
+    rx
+}
+
+/// The exit code of the signal that stopped the deploys, if one did.
+fn stopped_code(stop: &tokio::sync::watch::Receiver<Option<u8>>) -> Option<u8> {
+    let code = (*stop.borrow())?;
+    eprintln!(
+        "deploytui: stopped by {}: deploys still running were cancelled (see each host's last lines)",
+        if code == 130 { "SIGINT" } else { "SIGTERM" }
+    );
+    Some(code)
 }
 
 /// How one host's deploy ended, the worst last.
@@ -203,8 +236,9 @@ pub async fn rollback(
         SudoMode::Password => Some(read_password(host, &source)?),
         _ => None,
     };
-    let outcome = deploy_one(config, host, plan, password, None, json).await?;
-    Ok(outcome.code())
+    let stop = stop_on_signals();
+    let outcome = deploy_one(config, host, plan, password, None, json, stop.clone()).await?;
+    Ok(stopped_code(&stop).unwrap_or(outcome.code()))
 }
 
 /// The plan, before anything runs: every command (or the `plan` event).
@@ -239,6 +273,7 @@ async fn deploy_one(
     password: Option<Secret>,
     report: Option<FlakeReport>,
     json: bool,
+    stop: tokio::sync::watch::Receiver<Option<u8>>,
 ) -> anyhow::Result<Outcome> {
     let name = host.name.as_str();
     let settings = settings(config)?;
@@ -270,16 +305,15 @@ async fn deploy_one(
     };
     let ok = match Transport::connect(host, &settings).await {
         Ok(transport) => {
-            let ok = run_shown(
-                host,
-                &settings,
-                &transport,
-                &plan,
-                password.as_ref(),
-                &mut deploy,
-                &mut shown,
-            )
-            .await;
+            let cx = crate::deploy::Context {
+                transport: &transport,
+                reconnect: Some((host, &settings)),
+                nix_sshopts: transport.nix_sshopts(host, &settings),
+                password: password.as_ref(),
+                command_timeout: settings.command_timeout,
+                action_timeout: settings.action_timeout,
+            };
+            let ok = run_shown(&cx, &plan, name, &mut deploy, &mut shown, stop).await;
             drop(password);
             transport.close().await;
             ok
@@ -349,28 +383,26 @@ async fn deploy_one(
 /// Runs the plan on the host, each event shown (and kept) as it comes;
 /// with confirm_activation, the yes asked on the terminal.
 async fn run_shown(
-    host: &Host,
-    settings: &crate::remote::SshSettings,
-    transport: &Transport,
+    cx: &crate::deploy::Context<'_>,
     plan: &Plan,
-    password: Option<&Secret>,
+    name: &str,
     deploy: &mut Deploy,
     shown: &mut impl FnMut(&mut Deploy, Event),
+    mut stop: tokio::sync::watch::Receiver<Option<u8>>,
 ) -> bool {
-    let name = host.name.as_str();
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let cx = crate::deploy::Context {
-        transport,
-        reconnect: Some((host, settings)),
-        nix_sshopts: transport.nix_sshopts(host, settings),
-        password,
-        command_timeout: settings.command_timeout,
-        action_timeout: settings.action_timeout,
-    };
     let (yes_tx, yes_rx) = tokio::sync::oneshot::channel();
     let mut yes_tx = Some(yes_tx);
     let run = async {
-        let ok = crate::deploy::run(plan, &cx, &tx, Some(yes_rx)).await;
+        // Stopped by a signal: the runner is dropped, which ends nix's
+        // process groups; the deploy says it was cancelled, and where.
+        let ok = tokio::select! {
+            ok = crate::deploy::run(plan, cx, &tx, Some(yes_rx)) => ok,
+            _ = stop.wait_for(Option::is_some) => {
+                let _ = tx.send(Event::Cancelled);
+                false
+            }
+        };
         drop(tx);
         ok
     };
@@ -442,6 +474,8 @@ fn show_event(deploy: &mut Deploy, event: Event, host: &str, json: bool) {
         Event::Started(step) => (Some(*step), None, None, None),
         Event::Finished(step, _) => (None, Some(*step), None, None),
         Event::Output(step, _) => (None, None, Some(*step), None),
+        // What a cancel says goes out as the stopped step's output.
+        Event::Cancelled => (None, None, deploy.current().map(|s| s.kind), None),
         Event::Built(path) => (None, None, None, Some(path.clone())),
         _ => (None, None, None, None),
     };

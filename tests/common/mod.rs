@@ -436,3 +436,18 @@ pub fn deploytui_json(f: &deploytui::fleet::Fleet, args: &[&str]) -> serde_json:
     let json = said.split("\n--- stderr ---\n").next().unwrap_or("");
     serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {said}"))
 }
+
+/// Waits for a child this test started, killing it past `limit`.
+pub fn wait_child(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            return child.wait().expect("wait");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
