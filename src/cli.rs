@@ -69,6 +69,10 @@ pub enum Command {
         /// in a nixos-rebuild host's rebuild_command]
         #[arg(long, value_enum)]
         action: Option<crate::deploy::SwitchAction>,
+        /// Also override this flake input with its local checkout, for this
+        /// deploy (as a card's fix does); repeatable
+        #[arg(long = "override-input", value_name = "NAME")]
+        override_inputs: Vec<String>,
         /// Print one JSON event per line (schema deploytui.deploy/1, see the README)
         #[arg(long)]
         json: bool,

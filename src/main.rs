@@ -98,13 +98,19 @@ fn main() -> ExitCode {
         Some(Command::Deploy {
             hosts,
             action,
+            override_inputs,
             json,
             sudo_password_stdin,
         }) => with_config(cli.config.as_deref(), |config| {
             let selected = deploytui::headless::select_hosts(&config, &hosts)?;
             let source = password_source(sudo_password_stdin);
+            let how = deploytui::headless::deploy::How {
+                action,
+                extra_overrides: override_inputs,
+                json,
+            };
             let code = runtime()?.block_on(deploytui::headless::deploy::deploy(
-                &config, &selected, action, json, source,
+                &config, &selected, &how, source,
             ))?;
             Ok(ExitCode::from(code))
         }),

@@ -107,7 +107,8 @@ fn a_deploy_of_the_stale_lock_says_nothing_new_was_shipped_and_exits_2() {
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(
         said.contains("server1: ✗ input monorepo: stale: 1 commit behind HEAD")
-            && said.contains("deploys do not override it: a deploy builds old code"),
+            && said.contains("deploys do not override it: a deploy builds old code")
+            && said.contains("server1:   fix: deploytui deploy server1 --override-input monorepo"),
         "{said}"
     );
     let out = deploytui(
@@ -139,6 +140,46 @@ fn a_deploy_of_the_stale_lock_says_nothing_new_was_shipped_and_exits_2() {
     assert_eq!(done["event"], "done");
     assert_eq!(done["ok"], true);
     assert_eq!(done["before"], done["after"], "{done}");
+
+    // Without --json the fix is a command a script can run, and it ships.
+    let out = deploytui(
+        &f,
+        &["deploy", "server1", "--sudo-password-stdin"],
+        &format!("{SUDO_PASSWORD}\n"),
+    );
+    let said = text(&out.stdout);
+    let fix = "deploytui deploy server1 --override-input monorepo";
+    assert!(said.contains(&format!("server1:   fix: {fix}")), "{said}");
+    let args: Vec<&str> = fix.split(' ').skip(1).collect();
+    let out = deploytui(
+        &f,
+        &[&args[..], &["--sudo-password-stdin"]].concat(),
+        &format!("{SUDO_PASSWORD}\n"),
+    );
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("--override-input monorepo git+file://") && said.contains("switch done"),
+        "{said}"
+    );
+    assert!(!said.contains("nothing new was built"), "{said}");
+    // An input that is not there is refused before anything runs.
+    let out = deploytui(
+        &f,
+        &[
+            "deploy",
+            "server1",
+            "--override-input",
+            "nope",
+            "--sudo-password-stdin",
+        ],
+        &format!("{SUDO_PASSWORD}\n"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("input nope cannot be overridden with a local checkout"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

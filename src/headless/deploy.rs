@@ -78,19 +78,29 @@ pub const EXIT_SERVICES: u8 = 3;
 /// Deploys the hosts; the exit code: 0 when every deploy worked and shipped
 /// something new, 1 when one failed, `EXIT_NOTHING_NEW` when one built only
 /// what its host ran already, `EXIT_SERVICES` when services are not live.
+/// How `deploy` deploys: the action, inputs to override beyond the
+/// config's, and whether it speaks JSON.
+pub struct How {
+    pub action: Option<SwitchAction>,
+    /// Flake inputs overridden with their local checkout for this deploy
+    /// (`--override-input NAME`), besides `override_inputs`.
+    pub extra_overrides: Vec<String>,
+    pub json: bool,
+}
+
 pub async fn deploy(
     config: &Config,
     hosts: &[&Host],
-    action: Option<SwitchAction>,
-    json: bool,
+    how: &How,
     source: PasswordSource,
 ) -> anyhow::Result<u8> {
+    let json = how.json;
     // Every plan shown and every password asked first, one host after the
     // other (a terminal or stdin has one line at a time); then the deploys
     // run together, at most `parallel` at once.
     let mut ready = Vec::new();
     for host in hosts {
-        ready.push(prepare(config, host, action, json, &source).await?);
+        ready.push(prepare(config, host, how, &source).await?);
     }
     let stop = stop_on_signals();
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(config.parallel));
@@ -170,10 +180,10 @@ impl Outcome {
 async fn prepare<'a>(
     config: &Config,
     host: &'a Host,
-    action: Option<SwitchAction>,
-    json: bool,
+    how: &How,
     source: &PasswordSource,
 ) -> anyhow::Result<(&'a Host, Plan, Option<Secret>, Option<FlakeReport>)> {
+    let (action, json) = (how.action, how.json);
     let index = config
         .hosts
         .iter()
@@ -187,7 +197,24 @@ async fn prepare<'a>(
     let report = crate::nix::check::check(flake, None, None)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", host.name))?;
-    let overrides = crate::nix::check::overrides(&host.override_inputs, &report);
+    let mut overrides = crate::nix::check::overrides(&host.override_inputs, &report);
+    for name in &how.extra_overrides {
+        let wanted = crate::config::OverrideInputs::List(vec![name.clone()]);
+        let found = crate::nix::check::overrides(&wanted, &report);
+        if found.is_empty() {
+            anyhow::bail!(
+                "{}: input {} cannot be overridden with a local checkout (not a top-level \
+                 input of its flake.lock, not from a local repository, or relative)",
+                host.name,
+                crate::text::quote(name)
+            );
+        }
+        for (input, url) in found {
+            if !overrides.iter().any(|(i, _)| *i == input) {
+                overrides.push((input, url));
+            }
+        }
+    }
     let action = action.unwrap_or_else(|| crate::deploy::default_action(host));
     let plan = Plan::new(index, host, action, overrides).map_err(|e| anyhow::anyhow!(e))?;
     show_plan(&plan, &host.name, json);
@@ -457,6 +484,13 @@ fn show_diagnoses(found: &[crate::deploy::diagnosis::Diagnosis], host: &str, jso
                     let _ = writeln!(out, "{host}:     - {}", site.old.trim());
                     let _ = writeln!(out, "{host}:     + {}", site.new.trim());
                 }
+            }
+            Some(Fix::Redeploy { overrides }) => {
+                let flags: String = overrides
+                    .iter()
+                    .map(|(input, _)| format!(" --override-input {input}"))
+                    .collect();
+                let _ = writeln!(out, "{host}:   fix: deploytui deploy {host}{flags}");
             }
             Some(fix) => {
                 let _ = writeln!(out, "{host}:   fix (f in the TUI): {}", fix.words());

@@ -185,11 +185,15 @@ fn flake_findings(
             None => found.push(problem(
                 "stale-input",
                 format!(
-                    "input {name}: {}, and deploys do not override it: a deploy builds old code",
+                    "input {name}: {}, and deploys do not override it: a deploy builds old code \
+                     (for good: update the lock, u then c in the flake pane, or override it in \
+                     the config, override_inputs = [\"{name}\"])",
                     check::summary(input, false)
                 ),
+                // A command a pre-deploy hook can run as it is.
                 Some(format!(
-                    "update the lock (u, then c, in the flake pane) or override it (override_inputs = [\"{name}\"])"
+                    "deploytui deploy {} --override-input {name}",
+                    host.name
                 )),
             )),
         }
