@@ -90,7 +90,7 @@ pub fn run(hosts: usize, tui: bool) -> anyhow::Result<()> {
                     .into(),
             );
         }
-        crate::runtime::run_blocking(config, intro)
+        crate::runtime::run_blocking(config, intro).map(|_| ())
     } else {
         // What deploytui needs from its environment for this fleet (offline
         // nix, the fleet's nixos-rebuild), for the shell the user tries it in.

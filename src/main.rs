@@ -154,7 +154,8 @@ fn main() -> ExitCode {
             tracing::info!(config = %config.path.display(), "starting TUI");
             deploytui::runtime::install_panic_logging();
             match deploytui::runtime::run_blocking(config, Vec::new()) {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(None) => ExitCode::SUCCESS,
+                Ok(Some(code)) => ExitCode::from(code),
                 Err(e) => {
                     eprintln!("deploytui: {e:#}\n(details in {})", log_path.display());
                     ExitCode::FAILURE

@@ -387,21 +387,32 @@ fn slow_build_of(f: &Fleet, secs: u32) -> String {
     marker
 }
 
-#[test]
-fn a_busy_host_refuses_a_second_deploy_and_stopping_one_mid_build_leaves_the_host_alone() {
-    let Some(f) = fleet(1) else { return };
-    if !common::require_tools("deploy cancel e2e", &["tmux"]) {
-        return;
+/// deploytui on the fleet in tmux, deploying server1 with a builder that
+/// sleeps, once the builder runs: the terminal, the data folder, what the
+/// host ran before, and the builder's sleep (to find it). `None` without tmux.
+fn slow_deploy_in_the_tui(
+    f: &Fleet,
+) -> Option<(common::tmux::Tmux, tempfile::TempDir, (String, u64), String)> {
+    if !common::require_tools("deploy e2e", &["tmux"]) {
+        return None;
     }
-    let before = running(&f);
-    // A build that takes long: the web app's builder sleeps first.
-    let marker = slow_build(&f);
-    let (t, _data) = common::tmux::open_deploytui_with_nix(&f.config_path, 120, 40, NIX_CONFIG);
+    let before = running(f);
+    let marker = slow_build(f);
+    let (t, data) = common::tmux::open_deploytui_with_nix(&f.config_path, 120, 40, NIX_CONFIG);
     t.wait_for("server1 up", LIMIT, |s| {
         s.contains("● up") && s.contains("d deploy")
     });
     t.deploy_server1(SUDO_PASSWORD, LIMIT);
     t.wait_for("the slow builder", LIMIT, |s| s.contains("building slowly"));
+    Some((t, data, before, marker))
+}
+
+#[test]
+fn a_busy_host_refuses_a_second_deploy_and_stopping_one_mid_build_leaves_the_host_alone() {
+    let Some(f) = fleet(1) else { return };
+    let Some((t, _data, before, marker)) = slow_deploy_in_the_tui(&f) else {
+        return;
+    };
     let builder_running = || !common::pids_matching(&marker).is_empty();
     assert!(builder_running(), "the builder runs");
     // A second deploy of the busy host is refused, and says why.
@@ -432,6 +443,38 @@ fn a_busy_host_refuses_a_second_deploy_and_stopping_one_mid_build_leaves_the_hos
     );
     t.keys(&["q"]);
     t.wait_for("the shell back", LIMIT, |s| s.contains("EXIT=0"));
+    assert_eq!(running(&f), before, "the host is untouched");
+}
+
+/// SIGTERM to the TUI mid-deploy (kill, a closing session): nothing is
+/// asked, the deploy is stopped as Esc stops it (nix and its builder end),
+/// its record is kept, the terminal left behind says what was stopped, and
+/// deploytui exits 143.
+#[test]
+fn sigterm_to_the_tui_mid_deploy_stops_it_keeps_it_and_says_so() {
+    let Some(f) = fleet(1) else { return };
+    let Some((t, data, before, marker)) = slow_deploy_in_the_tui(&f) else {
+        return;
+    };
+    let pid = t.shell_children()[0];
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let screen = t.wait_for("the shell back", LIMIT, |s| s.contains("EXIT="));
+    assert!(screen.contains("EXIT=143"), "{screen}");
+    assert!(
+        screen.contains("deploytui: server1: deploy stopped by SIGTERM"),
+        "{screen}"
+    );
+    common::wait_until(
+        "nix and its builder to stop",
+        Duration::from_secs(10),
+        || common::pids_matching(&marker).is_empty(),
+    );
+    let (_, record, _) = kept(data.path());
+    assert_eq!(record["verdict"], "cancelled at build", "{record}");
     assert_eq!(running(&f), before, "the host is untouched");
 }
 

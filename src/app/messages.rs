@@ -29,6 +29,9 @@ pub enum Msg {
     Log(String),
     /// Something the user must see now: the activity log and the status bar.
     Warn(String),
+    /// SIGTERM or SIGHUP (`kill`, a closed terminal window): quit as a
+    /// confirmed quit while working does, nothing asked.
+    Terminated(&'static str),
     JobFinished {
         id: JobId,
         outcome: Result<String, String>,

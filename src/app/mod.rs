@@ -433,6 +433,9 @@ pub struct State {
     /// A lock file updated and not yet committed: `c` offers to commit it.
     pub uncommitted_lock: Option<LockCommit>,
     pub quitting: bool,
+    /// The signal that stopped running work on the way out (the process
+    /// then exits 128 + its number).
+    pub stopped_by: Option<&'static str>,
     /// What ended while deploytui waited to quit, never seen on screen:
     /// printed to the terminal once the TUI is gone.
     pub unseen: Vec<String>,
@@ -510,6 +513,7 @@ impl State {
             nix_version: None,
             uncommitted_lock: None,
             quitting: false,
+            stopped_by: None,
             unseen: Vec::new(),
             config,
         }

@@ -91,6 +91,7 @@ fn apply(state: &mut State, msg: Msg) -> Vec<Effect> {
             activity(state, line);
             Vec::new()
         }
+        Msg::Terminated(signal) => deploys::on_terminated(state, signal),
         Msg::Warn(line) => {
             activity(state, line.clone());
             state.notice = Some(line);

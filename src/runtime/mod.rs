@@ -21,6 +21,8 @@ use crate::config::Config;
 use crate::remote::SshSettings;
 use crate::ui;
 
+/// How long a signal to leave waits for running deploys to stop and be kept.
+const TERMINATED_GRACE: Duration = Duration::from_secs(10);
 /// How long quitting waits for sessions to close before giving up.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -42,7 +44,9 @@ pub fn install_panic_logging() {
 /// Runs the TUI on a runtime of its own and returns as soon as the user
 /// quits: work still running in the background (a flake check, a git walk)
 /// is abandoned after a short grace, never waited for.
-pub fn run_blocking(config: Config, intro: Vec<String>) -> anyhow::Result<()> {
+/// `Ok(Some(code))`: a signal stopped running work on the way out; the
+/// process should exit with `code` (128 + the signal's number).
+pub fn run_blocking(config: Config, intro: Vec<String>) -> anyhow::Result<Option<u8>> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let result = runtime.block_on(run(config, intro));
     runtime.shutdown_timeout(Duration::from_millis(200));
@@ -50,12 +54,12 @@ pub fn run_blocking(config: Config, intro: Vec<String>) -> anyhow::Result<()> {
 }
 
 /// Runs the TUI until the user quits. `intro` lines open the activity log.
-pub async fn run(config: Config, intro: Vec<String>) -> anyhow::Result<()> {
+pub async fn run(config: Config, intro: Vec<String>) -> anyhow::Result<Option<u8>> {
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
     let result = event_loop(&mut terminal, config, intro).await;
     ratatui::restore();
     // What ended while deploytui waited to quit, on the terminal it leaves.
-    let unseen = result?;
+    let (unseen, stopped_by) = result?;
     let mut err = std::io::stderr();
     for line in unseen {
         let _ = std::io::Write::write_all(
@@ -63,14 +67,17 @@ pub async fn run(config: Config, intro: Vec<String>) -> anyhow::Result<()> {
             format!("deploytui: {}\n", crate::text::clean(&line)).as_bytes(),
         );
     }
-    Ok(())
+    Ok(stopped_by.map(|signal| match signal {
+        "SIGHUP" => 129,
+        _ => 143,
+    }))
 }
 
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     config: Config,
     intro: Vec<String>,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<(Vec<String>, Option<&'static str>)> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let settings = ssh_settings(&config)?;
     // Probes and deploys each run on at most `parallel` hosts at once, apart:
@@ -94,7 +101,7 @@ async fn event_loop(
     shutdown(workers).await;
     let dir = settings.control_dir.clone();
     let _ = tokio::task::spawn_blocking(move || crate::remote::end_masters(&dir)).await;
-    result.map(|()| std::mem::take(&mut state.unseen))
+    result.map(|()| (std::mem::take(&mut state.unseen), state.stopped_by))
 }
 
 /// Masters are in use every refresh; one left idle for two refreshes belongs to a killed deploytui.
@@ -141,7 +148,12 @@ async fn select_loop(
     // Activity lines already copied to the log file.
     let mut persisted = 0;
     let mut history = History::default();
+    // A signal to leave: running deploys get this long to stop and be kept.
+    let mut leave_by: Option<Instant> = None;
     loop {
+        if leave_by.is_some_and(|t| Instant::now() >= t) {
+            return Ok(());
+        }
         if dirty && last_draw.elapsed() >= FRAME {
             terminal.draw(|frame| ui::view(state, frame))?;
             dirty = false;
@@ -158,8 +170,17 @@ async fn select_loop(
             },
             Some(msg) = rx.recv() => msg,
             _ = tick.tick() => Msg::Tick(SystemTime::now()),
-            _ = sigterm.recv() => return Ok(()),
-            _ = sighup.recv() => return Ok(()),
+            _ = sigterm.recv() => {
+                // A second one: leave now.
+                if leave_by.is_some() { return Ok(()); }
+                leave_by = Some(Instant::now() + TERMINATED_GRACE);
+                Msg::Terminated("SIGTERM")
+            }
+            _ = sighup.recv() => {
+                if leave_by.is_some() { return Ok(()); }
+                leave_by = Some(Instant::now() + TERMINATED_GRACE);
+                Msg::Terminated("SIGHUP")
+            }
             _ = tokio::time::sleep_until(last_draw + FRAME), if dirty => continue,
         };
         let mut effects = update(state, msg);

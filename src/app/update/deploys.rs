@@ -262,6 +262,44 @@ pub(super) fn on_deploy_ended(state: &mut State, id: JobId, ok: bool) -> Vec<Eff
     effects
 }
 
+/// A signal to leave: with nothing running, quit; with deploys running,
+/// stop each as Esc does (nix's process groups ended, the step marked
+/// cancelled, the record kept) and quit once they have stopped, saying on
+/// the terminal left behind what was stopped. Nothing is asked: nobody may
+/// be there to answer.
+pub(crate) fn on_terminated(state: &mut State, signal: &'static str) -> Vec<Effect> {
+    if state.jobs.is_empty() {
+        return quit(state);
+    }
+    let hosts: Vec<usize> = state
+        .deploys
+        .iter()
+        .filter(|(_, d)| !d.finished())
+        .map(|(host, _)| *host)
+        .collect();
+    let mut effects = Vec::new();
+    for host in hosts {
+        if let Some(id) = state.deploy_job_of(host) {
+            let name = state.hosts.get(host).map_or("?", |h| h.name.as_str());
+            let at = state
+                .deploys
+                .get(&host)
+                .map(|d| d.verdict())
+                .unwrap_or_default();
+            state.unseen.push(format!(
+                "{name}: deploy stopped by {signal} ({at}); its record is kept"
+            ));
+            effects.push(Effect::StopDeploy { id, host });
+        }
+    }
+    // Waiting to quit: the last job to end quits (see `quit_if_waiting`).
+    state.overlay = Some(crate::app::Overlay::ConfirmQuit);
+    if !effects.is_empty() {
+        state.stopped_by = Some(signal);
+    }
+    effects
+}
+
 /// The answer to "stop this deploy?".
 pub(super) fn on_stop_deploy_key(state: &mut State, host: usize, key: KeyEvent) -> Vec<Effect> {
     match state.config.keymap.action_for(&key, Scope::Dialog) {

@@ -198,15 +198,7 @@ fn esc_on_a_deploying_host_asks_then_stops_it() {
     );
     let fx = ch(&mut s, 'y');
     assert_eq!(fx, vec![Effect::StopDeploy { id, host: 0 }]);
-    // What the host worker reports once it stopped the runner.
-    update(
-        &mut s,
-        Msg::Deploy {
-            id,
-            event: DeployEvent::Cancelled,
-        },
-    );
-    let fx = update(&mut s, Msg::DeployEnded { id, ok: false });
+    let fx = stopped_by_its_worker(&mut s, id);
     let d = &s.deploys[&0];
     assert_eq!(d.verdict(), "cancelled at build");
     assert_eq!(d.steps[1].state, StepState::Failed("cancelled".into()));
@@ -472,4 +464,54 @@ fn a_deploy_that_ends_while_deploytui_waits_to_quit_is_said_after_the_tui() {
     let fx = update(&mut s, Msg::DeployEnded { id, ok: false });
     assert!(fx.contains(&Effect::Quit), "{fx:?}");
     assert_eq!(s.unseen, ["s1: deploy failed at build"]);
+}
+
+/// What the host worker reports once it stopped a deploy's runner.
+fn stopped_by_its_worker(s: &mut State, id: JobId) -> Vec<Effect> {
+    update(
+        s,
+        Msg::Deploy {
+            id,
+            event: DeployEvent::Cancelled,
+        },
+    );
+    update(s, Msg::DeployEnded { id, ok: false })
+}
+
+/// SIGTERM (or a closed terminal) while a deploy runs: nothing asked, the
+/// deploy stopped as Esc stops it, quit once it ended, and the terminal
+/// left behind told what was stopped. With nothing running: quit.
+#[test]
+fn a_signal_to_leave_stops_running_deploys_then_quits() {
+    let mut idle = deploy_state();
+    assert_eq!(
+        update(&mut idle, Msg::Terminated("SIGTERM")),
+        vec![Effect::Quit]
+    );
+
+    let mut s = deploy_state();
+    let (id, _) = start(&mut s);
+    update(
+        &mut s,
+        Msg::Deploy {
+            id,
+            event: DeployEvent::Started(StepKind::Build),
+        },
+    );
+    let fx = update(&mut s, Msg::Terminated("SIGTERM"));
+    assert_eq!(fx, vec![Effect::StopDeploy { id, host: 0 }]);
+    assert!(
+        s.waiting_to_quit(),
+        "nothing asked: it waits for the deploy to stop"
+    );
+    assert_eq!(s.stopped_by, Some("SIGTERM"), "the exit code will say so");
+    assert!(
+        s.unseen
+            .iter()
+            .any(|l| l.contains("deploy stopped by SIGTERM (evaluating…)")),
+        "{:?}",
+        s.unseen
+    );
+    let fx = stopped_by_its_worker(&mut s, id);
+    assert!(fx.contains(&Effect::Quit), "{fx:?}");
 }
