@@ -91,6 +91,14 @@ pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String>
                 .is_some_and(|d| !d.finished())
             {
                 Some("a deploy of this host is running".into())
+            } else if state
+                .hosts
+                .get(state.selected_host)
+                .and_then(|h| h.last_known())
+                .and_then(|p| p.probe.generation)
+                .is_some_and(|g| g <= 1)
+            {
+                Some("generation 1 is this host's first: there is nothing before it".into())
             } else {
                 None
             }

@@ -63,6 +63,43 @@ fn output(code: i32, stderr: &str) -> CommandOutput {
     }
 }
 
+/// `b` is offered only where there is a generation to go back to.
+#[test]
+fn rollback_is_not_offered_at_the_first_generation() {
+    let offered = |generation: u32| {
+        let mut s = state(1);
+        let probe = HostProbe {
+            now: Some(1000),
+            generation: Some(generation),
+            ..HostProbe::default()
+        };
+        update(
+            &mut s,
+            Msg::ProbeDone {
+                host: 0,
+                result: Ok((probe, Duration::from_millis(12))),
+                at: at(1000),
+            },
+        );
+        let footer = crate::app::modes::footer(&s);
+        (
+            footer.iter().any(|(_, label)| *label == "rollback"),
+            crate::app::modes::unavailable(
+                &s,
+                crate::app::modes::mode(&s),
+                crate::keymap::Action::Rollback,
+            ),
+        )
+    };
+    assert_eq!(offered(2), (true, None));
+    let (shown, why) = offered(1);
+    assert!(!shown);
+    assert_eq!(
+        why.as_deref(),
+        Some("generation 1 is this host's first: there is nothing before it")
+    );
+}
+
 #[test]
 fn q_quits_when_idle() {
     let mut s = state(1);
