@@ -208,6 +208,9 @@ pub fn find_sites(repo: &Path, m: &Mismatch) -> Result<Vec<Site>, String> {
     if sites.is_empty() {
         sites = placeholder_sites(repo, &files, &m.got, None);
     }
+    // The one preselected is the likeliest: a hash attribute's assignment
+    // (`npmDepsHash = "…";`) before a mention elsewhere (a note, a test).
+    sites.sort_by_key(|s| assigned(&s.old, None).is_none());
     Ok(sites)
 }
 
@@ -350,8 +353,11 @@ pub fn write_site(repo: &Path, site: &Site) -> Result<(), String> {
     std::io::Write::write_all(&mut file, lines.concat().as_bytes())
         .map_err(|e| format!("{}: {e}", aside.display()))?;
     drop(file);
+    // The file stays whose it was, with its mode (deploytui may run as root).
     if let Ok(meta) = std::fs::metadata(&path) {
+        use std::os::unix::fs::MetadataExt;
         let _ = std::fs::set_permissions(&aside, meta.permissions());
+        let _ = std::os::unix::fs::chown(&aside, Some(meta.uid()), Some(meta.gid()));
     }
     std::fs::rename(&aside, &path).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -154,3 +154,36 @@ fn nothing_outside_the_repository_is_read_or_written() {
         .unwrap()
         .contains(GOT));
 }
+
+/// A decoy that mentions the hash (a note, in base-16) comes first by name;
+/// the attribute's assignment is the one preselected all the same. Written
+/// as root, the file keeps its owner and mode.
+#[test]
+fn the_assignment_comes_first_and_a_written_file_keeps_its_owner() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let hex: String = sri_bytes(OLD_REAL)
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let r = repo(&[
+        ("app/notes.txt", &format!("the old deps hash was {hex}\n")),
+        (
+            "infra/pkgs/webapp.nix",
+            &format!("{{\n  npmDepsHash = \"{OLD_REAL}\";\n}}\n"),
+        ),
+    ]);
+    let sites = find_sites(r.path(), &mismatch(OLD_REAL)).unwrap();
+    assert_eq!(sites.len(), 2, "{sites:#?}");
+    assert_eq!(sites[0].place(), "infra/pkgs/webapp.nix:2", "{sites:#?}");
+    let file = r.path().join("infra/pkgs/webapp.nix");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    if rustix::process::geteuid().is_root() {
+        std::os::unix::fs::chown(&file, Some(4242), Some(4242)).unwrap();
+    }
+    let before = std::fs::metadata(&file).unwrap();
+    write_site(r.path(), &sites[0]).unwrap();
+    let after = std::fs::metadata(&file).unwrap();
+    assert_eq!(after.permissions().mode() & 0o777, 0o640);
+    assert_eq!((after.uid(), after.gid()), (before.uid(), before.gid()));
+}
