@@ -343,3 +343,30 @@ fn panes_are_sized_by_their_content_and_the_log_gets_the_room() {
     let drawn = screen(&mut s, 160, 48);
     assert!(drawn.contains(&"x".repeat(140)), "{drawn}");
 }
+
+/// A past deploy's row longer than the dialog ends in `…`: a cut is seen as one.
+#[test]
+fn history_rows_that_do_not_fit_end_in_an_ellipsis() {
+    let mut s = state();
+    let record: deploytui::deploy::history::Record = serde_json::from_value(serde_json::json!({
+        "schema": "deploytui.deploy-record/1",
+        "host": "server1", "target": "me@server1", "engine": "native",
+        "action": "switch", "installable": "x", "overrides": [],
+        "started": 1_795_556_000u64, "ended": 1_795_556_060u64,
+        "verdict": "switch done", "ok": true, "before": null, "after": null,
+        "steps": [],
+        "diagnoses": [{
+            "kind": "stale-services",
+            "title": "nginx is still running the previous configuration, and so is every other service this host watches",
+            "evidence": [], "fix": null
+        }]
+    }))
+    .expect("record");
+    update(&mut s, Msg::HistoryListed(vec![record]));
+    let drawn = screen(&mut s, 80, 24);
+    let row = drawn
+        .lines()
+        .find(|l| l.contains("server1 (switch)"))
+        .unwrap_or_else(|| panic!("{drawn}"));
+    assert!(row.contains("…║"), "{row}");
+}

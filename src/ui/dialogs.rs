@@ -455,6 +455,9 @@ pub fn history(
         area.width.saturating_sub(4).min(110),
         u16::try_from(records.len() + 2).unwrap_or(u16::MAX),
     );
+    // Borders and the highlight mark take four columns; a longer row ends
+    // in `…`, so a cut is seen as one.
+    let width = usize::from(rect.width.saturating_sub(4));
     let items: Vec<ListItem> = records
         .iter()
         .map(|r| {
@@ -463,7 +466,7 @@ pub fn history(
                 Some(false) => theme.error,
                 None => theme.warn,
             };
-            ListItem::new(Line::styled(r.line(), style))
+            ListItem::new(Line::styled(super::fit(&r.line(), width), style))
         })
         .collect();
     frame.render_widget(Clear, rect);
