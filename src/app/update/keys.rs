@@ -440,10 +440,11 @@ pub(super) fn find(state: &mut State, direction: Direction) {
             state.log_view.from_bottom = len - 1 - i;
             state.log_view.follow = state.log_view.from_bottom == 0;
             let km = &state.config.keymap;
+            // Which match this is, counted from the oldest, as a pager says it.
+            let nth = hits.iter().position(|h| *h == i).map_or(0, |p| p + 1);
             state.notice = Some(format!(
-                "\"{text}\": line {} of {len}, {} ({} older, {} newer)",
+                "\"{text}\": match {nth} of {total}, line {} of {len} ({} older, {} newer)",
                 i + 1,
-                crate::text::count(total as u64, "match", "matches"),
                 km.keys_of(Action::NextMatch),
                 km.keys_of(Action::PrevMatch)
             ));

@@ -349,12 +349,20 @@ fn slash_searches_the_log_and_n_goes_to_older_matches() {
     assert_eq!(shown_last(&s), "line 23 error: beta");
     assert!(!s.log_view.follow);
     assert!(
-        s.notice.as_deref().unwrap_or("").contains("3 matches"),
+        s.notice
+            .as_deref()
+            .unwrap_or("")
+            .contains("match 3 of 3, line"),
         "{:?}",
         s.notice
     );
     ch(&mut s, 'n');
     assert_eq!(shown_last(&s), "line 13 error: beta");
+    assert!(
+        s.notice.as_deref().unwrap_or("").contains("match 2 of 3"),
+        "which match this is: {:?}",
+        s.notice
+    );
     update(
         &mut s,
         Msg::Key(KeyEvent::new(KeyCode::Char('N'), KeyModifiers::SHIFT)),
