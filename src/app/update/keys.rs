@@ -189,6 +189,14 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Action::Journal => return follow_journal(state),
         Action::CloseJournal => {
             let effects = stop_journal(state, "closed");
+            // What was said about the open journal no longer holds.
+            if state
+                .notice
+                .as_deref()
+                .is_some_and(|n| n.contains("journal"))
+            {
+                state.notice = None;
+            }
             state.journal = None;
             state.past = None;
             state.show_deploy = false;

@@ -750,6 +750,28 @@ fn a_failed_action_shows_exit_status_and_stderr() {
 
 // ---- journal ----
 
+/// `v` while a journal is open says so; closing the journal takes that
+/// word away with it.
+#[test]
+fn closing_the_journal_clears_what_was_said_about_it() {
+    let mut s = state_with("none", 1);
+    to_services(&mut s);
+    ch(&mut s, 'l');
+    ch(&mut s, 'v');
+    assert!(
+        s.notice
+            .as_deref()
+            .unwrap_or("")
+            .contains("a journal is open"),
+        "{:?}",
+        s.notice
+    );
+    let close = s.config.keymap.keys_of(crate::keymap::Action::CloseJournal);
+    ch(&mut s, close.chars().next().expect("a key"));
+    assert!(s.journal.is_none());
+    assert_eq!(s.notice, None);
+}
+
 #[test]
 fn journal_follows_the_selected_unit_and_stops_when_another_is_chosen() {
     let mut s = state_with("none", 2);
