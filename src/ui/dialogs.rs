@@ -211,6 +211,19 @@ fn capitalise(word: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The uncommitted files of the repository holding `host`'s flake, said
+/// short (`app/index.html, +2 more`), when there are any.
+fn dirty_files(state: &State, host: usize) -> Option<String> {
+    let crate::app::FlakeStatus::Checked(report) = &state.hosts.get(host)?.flake else {
+        return None;
+    };
+    let (first, rest) = report.dirty.split_first()?;
+    Some(match rest.len() {
+        0 => crate::text::quote(first),
+        n => format!("{}, +{n} more", crate::text::quote(first)),
+    })
+}
+
 pub fn confirm_lock_update(
     frame: &mut Frame,
     area: Rect,
@@ -247,6 +260,16 @@ pub fn confirm_lock_update(
     }
     lines.extend(command(&u.argv, area, theme));
     lines.push(Line::raw(""));
+    if let Some(dirty) = dirty_files(state, u.host) {
+        lines.push(Line::styled(
+            format!(
+                "⚠ The repository has uncommitted changes ({dirty}): the lock will pin the \
+                 working tree as it is, with no commit to compare or deploy by. Commit them first."
+            ),
+            theme.warn,
+        ));
+        lines.push(Line::raw(""));
+    }
     lines.push(Line::raw(if u.rewrite.is_some() {
         "Only that line and the lock change; nothing is committed until you say so."
     } else {
@@ -284,6 +307,16 @@ pub fn confirm_lock_commit(
     let argv = crate::runtime::commit_argv(c);
     lines.extend(command(&argv, area, theme));
     lines.push(Line::raw(""));
+    if let Some(dirty) = dirty_files(state, state.selected_host) {
+        lines.push(Line::styled(
+            format!(
+                "⚠ Other changes are not committed ({dirty}): a lock taken from a dirty tree \
+                 pins it with no rev. Commit them, then update the lock again."
+            ),
+            theme.warn,
+        ));
+        lines.push(Line::raw(""));
+    }
     lines.push(answer_keys(state, theme));
     frame_dialog(
         frame,
