@@ -18,6 +18,12 @@ pub fn data_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("deploytui"))
 }
 
+/// Makes `dir` the user's alone (0700): control sockets, kept deploys.
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
 /// One of the uids in /proc/self/status (`Uid: real effective saved fs`);
 /// no unsafe call needed.
 fn status_uid(field: usize) -> Option<u32> {

@@ -113,7 +113,7 @@ pub fn control_dir() -> std::io::Result<PathBuf> {
         .unwrap_or_else(std::env::temp_dir)
         .join(format!("deploytui-{}", crate::paths::uid()));
     std::fs::create_dir_all(&base)?;
-    restrict(&base)?;
+    crate::paths::private_dir(&base)?;
     if let Ok(entries) = std::fs::read_dir(&base) {
         for entry in entries.flatten() {
             let Some(pid) = entry
@@ -132,11 +132,6 @@ pub fn control_dir() -> std::io::Result<PathBuf> {
     let dir = base.join(std::process::id().to_string());
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
-}
-
-fn restrict(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
 /// Asks every ssh master with a socket below `dir` (`<dir>/s…/m`, as

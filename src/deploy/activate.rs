@@ -15,6 +15,11 @@ use super::native::Context;
 use super::{Event, Plan, StepKind};
 use crate::remote::Transport;
 
+/// Where deploytui keeps its files on a host (in /run: a reboot clears it):
+/// each activation's log, status and pid, and the deploy lock. The shell
+/// scripts below name it as it is.
+pub const RUN_DIR: &str = "/run/deploytui";
+
 /// How long deploytui tries to reach the host again after losing it.
 const RECONNECT_FOR: Duration = Duration::from_secs(90);
 const RECONNECT_EVERY: Duration = Duration::from_secs(1);
@@ -251,7 +256,7 @@ async fn follow(
 /// log may say what the system holds, and a flood of it stays in /run
 /// (memory) until a reboot otherwise. A failure here changes nothing.
 async fn remove_files(plan: &Plan, cx: &Context<'_>, transport: &Transport, id: &str) {
-    let b = format!("/run/deploytui/{id}");
+    let b = format!("{RUN_DIR}/{id}");
     let argv = crate::remote::privileged(
         plan.sudo,
         &[

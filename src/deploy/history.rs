@@ -7,7 +7,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -140,7 +140,7 @@ impl Writer {
     pub fn create(base: &Path, deploy: &Deploy) -> std::io::Result<Writer> {
         // Private to the user: a deploy's log says what its systems hold.
         std::fs::create_dir_all(base)?;
-        private(base, 0o700)?;
+        crate::paths::private_dir(base)?;
         let started = crate::ui::unix_secs(deploy.started);
         // Sorts by time; the host name is checked by the config (no `/`).
         let stem = format!("{started}-{}", deploy.plan.host_name);
@@ -151,7 +151,7 @@ impl Writer {
             folder = base.join(format!("{stem}-{n}"));
         }
         std::fs::create_dir(&folder)?;
-        private(&folder, 0o700)?;
+        crate::paths::private_dir(&folder)?;
         let log = OpenOptions::new()
             .create_new(true)
             .append(true)
@@ -228,10 +228,6 @@ impl Writer {
         file.sync_all()?;
         std::fs::rename(&aside, self.folder.join("record.json"))
     }
-}
-
-fn private(path: &Path, mode: u32) -> std::io::Result<()> {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
 /// Every kept deploy, newest first; folders that do not read are skipped.

@@ -20,8 +20,8 @@ const READY: &str = "deploytui-locked";
 const BUSY: i32 = 75;
 const NO_FLOCK: i32 = 69;
 
-/// Where the lock lives on a host (in /run: a reboot frees it).
-pub const LOCK_DIR: &str = "/run/deploytui";
+/// Where the lock lives on a host: beside the activations' files.
+pub const LOCK_DIR: &str = super::activate::RUN_DIR;
 
 /// Runs as root: `sh -c LOCK_SCRIPT deploytui-lock OWNER READY DIR`. It
 /// holds the lock on fd 9 until its stdin closes (`cat`). A deploy that

@@ -158,13 +158,19 @@ impl Plan {
         }
     }
 
+    /// The user's nixos-rebuild line as the config writes it. `None` for the
+    /// native engine.
+    pub fn rebuild_command(&self) -> Option<&[String]> {
+        match &self.engine {
+            PlanEngine::NixosRebuild { command } => Some(command),
+            PlanEngine::Native => None,
+        }
+    }
+
     /// The nixos-rebuild line this plan runs: the user's, with the plan's
     /// action and the overrides. `None` for the native engine.
     pub fn rebuild_argv(&self) -> Option<Vec<String>> {
-        let PlanEngine::NixosRebuild { command } = &self.engine else {
-            return None;
-        };
-        let mut argv = command.clone();
+        let mut argv = self.rebuild_command()?.to_vec();
         if let Ok((at, _)) = rebuild::action_of(&argv) {
             argv[at] = self.action.as_str().into();
         }

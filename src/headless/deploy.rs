@@ -184,11 +184,7 @@ async fn prepare<'a>(
     source: &PasswordSource,
 ) -> anyhow::Result<(&'a Host, Plan, Option<Secret>, Option<FlakeReport>)> {
     let (action, json) = (how.action, how.json);
-    let index = config
-        .hosts
-        .iter()
-        .position(|h| h.name == host.name)
-        .unwrap_or(0);
+    let index = index_of(config, host);
     let flake = host
         .flake
         .as_ref()
@@ -219,10 +215,7 @@ async fn prepare<'a>(
     let plan = Plan::new(index, host, action, overrides).map_err(|e| anyhow::anyhow!(e))?;
     show_plan(&plan, &host.name, json);
     // The password before anything runs: with none there is nothing to do.
-    let password = match host.sudo {
-        SudoMode::Password => Some(read_password(host, source)?),
-        _ => None,
-    };
+    let password = password_for(host, source)?;
     Ok((host, plan, password, Some(report)))
 }
 
@@ -252,20 +245,30 @@ pub async fn rollback(
     let text = read.map_err(|e| anyhow::anyhow!("{name}: cannot read its generations: {e}"))?;
     let (from, to) = crate::deploy::generations::current_and(&text.stdout, to)
         .map_err(|e| anyhow::anyhow!("{name}: no rollback: {e}"))?;
-    let index = config
-        .hosts
-        .iter()
-        .position(|h| h.name == host.name)
-        .unwrap_or(0);
+    let index = index_of(config, host);
     let plan = Plan::rollback(index, host, from, to);
     show_plan(&plan, name, json);
-    let password = match host.sudo {
-        SudoMode::Password => Some(read_password(host, &source)?),
-        _ => None,
-    };
+    let password = password_for(host, &source)?;
     let stop = stop_on_signals();
     let outcome = deploy_one(config, host, plan, password, None, json, stop.clone()).await?;
     Ok(stopped_code(&stop).unwrap_or(outcome.code()))
+}
+
+/// The host's place in the config (plans name hosts by it).
+fn index_of(config: &Config, host: &Host) -> usize {
+    config
+        .hosts
+        .iter()
+        .position(|h| h.name == host.name)
+        .unwrap_or(0)
+}
+
+/// The sudo password, asked before anything runs, when the host needs one.
+fn password_for(host: &Host, source: &PasswordSource) -> anyhow::Result<Option<Secret>> {
+    Ok(match host.sudo {
+        SudoMode::Password => Some(read_password(host, source)?),
+        _ => None,
+    })
 }
 
 /// The plan, before anything runs: every command (or the `plan` event).

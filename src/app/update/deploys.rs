@@ -271,21 +271,16 @@ pub(crate) fn on_terminated(state: &mut State, signal: &'static str) -> Vec<Effe
     if state.jobs.is_empty() {
         return quit(state);
     }
-    let hosts: Vec<usize> = state
+    let running: Vec<(usize, String)> = state
         .deploys
         .iter()
         .filter(|(_, d)| !d.finished())
-        .map(|(host, _)| *host)
+        .map(|(host, d)| (*host, d.verdict()))
         .collect();
     let mut effects = Vec::new();
-    for host in hosts {
+    for (host, at) in running {
         if let Some(id) = state.deploy_job_of(host) {
             let name = state.hosts.get(host).map_or("?", |h| h.name.as_str());
-            let at = state
-                .deploys
-                .get(&host)
-                .map(|d| d.verdict())
-                .unwrap_or_default();
             state.unseen.push(format!(
                 "{name}: deploy stopped by {signal} ({at}); its record is kept"
             ));

@@ -37,7 +37,7 @@ pub async fn run(plan: &Plan, cx: &Context<'_>, events: &mpsc::UnboundedSender<E
     let send = |e: Event| {
         let _ = events.send(e);
     };
-    let Some(argv) = plan.rebuild_argv() else {
+    let (Some(written), Some(argv)) = (plan.rebuild_command(), plan.rebuild_argv()) else {
         send(Event::Finished(
             StepKind::Build,
             Err("this host's engine is not nixos-rebuild".into()),
@@ -54,10 +54,6 @@ pub async fn run(plan: &Plan, cx: &Context<'_>, events: &mpsc::UnboundedSender<E
     steps.start(StepKind::Build, events);
     // Which nixos-rebuild this is decides how it asks for the password; a
     // flag it does not have fails the line before anything runs.
-    let written = match &plan.engine {
-        super::PlanEngine::NixosRebuild { command } => command.as_slice(),
-        super::PlanEngine::Native => argv.as_slice(),
-    };
     let kind = match which_nixos_rebuild(written).await {
         Ok(kind) => kind,
         Err(why) => {
