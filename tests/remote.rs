@@ -478,3 +478,72 @@ fn a_journal_follow_streams_new_lines_and_ends_on_the_host_when_dropped() {
         t.close().await;
     });
 }
+
+/// Verify after activation, when the session is gone (the new system cut
+/// the network, or the master died idle during a flood): it reconnects as
+/// activation does and checks; when the host stays away, what it runs is
+/// "not known", never a failure.
+#[test]
+fn a_verify_that_lost_the_session_reconnects_and_says_not_known_when_it_cannot() {
+    use deploytui::deploy::native::{verify, Verified};
+    use deploytui::deploy::{Context, Event, Plan, SwitchAction};
+    let Some(mut f) = fleet(1) else { return };
+    let config = config_of(&f);
+    let settings = test_settings();
+    let host = &config.hosts[0];
+    let out = f
+        .ssh(0, "root", "readlink -f /run/current-system")
+        .output()
+        .expect("ssh");
+    let running = text(&out.stdout).trim().to_string();
+    assert!(running.starts_with("/nix/store/"), "{running}");
+    let plan = Plan::new(0, host, SwitchAction::Switch, Vec::new()).expect("plan");
+    rt().block_on(async {
+        let dead = Transport::connect(host, &settings).await.expect("connect");
+        // The master ends, as one that died idle.
+        dead.clone().close().await;
+        let cx = Context {
+            transport: &dead,
+            reconnect: Some((host, &settings)),
+            reconnect_for: Duration::from_secs(6),
+            nix_sshopts: None,
+            password: None,
+            command_timeout: settings.command_timeout,
+            action_timeout: settings.action_timeout,
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (verified, fresh) = verify(&plan, &cx, &running, None, &tx).await;
+        assert!(
+            matches!(&verified, Verified::Yes(what) if what.starts_with("the host runs ")),
+            "{verified:?}"
+        );
+        let fresh = fresh.expect("a new session, for what follows");
+        let Ok(Event::Output(_, said)) = rx.try_recv() else {
+            panic!("the reconnect is said");
+        };
+        assert!(said[0].contains("reconnecting…"), "{said:?}");
+        fresh.close().await;
+
+        // A different system is a known "no", over the same reconnect.
+        let other = "/nix/store/00000000000000000000000000000000-nixos-system-other";
+        let (verified, fresh) = verify(&plan, &cx, other, None, &tx).await;
+        assert!(matches!(verified, Verified::No(_)), "{verified:?}");
+        if let Some(t) = fresh {
+            t.close().await;
+        }
+
+        // The host away for longer than the reconnect tries: not known.
+        f.hosts[0].cut_ssh().expect("cut ssh");
+        let (verified, fresh) = verify(&plan, &cx, &running, None, &tx).await;
+        f.hosts[0].restore_ssh().expect("sshd back");
+        assert!(fresh.is_none());
+        let Verified::Unknown(why) = &verified else {
+            panic!("{verified:?}");
+        };
+        assert!(
+            why.contains("cannot reach the host") && why.contains("did not answer for 6s"),
+            "{why}"
+        );
+        assert!(!verified.is_failure());
+    });
+}

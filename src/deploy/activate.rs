@@ -21,7 +21,7 @@ use crate::remote::Transport;
 pub const RUN_DIR: &str = "/run/deploytui";
 
 /// How long deploytui tries to reach the host again after losing it.
-const RECONNECT_FOR: Duration = Duration::from_secs(90);
+pub const RECONNECT_FOR: Duration = Duration::from_secs(90);
 const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 
 /// The detached job, `sh -c JOB STC ACTION BASE`: runs switch-to-configuration
@@ -201,7 +201,7 @@ pub async fn run(
                             Err(format!(
                                 "connection lost during activation and the host did not answer \
                                  for {}s: what happened there is not known (probe it)",
-                                RECONNECT_FOR.as_secs()
+                                cx.reconnect_for.as_secs()
                             )),
                             fresh,
                         )
@@ -300,10 +300,10 @@ fn read_followed(text: &str) -> FollowLine<'_> {
     }
 }
 
-/// A new session to the host, tried every second for a while.
-async fn reconnect(cx: &Context<'_>) -> Option<Transport> {
+/// A new session to the host, tried every second for `cx.reconnect_for`.
+pub(super) async fn reconnect(cx: &Context<'_>) -> Option<Transport> {
     let (host, settings) = cx.reconnect?;
-    let until = Instant::now() + RECONNECT_FOR;
+    let until = Instant::now() + cx.reconnect_for;
     while Instant::now() < until {
         if let Ok(t) = Transport::connect(host, settings).await {
             return Some(t);

@@ -86,6 +86,7 @@ impl Record {
                         StepState::Running => ("running", String::new()),
                         StepState::Done(w) => ("done", w.clone()),
                         StepState::Failed(w) => ("failed", w.clone()),
+                        StepState::Unknown(w) => ("unknown", w.clone()),
                         StepState::Skipped => ("skipped", String::new()),
                     };
                     (s.kind.name().to_string(), state.to_string(), words)

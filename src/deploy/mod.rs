@@ -124,6 +124,9 @@ pub enum StepState {
     Running,
     Done(String),
     Failed(String),
+    /// It ran, but could not tell (verify could not reach the host): not a
+    /// failure, and not a success either.
+    Unknown(String),
     /// Not run: an earlier step failed, or the deploy was cancelled.
     Skipped,
 }
@@ -145,6 +148,8 @@ pub enum Event {
     Output(StepKind, Vec<String>),
     /// The step ended: what it achieved, or why it failed.
     Finished(StepKind, Result<String, String>),
+    /// The step ended without an answer: why it could not tell.
+    Unknown(StepKind, String),
     /// The built system's store path.
     Built(String),
     /// The system the host ran before the deploy.
@@ -276,32 +281,19 @@ impl Deploy {
                     }
                     other => other,
                 };
-                let line = match &result {
-                    Ok(what) => format!("{}: {what}", kind.name()),
-                    Err(why) => format!("{} FAILED: {why}", kind.name()),
+                let (line, state) = match result {
+                    Ok(what) => (format!("{}: {what}", kind.name()), StepState::Done(what)),
+                    Err(why) => (
+                        format!("{} FAILED: {why}", kind.name()),
+                        StepState::Failed(why),
+                    ),
                 };
-                if let Some(s) = self.step_mut(kind) {
-                    s.ended = Some(now);
-                    s.state = match result {
-                        Ok(what) => StepState::Done(what),
-                        Err(why) => StepState::Failed(why),
-                    };
-                }
-                if self.failed() {
-                    for s in &mut self.steps {
-                        if s.state == StepState::Waiting {
-                            s.state = StepState::Skipped;
-                        }
-                    }
-                }
-                if self
-                    .steps
-                    .iter()
-                    .all(|s| !matches!(s.state, StepState::Waiting | StepState::Running))
-                {
-                    self.ended = Some(now);
-                }
+                self.end_step(kind, state, now);
                 added.push(line);
+            }
+            Event::Unknown(kind, why) => {
+                added.push(format!("{}: NOT KNOWN: {why}", kind.name()));
+                self.end_step(kind, StepState::Unknown(why), now);
             }
             Event::Built(path) => {
                 added.push(format!("built {path}"));
@@ -359,6 +351,36 @@ impl Deploy {
         added
     }
 
+    /// A step ended (done, failed or not known): the steps after a failure
+    /// will not run, and the deploy is over when none waits or runs.
+    fn end_step(&mut self, kind: StepKind, state: StepState, now: SystemTime) {
+        if let Some(s) = self.step_mut(kind) {
+            s.ended = Some(now);
+            s.state = state;
+        }
+        if self.failed() {
+            for s in &mut self.steps {
+                if s.state == StepState::Waiting {
+                    s.state = StepState::Skipped;
+                }
+            }
+        }
+        if self
+            .steps
+            .iter()
+            .all(|s| !matches!(s.state, StepState::Waiting | StepState::Running))
+        {
+            self.ended = Some(now);
+        }
+    }
+
+    /// A step could not tell how it went (verify could not reach the host).
+    pub fn unknown(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s.state, StepState::Unknown(_)))
+    }
+
     pub fn failed(&self) -> bool {
         self.steps
             .iter()
@@ -390,10 +412,14 @@ impl Deploy {
             if let Some(r) = &self.plan.rollback {
                 return format!("rolled back to generation {}", r.to.number);
             }
-            return match self.plan.action {
-                SwitchAction::DryActivate => "dry run done".into(),
+            let done = match self.plan.action {
+                SwitchAction::DryActivate => "dry run done".to_string(),
                 a => format!("{} done", a.as_str()),
             };
+            if self.unknown() {
+                return format!("{done}, not verified: the host could not be reached");
+            }
+            return done;
         }
         match self.current() {
             Some(s) => format!("{}…", self.step_words(s.kind)),

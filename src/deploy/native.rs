@@ -24,6 +24,8 @@ pub struct Context<'a> {
     /// The host and ssh settings, to connect again when the session is lost
     /// during activation (`None`: no second try).
     pub reconnect: Option<(&'a crate::config::Host, &'a crate::remote::SshSettings)>,
+    /// How long to try (`activate::RECONNECT_FOR` but in tests).
+    pub reconnect_for: Duration,
     /// `NIX_SSHOPTS` for `nix copy` (through the host's ssh master).
     pub nix_sshopts: Option<String>,
     pub password: Option<&'a Secret>,
@@ -31,6 +33,19 @@ pub struct Context<'a> {
     pub command_timeout: Duration,
     /// Deadline of the profile and activation commands.
     pub action_timeout: Duration,
+}
+
+impl<'a> Context<'a> {
+    /// The same context over another session (one made after a reconnect).
+    pub fn over<'b>(&self, transport: &'b Transport) -> Context<'b>
+    where
+        'a: 'b,
+    {
+        Context {
+            transport,
+            ..self.clone()
+        }
+    }
 }
 
 /// Runs every step of `plan`, stopping at the first that fails. Returns
@@ -118,24 +133,17 @@ pub async fn run(
         return false;
     }
     // After a reconnect, the new session for what follows.
-    let reconnected;
-    let cx = match &fresh {
-        Some(t) => {
-            reconnected = Context {
-                transport: t,
-                ..cx.clone()
-            };
-            &reconnected
-        }
-        None => cx,
-    };
+    let reconnected = fresh.as_ref().map(|t| cx.over(t));
+    let cx = reconnected.as_ref().unwrap_or(cx);
 
     send(Event::Started(StepKind::Verify));
-    let result = verify(plan, cx, &built, before.as_deref()).await;
-    let ok = result.is_ok();
-    send(Event::Finished(StepKind::Verify, result));
+    let (verified, again) = verify(plan, cx, &built, before.as_deref(), events).await;
+    let ok = !verified.is_failure();
+    send(verified.event());
+    let reconnected_again = again.as_ref().map(|t| cx.over(t));
+    let cx = reconnected_again.as_ref().unwrap_or(cx);
     look_after(plan, cx, events).await;
-    if let Some(t) = fresh {
+    for t in [fresh, again].into_iter().flatten() {
         t.close().await;
     }
     ok
@@ -357,53 +365,140 @@ fn name(path: &str) -> String {
 }
 
 pub(super) async fn current_system(cx: &Context<'_>) -> Option<String> {
-    readlink(cx, "/run/current-system").await
+    read_link(cx.transport, "/run/current-system", cx.command_timeout)
+        .await
+        .ok()
+        .flatten()
 }
 
-async fn readlink(cx: &Context<'_>, link: &str) -> Option<String> {
+/// Where a link on the host points: `Ok(None)` when it is not a store
+/// path; `Err` when the host could not be asked.
+async fn read_link(
+    transport: &Transport,
+    link: &str,
+    limit: Duration,
+) -> Result<Option<String>, String> {
     let argv = vec![
         "readlink".to_string(),
         "-f".into(),
         "--".into(),
         link.into(),
     ];
-    let out = cx
-        .transport
-        .output(&argv, None, cx.command_timeout)
+    let out = transport
+        .output(&argv, None, limit)
         .await
-        .ok()?;
+        .map_err(|e| e.to_string())?;
     let path = out.stdout.trim().to_string();
-    (out.success() && crate::probe::is_store_path(&path)).then_some(path)
+    Ok((out.success() && crate::probe::is_store_path(&path)).then_some(path))
 }
 
-/// The host runs (or will boot) what was built.
-pub(super) async fn verify(
+/// Reads a link after activation, when the session may be gone (the new
+/// system restarted the network, the master died idle during a flood): a
+/// failed read reconnects, as activation does, and tries once more. The
+/// new session, if one was made, is for what follows.
+pub(super) async fn read_link_after(
+    cx: &Context<'_>,
+    link: &str,
+    step: StepKind,
+    events: &mpsc::UnboundedSender<Event>,
+) -> (Result<Option<String>, String>, Option<Transport>) {
+    let first = match read_link(cx.transport, link, cx.command_timeout).await {
+        Err(why) => why,
+        read => return (read, None),
+    };
+    if cx.reconnect.is_none() {
+        return (Err(first), None);
+    }
+    let _ = events.send(Event::Output(
+        step,
+        vec![format!("cannot reach the host ({first}): reconnecting…")],
+    ));
+    match super::activate::reconnect(cx).await {
+        Some(t) => (read_link(&t, link, cx.command_timeout).await, Some(t)),
+        None => (
+            Err(format!(
+                "{first}; the host did not answer for {}s",
+                cx.reconnect_for.as_secs()
+            )),
+            None,
+        ),
+    }
+}
+
+/// How a verify ended. `Unknown` is not a failure: the host could not be
+/// asked, so what it runs is not known (it may well run the new system).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    Yes(String),
+    No(String),
+    Unknown(String),
+}
+
+impl Verified {
+    pub(super) fn from_read(
+        read: Result<Option<String>, String>,
+        judge: impl FnOnce(Option<String>) -> Result<String, String>,
+    ) -> Verified {
+        match read {
+            Ok(path) => match judge(path) {
+                Ok(what) => Verified::Yes(what),
+                Err(why) => Verified::No(why),
+            },
+            Err(why) => Verified::Unknown(format!(
+                "cannot reach the host to check what it runs ({why}): R or `deploytui status` shows it"
+            )),
+        }
+    }
+
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Verified::No(_))
+    }
+
+    /// The step's end, as the deploy folds it in.
+    pub fn event(self) -> Event {
+        match self {
+            Verified::Yes(what) => Event::Finished(StepKind::Verify, Ok(what)),
+            Verified::No(why) => Event::Finished(StepKind::Verify, Err(why)),
+            Verified::Unknown(why) => Event::Unknown(StepKind::Verify, why),
+        }
+    }
+}
+
+/// The host runs (or will boot) what was built; with the new session, if
+/// the first was lost and another made.
+pub async fn verify(
     plan: &Plan,
     cx: &Context<'_>,
     built: &str,
     before: Option<&str>,
-) -> Result<String, String> {
+    events: &mpsc::UnboundedSender<Event>,
+) -> (Verified, Option<Transport>) {
     let (link, what) = match plan.action {
-        SwitchAction::Switch | SwitchAction::Test => ("/run/current-system", "runs"),
+        SwitchAction::Switch | SwitchAction::Test | SwitchAction::DryActivate => {
+            ("/run/current-system", "runs")
+        }
         SwitchAction::Boot => (super::SYSTEM_PROFILE, "boots next"),
-        SwitchAction::DryActivate => {
-            let now = current_system(cx).await;
-            return if now.as_deref() == before {
+    };
+    let (read, fresh) = read_link_after(cx, link, StepKind::Verify, events).await;
+    let verified = Verified::from_read(read, |path| {
+        if plan.action == SwitchAction::DryActivate {
+            return if path.as_deref() == before {
                 Ok("nothing changed (dry run)".into())
             } else {
                 Err("the running system changed during a dry run".into())
             };
         }
-    };
-    match readlink(cx, link).await {
-        Some(path) if path == built => Ok(format!("the host {what} {}", name(built))),
-        Some(path) => Err(format!(
-            "the host {what} {}, not the built {}",
-            name(&path),
-            name(built)
-        )),
-        None => Err(format!("cannot read {link} on the host")),
-    }
+        match path {
+            Some(path) if path == built => Ok(format!("the host {what} {}", name(built))),
+            Some(path) => Err(format!(
+                "the host {what} {}, not the built {}",
+                name(&path),
+                name(built)
+            )),
+            None => Err(format!("{link} on the host is not a store path")),
+        }
+    });
+    (verified, fresh)
 }
 
 /// A command on the host as root: its output into the step's log.

@@ -114,6 +114,34 @@ fn steps_run_in_turn_and_a_failure_skips_the_rest() {
     assert!(d.log.len() > 5, "the whole output is kept");
 }
 
+/// A verify that could not reach the host is neither done nor failed:
+/// the deploy ended, and its verdict says that what runs is not known.
+#[test]
+fn a_verify_that_cannot_reach_the_host_is_not_known_never_failed() {
+    let t0 = UNIX_EPOCH + Duration::from_secs(1000);
+    let mut d = Deploy::new(plan(SwitchAction::Switch), t0);
+    for kind in d.plan.steps() {
+        d.apply(Event::Started(kind), t0);
+        if kind == StepKind::Verify {
+            let added = d.apply(
+                Event::Unknown(kind, "cannot reach the host to check what it runs".into()),
+                t0,
+            );
+            assert_eq!(
+                added,
+                ["verify: NOT KNOWN: cannot reach the host to check what it runs"]
+            );
+        } else {
+            d.apply(Event::Finished(kind, Ok("done".into())), t0);
+        }
+    }
+    assert!(d.finished() && !d.failed() && d.unknown());
+    assert_eq!(
+        d.verdict(),
+        "switch done, not verified: the host could not be reached"
+    );
+}
+
 #[test]
 fn activation_lines_become_the_step_summary() {
     let t0 = UNIX_EPOCH;

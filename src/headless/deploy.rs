@@ -39,6 +39,9 @@ enum JsonEvent<'a> {
         host: &'a str,
         step: StepKind,
         ok: bool,
+        /// `done`, `failed`, or `unknown` (it could not tell: verify could
+        /// not reach the host).
+        state: &'a str,
         detail: &'a str,
     },
     Built {
@@ -59,8 +62,8 @@ enum JsonEvent<'a> {
         host: &'a str,
         ok: bool,
         verdict: &'a str,
-        /// `shipped`, `nothing-new`, `services-stale` or `failed`: what the
-        /// exit code says, for this host.
+        /// `shipped`, `nothing-new`, `services-stale`, `unverified` or
+        /// `failed`: what the exit code says, for this host.
         outcome: Outcome,
         before: Option<&'a str>,
         after: Option<&'a str>,
@@ -74,6 +77,9 @@ pub const EXIT_NOTHING_NEW: u8 = 2;
 /// `deploy`'s exit code when every deploy ran, but watched services run the
 /// previous system or are down after it.
 pub const EXIT_SERVICES: u8 = 3;
+/// `deploy`'s exit code when a deploy activated but what the host runs
+/// could not be checked (it could not be reached afterwards).
+pub const EXIT_UNVERIFIED: u8 = 4;
 
 /// Deploys the hosts; the exit code: 0 when every deploy worked and shipped
 /// something new, 1 when one failed, `EXIT_NOTHING_NEW` when one built only
@@ -161,6 +167,8 @@ enum Outcome {
     ServicesNotLive,
     /// It worked, and built only what the host ran already.
     NothingNew,
+    /// It activated, but the host could not be reached to check it.
+    Unverified,
     Failed,
 }
 
@@ -171,6 +179,7 @@ impl Outcome {
             Outcome::Shipped => 0,
             Outcome::ServicesNotLive => EXIT_SERVICES,
             Outcome::NothingNew => EXIT_NOTHING_NEW,
+            Outcome::Unverified => EXIT_UNVERIFIED,
             Outcome::Failed => 1,
         }
     }
@@ -338,6 +347,7 @@ async fn deploy_one(
             let cx = crate::deploy::Context {
                 transport: &transport,
                 reconnect: Some((host, &settings)),
+                reconnect_for: crate::deploy::activate::RECONNECT_FOR,
                 nix_sshopts: transport.nix_sshopts(host, &settings),
                 password: password.as_ref(),
                 command_timeout: settings.command_timeout,
@@ -379,7 +389,11 @@ async fn deploy_one(
         })
         .max()
         .unwrap_or(Outcome::Shipped);
-    let outcome = if ok { outcome } else { Outcome::Failed };
+    let outcome = match ok {
+        false => Outcome::Failed,
+        true if deploy.unknown() => Outcome::Unverified,
+        true => outcome,
+    };
     deploy.diagnosed(found);
     if let Some(w) = kept.as_mut() {
         let _ = w.sync(&deploy);
@@ -509,7 +523,7 @@ fn show_event(deploy: &mut Deploy, event: Event, host: &str, json: bool) {
     // What the event was, kept before it is folded in.
     let (started, finished, output, built) = match &event {
         Event::Started(step) => (Some(*step), None, None, None),
-        Event::Finished(step, _) => (None, Some(*step), None, None),
+        Event::Finished(step, _) | Event::Unknown(step, _) => (None, Some(*step), None, None),
         Event::Output(step, _) => (None, None, Some(*step), None),
         // What a cancel says goes out as the stopped step's output.
         Event::Cancelled => (None, None, deploy.current().map(|s| s.kind), None),
@@ -531,16 +545,18 @@ fn show_event(deploy: &mut Deploy, event: Event, host: &str, json: bool) {
         let Some(s) = deploy.steps.iter().find(|s| s.kind == step) else {
             return;
         };
-        let (ok, detail) = match &s.state {
-            StepState::Done(what) => (true, what.as_str()),
-            StepState::Failed(why) => (false, why.as_str()),
+        let (state, mark, detail) = match &s.state {
+            StepState::Done(what) => ("done", "✓", what.as_str()),
+            StepState::Failed(why) => ("failed", "✗", why.as_str()),
+            StepState::Unknown(why) => ("unknown", "?", why.as_str()),
             _ => return,
         };
         if json {
             let finished = JsonEvent::Finished {
                 host,
                 step,
-                ok,
+                ok: state == "done",
+                state,
                 detail,
             };
             print_json(&mut out, &finished);
@@ -549,7 +565,6 @@ fn show_event(deploy: &mut Deploy, event: Event, host: &str, json: bool) {
                 (Some(a), Some(b)) => b.duration_since(a).unwrap_or_default().as_secs(),
                 _ => 0,
             };
-            let mark = if ok { "✓" } else { "✗" };
             let _ = writeln!(out, "{host}: {mark} {} ({secs}s): {detail}", step.name());
         }
         return;

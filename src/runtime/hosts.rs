@@ -262,6 +262,7 @@ async fn worker(
                         let cx = crate::deploy::Context {
                             transport: &t,
                             reconnect: Some((&again.0, &again.1)),
+                            reconnect_for: crate::deploy::activate::RECONNECT_FOR,
                             nix_sshopts: sshopts,
                             password: password.as_ref(),
                             command_timeout,

@@ -159,6 +159,7 @@ fn step_lines(deploy: &Deploy, now: SystemTime, theme: &Theme) -> Vec<Line<'stat
                 ),
                 StepState::Done(what) => ("✓".into(), theme.ok, what.clone()),
                 StepState::Failed(why) => ("✗".into(), theme.error, why.clone()),
+                StepState::Unknown(why) => ("?".into(), theme.warn, why.clone()),
                 StepState::Skipped => ("-".into(), theme.dim, "not run".into()),
             };
             Line::from(vec![

@@ -167,6 +167,8 @@ pub(super) fn on_deploy_event(state: &mut State, id: JobId, event: crate::deploy
     }
     let step_end = match &event {
         crate::deploy::Event::Finished(kind, result) => Some((*kind, result.is_err())),
+        // Said as plainly as a failure: the user must look at the host.
+        crate::deploy::Event::Unknown(kind, _) => Some((*kind, true)),
         _ => None,
     };
     let added = deploy.apply(event, now);
@@ -182,6 +184,9 @@ pub(super) fn on_deploy_event(state: &mut State, id: JobId, event: crate::deploy
                 }
                 crate::deploy::StepState::Failed(why) => {
                     format!("{name}: ✗ {}: {why}", kind.name())
+                }
+                crate::deploy::StepState::Unknown(why) => {
+                    format!("{name}: ? {}: {why}", kind.name())
                 }
                 _ => String::new(),
             })

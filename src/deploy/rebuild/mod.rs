@@ -77,12 +77,14 @@ pub async fn run(plan: &Plan, cx: &Context<'_>, events: &mpsc::UnboundedSender<E
     }
 
     send(Event::Started(StepKind::Verify));
-    let result = match &built {
-        Some(path) => native::verify(plan, cx, path, before.as_deref()).await,
-        None => verify_without_path(plan, cx, before.as_deref()).await,
+    let (verified, again) = match &built {
+        Some(path) => native::verify(plan, cx, path, before.as_deref(), events).await,
+        None => verify_without_path(plan, cx, before.as_deref(), events).await,
     };
-    let ok = result.is_ok();
-    send(Event::Finished(StepKind::Verify, result));
+    let ok = !verified.is_failure();
+    send(verified.event());
+    let reconnected = again.as_ref().map(|t| cx.over(t));
+    let cx = reconnected.as_ref().unwrap_or(cx);
     native::look_after(plan, cx, events).await;
 
     // What changed, after the fact: nixos-rebuild activates without a pause.
@@ -98,6 +100,9 @@ pub async fn run(plan: &Plan, cx: &Context<'_>, events: &mpsc::UnboundedSender<E
         None => Ok("not known: the host's system cannot be read".into()),
     };
     send(Event::Finished(StepKind::Changes, result));
+    if let Some(t) = again {
+        t.close().await;
+    }
     ok
 }
 
@@ -121,23 +126,27 @@ async fn verify_without_path(
     plan: &Plan,
     cx: &Context<'_>,
     before: Option<&str>,
-) -> Result<String, String> {
-    let now = native::current_system(cx)
-        .await
-        .ok_or("cannot read /run/current-system on the host")?;
-    let name = crate::nix::internal_json::store_name(&now);
-    if !plan.action.changes_running() {
-        return Ok(format!(
-            "the host runs {name} (nixos-rebuild did not say what it built)"
-        ));
-    }
-    if before == Some(now.as_str()) {
-        Err(format!(
-            "the host runs {name}, as before the deploy (nixos-rebuild did not say what it built)"
-        ))
-    } else {
-        Ok(format!("the host runs {name} (new)"))
-    }
+    events: &mpsc::UnboundedSender<Event>,
+) -> (native::Verified, Option<crate::remote::Transport>) {
+    let link = "/run/current-system";
+    let (read, again) = native::read_link_after(cx, link, StepKind::Verify, events).await;
+    let verified = native::Verified::from_read(read, |now| {
+        let now = now.ok_or(format!("{link} on the host is not a store path"))?;
+        let name = crate::nix::internal_json::store_name(&now);
+        if !plan.action.changes_running() {
+            return Ok(format!(
+                "the host runs {name} (nixos-rebuild did not say what it built)"
+            ));
+        }
+        if before == Some(now.as_str()) {
+            Err(format!(
+                "the host runs {name}, as before the deploy (nixos-rebuild did not say what it built)"
+            ))
+        } else {
+            Ok(format!("the host runs {name} (new)"))
+        }
+    });
+    (verified, again)
 }
 
 /// The steps nixos-rebuild goes through on its own (build, copy, activate),
