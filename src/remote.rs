@@ -89,6 +89,10 @@ impl std::fmt::Display for RemoteError {
     }
 }
 
+/// How many streamed lines wait for their reader at most (each at most
+/// [`crate::text::LINE_MAX`] bytes).
+pub const LINES_WAITING: usize = 1024;
+
 /// A finished command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandOutput {
@@ -325,6 +329,12 @@ impl Transport {
         }
     }
 
+    /// A channel for [`Transport::stream`]'s lines, bounded: a command that
+    /// prints faster than its lines are read waits, and so does the host.
+    pub fn lines_channel() -> (mpsc::Sender<Vec<u8>>, mpsc::Receiver<Vec<u8>>) {
+        mpsc::channel(LINES_WAITING)
+    }
+
     /// Runs `argv` and sends each line of its stdout and stderr to `lines`
     /// until it ends. Lines are bytes as the host sent them (invalid UTF-8
     /// and escape sequences included): the log pane filters them. The
@@ -334,7 +344,7 @@ impl Transport {
     pub async fn stream(
         &self,
         argv: &[String],
-        lines: mpsc::UnboundedSender<Vec<u8>>,
+        lines: mpsc::Sender<Vec<u8>>,
     ) -> Result<StreamEnd, RemoteError> {
         let (program, args) = argv
             .split_first()
@@ -743,7 +753,7 @@ where
 async fn forward_lines<O, E>(
     stdout: Option<O>,
     stderr: Option<E>,
-    tx: &mpsc::UnboundedSender<Vec<u8>>,
+    tx: &mpsc::Sender<Vec<u8>>,
 ) -> Option<String>
 where
     O: AsyncRead + Unpin,
@@ -751,7 +761,7 @@ where
 {
     async fn pump<R: AsyncRead + Unpin>(
         r: Option<R>,
-        tx: &mpsc::UnboundedSender<Vec<u8>>,
+        tx: &mpsc::Sender<Vec<u8>>,
     ) -> Option<String> {
         let mut reader = BufReader::new(r?);
         let mut line = Vec::new();
@@ -776,11 +786,13 @@ where
                             format!("… ({} more bytes cut)", skipped.len() + 1).as_bytes(),
                         );
                         if let Err(e) = rest {
-                            let _ = tx.send(std::mem::take(&mut line));
+                            let _ = tx.send(std::mem::take(&mut line)).await;
                             return Some(e.to_string());
                         }
                     }
-                    if tx.send(std::mem::take(&mut line)).is_err() {
+                    // Waits while the reader is behind: the pipe, ssh and
+                    // the command on the host wait with it, memory bounded.
+                    if tx.send(std::mem::take(&mut line)).await.is_err() {
                         return None;
                     }
                 }
@@ -997,7 +1009,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_follow_survives_invalid_utf8_and_huge_lines() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = Transport::lines_channel();
         let script = format!(
             "printf 'ok \\377\\376 bytes\\n'; head -c {} /dev/zero | tr '\\0' y; printf '\\nafter\\n'",
             crate::text::LINE_MAX * 3
@@ -1064,11 +1076,38 @@ mod tests {
         panic!("process {pid} still runs");
     }
 
+    /// A command that prints faster than its lines are read waits for the
+    /// reader: no more than `LINES_WAITING` lines are held, none is lost.
+    #[tokio::test]
+    async fn a_stream_nobody_reads_holds_the_command_not_the_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("printed-all");
+        let script = format!("seq 1 100000; : > {}", marker.display());
+        let (tx, mut rx) = Transport::lines_channel();
+        let cmd = argv(&["sh", "-c", &script]);
+        let task = tokio::spawn(async move { Transport::Local.stream(&cmd, tx).await });
+        // The queue fills, then the command waits on its pipe.
+        while rx.len() < LINES_WAITING {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(rx.len(), LINES_WAITING);
+        assert!(!marker.exists(), "the command went on with nobody reading");
+        let mut n = 0u32;
+        while let Some(line) = rx.recv().await {
+            n += 1;
+            assert_eq!(line, n.to_string().into_bytes());
+        }
+        assert_eq!(n, 100_000);
+        assert!(task.await.unwrap().is_ok());
+        assert!(marker.exists());
+    }
+
     #[tokio::test]
     async fn follow_ends_when_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let pidfile = dir.path().join("pid");
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = Transport::lines_channel();
         let script = format!("echo $$ > {}; echo first; exec sleep 30", pidfile.display());
         let cmd = until_stdin_closes(&argv(&["sh", "-c", &script]));
         let task = tokio::spawn(async move { Transport::Local.stream(&cmd, tx).await });

@@ -425,7 +425,7 @@ fn a_journal_follow_streams_new_lines_and_ends_on_the_host_when_dropped() {
             ]
             .map(String::from),
         );
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, mut rx) = Transport::lines_channel();
         let stream_t = t.clone();
         let follow = tokio::spawn(async move { stream_t.stream(&argv, tx).await });
         // Following once journalctl runs on the host.
@@ -511,7 +511,7 @@ fn a_verify_that_lost_the_session_reconnects_and_says_not_known_when_it_cannot()
             command_timeout: settings.command_timeout,
             action_timeout: settings.action_timeout,
         };
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, mut rx) = deploytui::deploy::Events::channel();
         let (verified, fresh) = verify(&plan, &cx, &running, None, &tx).await;
         assert!(
             matches!(&verified, Verified::Yes(what) if what.starts_with("the host runs ")),

@@ -9,8 +9,6 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
-
 use super::native::Context;
 use super::{Event, Plan, StepKind};
 use crate::remote::Transport;
@@ -122,11 +120,9 @@ pub async fn run(
     plan: &Plan,
     cx: &Context<'_>,
     system: &str,
-    events: &mpsc::UnboundedSender<Event>,
+    events: &crate::deploy::Events,
 ) -> (Result<(), String>, Option<Transport>) {
-    let say = |line: String| {
-        let _ = events.send(Event::Output(StepKind::Activate, vec![line]));
-    };
+    let say = |line: String| events.send(Event::Output(StepKind::Activate, vec![line]));
     let id = unique_id();
     let started = match cx
         .transport
@@ -147,12 +143,14 @@ pub async fn run(
         Some(how) if how.starts_with("unit ") => say(format!(
             "activation runs on the host as the transient unit {} (it goes on if the connection drops)",
             crate::text::clean(&how["unit ".len()..])
-        )),
+        ))
+        .await,
         Some(_) => say(
             "the host has no systemd as PID 1: activation runs in a session of its own instead of \
              a transient unit (it goes on if the connection drops)"
                 .into(),
-        ),
+        )
+        .await,
         None => {
             let why = crate::text::clean(started.stderr.trim()).into_owned();
             return (
@@ -185,13 +183,15 @@ pub async fn run(
                 say(
                     "connection lost during activation: it goes on on the host; reconnecting…"
                         .into(),
-                );
+                )
+                .await;
                 match reconnect(cx).await {
                     Some(t) => {
                         say(format!(
                             "reconnected: following the activation on from line {}",
                             line + 1
-                        ));
+                        ))
+                        .await;
                         if let Some(old) = fresh.replace(t) {
                             old.close().await;
                         }
@@ -217,9 +217,9 @@ async fn follow(
     transport: &Transport,
     id: &str,
     line: &mut usize,
-    events: &mpsc::UnboundedSender<Event>,
+    events: &crate::deploy::Events,
 ) -> Followed {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (tx, mut rx) = Transport::lines_channel();
     let argv = follow_argv(id, *line);
     let stream = transport.stream(&argv, tx);
     tokio::pin!(stream);
@@ -229,19 +229,28 @@ async fn follow(
         tokio::select! {
             got = rx.recv() => match got {
                 Some(bytes) => {
-                    let text = String::from_utf8_lossy(&bytes).trim_end().to_string();
-                    match read_followed(&text) {
-                        FollowLine::Log(log) => {
-                            *line += 1;
-                            let _ = events.send(Event::Output(StepKind::Activate, vec![log.to_string()]));
+                    // What else is waiting goes with it: one report a chunk.
+                    let mut batch = Vec::new();
+                    let mut next = Some(bytes);
+                    while let Some(bytes) = next.take() {
+                        let text = String::from_utf8_lossy(&bytes).trim_end().to_string();
+                        match read_followed(&text) {
+                            FollowLine::Log(log) => {
+                                *line += 1;
+                                batch.push(log.to_string());
+                            }
+                            FollowLine::Ended(how) => ended = Some(how),
+                            FollowLine::Other(said) => batch.push(format!(
+                                "(following it: {})",
+                                crate::text::quote(said)
+                            )),
                         }
-                        FollowLine::Ended(how) => ended = Some(how),
-                        FollowLine::Other(said) => {
-                            let _ = events.send(Event::Output(
-                                StepKind::Activate,
-                                vec![format!("(following it: {})", crate::text::quote(said))],
-                            ));
+                        if batch.len() < super::native::FLUSH_LINES {
+                            next = rx.try_recv().ok();
                         }
+                    }
+                    if !batch.is_empty() {
+                        events.send(Event::Output(StepKind::Activate, batch)).await;
                     }
                 }
                 None => break,

@@ -150,10 +150,10 @@ pub async fn take(
 pub async fn step(
     plan: &super::Plan,
     cx: &super::native::Context<'_>,
-    events: &tokio::sync::mpsc::UnboundedSender<super::Event>,
+    events: &crate::deploy::Events,
 ) -> Option<Option<HostLock>> {
     use super::{Event, StepKind};
-    let _ = events.send(Event::Started(StepKind::Lock));
+    events.send(Event::Started(StepKind::Lock)).await;
     let owner = owner(plan.action.as_str());
     let taken = take(
         LOCK_DIR,
@@ -175,7 +175,7 @@ pub async fn step(
         ),
         Err(refused) => (Err(refused.to_string()), None),
     };
-    let _ = events.send(Event::Finished(StepKind::Lock, result));
+    events.send(Event::Finished(StepKind::Lock, result)).await;
     lock
 }
 

@@ -73,7 +73,7 @@ impl SwitchAction {
 pub async fn run(
     plan: &Plan,
     cx: &Context<'_>,
-    events: &tokio::sync::mpsc::UnboundedSender<Event>,
+    events: &crate::deploy::Events,
     approval: Option<tokio::sync::oneshot::Receiver<bool>>,
 ) -> bool {
     match plan.engine {
@@ -137,6 +137,29 @@ pub struct Step {
     pub state: StepState,
     pub started: Option<SystemTime>,
     pub ended: Option<SystemTime>,
+}
+
+/// How many reports wait for their reader at most. Output comes in chunks
+/// of up to `native::FLUSH_LINES` lines, so this bounds what a flood holds in
+/// memory; past it, the runner waits, and so does the host's stream behind
+/// it (ssh and the pipe hold the rest, as they do for a slow terminal).
+pub const EVENTS_WAITING: usize = 64;
+
+/// Where a deploy's runner reports (bounded: see `EVENTS_WAITING`).
+#[derive(Clone)]
+pub struct Events(tokio::sync::mpsc::Sender<Event>);
+
+impl Events {
+    pub fn channel() -> (Events, tokio::sync::mpsc::Receiver<Event>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(EVENTS_WAITING);
+        (Events(tx), rx)
+    }
+
+    /// Sends one report, waiting while the reader is behind. A reader that
+    /// is gone is no error: the deploy goes on, as it does on the host.
+    pub async fn send(&self, event: Event) {
+        let _ = self.0.send(event).await;
+    }
 }
 
 /// What the runner reports.

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
-use tokio::sync::mpsc;
 
 use super::{Event, Plan, StepKind, SwitchAction};
 use crate::remote::{self, CommandOutput, Transport};
@@ -53,23 +52,20 @@ impl<'a> Context<'a> {
 pub async fn run(
     plan: &Plan,
     cx: &Context<'_>,
-    events: &mpsc::UnboundedSender<Event>,
+    events: &crate::deploy::Events,
     approval: Option<tokio::sync::oneshot::Receiver<bool>>,
 ) -> bool {
-    let send = |e: Event| {
-        let _ = events.send(e);
-    };
     // Held until this returns: one deploy per host, whoever starts it.
     let Some(_lock) = super::host_lock::step(plan, cx, events).await else {
         return false;
     };
     let before = current_system(cx).await;
-    send(Event::Before(before.clone()));
+    events.send(Event::Before(before.clone())).await;
 
     // A rollback builds and copies nothing: the generation is on the host.
     let built = match &plan.rollback {
         Some(r) => {
-            send(Event::Built(r.to.path.clone()));
+            events.send(Event::Built(r.to.path.clone())).await;
             r.to.path.clone()
         }
         None => match build_and_copy(plan, cx, before.as_deref(), events).await {
@@ -78,15 +74,17 @@ pub async fn run(
         },
     };
 
-    send(Event::Started(StepKind::Changes));
+    events.send(Event::Started(StepKind::Changes)).await;
     let result = changes(cx, before.as_deref(), &built, events)
         .await
         .or_else(|why| Ok::<_, String>(format!("not known: {why}")));
-    send(Event::Finished(StepKind::Changes, result));
+    events
+        .send(Event::Finished(StepKind::Changes, result))
+        .await;
 
     // confirm_activation: nothing changes on the host without a yes.
     if plan.confirm_activation {
-        send(Event::AwaitingYes);
+        events.send(Event::AwaitingYes).await;
         let yes = match approval {
             Some(answer) => answer.await.unwrap_or(false),
             None => false,
@@ -97,35 +95,41 @@ pub async fn run(
                 .into_iter()
                 .find(|s| matches!(s, StepKind::Profile | StepKind::Activate))
                 .unwrap_or(StepKind::Activate);
-            send(Event::Finished(
-                next,
-                Err("not activated: no yes was given (confirm_activation)".into()),
-            ));
+            events
+                .send(Event::Finished(
+                    next,
+                    Err("not activated: no yes was given (confirm_activation)".into()),
+                ))
+                .await;
             return false;
         }
     }
 
     if plan.action.sets_profile() {
-        send(Event::Started(StepKind::Profile));
+        events.send(Event::Started(StepKind::Profile)).await;
         let result = remote_step(cx, &plan.profile_argv(&built), StepKind::Profile, events)
             .await
             .map(|_| "system profile set".to_string());
         let ok = result.is_ok();
-        send(Event::Finished(StepKind::Profile, result));
+        events
+            .send(Event::Finished(StepKind::Profile, result))
+            .await;
         if !ok {
             return false;
         }
     }
 
-    send(Event::Started(StepKind::Activate));
+    events.send(Event::Started(StepKind::Activate)).await;
     // Detached on the host: a dropped connection does not half-activate it.
     let (result, fresh) = super::activate::run(plan, cx, &built, events).await;
     let ok = result.is_ok();
     // The words come from what switch-to-configuration said (see `Deploy::apply`).
-    send(Event::Finished(
-        StepKind::Activate,
-        result.map(|_| String::new()),
-    ));
+    events
+        .send(Event::Finished(
+            StepKind::Activate,
+            result.map(|_| String::new()),
+        ))
+        .await;
     if !ok {
         if let Some(t) = fresh {
             t.close().await;
@@ -136,10 +140,10 @@ pub async fn run(
     let reconnected = fresh.as_ref().map(|t| cx.over(t));
     let cx = reconnected.as_ref().unwrap_or(cx);
 
-    send(Event::Started(StepKind::Verify));
+    events.send(Event::Started(StepKind::Verify)).await;
     let (verified, again) = verify(plan, cx, &built, before.as_deref(), events).await;
     let ok = !verified.is_failure();
-    send(verified.event());
+    events.send(verified.event()).await;
     let reconnected_again = again.as_ref().map(|t| cx.over(t));
     let cx = reconnected_again.as_ref().unwrap_or(cx);
     look_after(plan, cx, events).await;
@@ -152,20 +156,16 @@ pub async fn run(
 /// Probes the host after the deploy (its system, activation time and
 /// watched services), for the diagnoses. Quietly nothing when it fails:
 /// the deploy's steps have said what they did.
-pub(super) async fn look_after(
-    plan: &Plan,
-    cx: &Context<'_>,
-    events: &mpsc::UnboundedSender<Event>,
-) {
+pub(super) async fn look_after(plan: &Plan, cx: &Context<'_>, events: &crate::deploy::Events) {
     let Ok(probe) = crate::probe::fetch(cx.transport, &plan.services, cx.command_timeout).await
     else {
         return;
     };
     let rev = probe.configuration_revision.clone();
-    let _ = events.send(Event::After(Box::new(probe)));
+    events.send(Event::After(Box::new(probe))).await;
     if let Some(check) = &plan.http_check {
         let served = http_check(cx.transport, check, rev.as_deref()).await;
-        let _ = events.send(Event::Served(served));
+        events.send(Event::Served(served)).await;
     }
 }
 
@@ -189,52 +189,59 @@ async fn build_and_copy(
     plan: &Plan,
     cx: &Context<'_>,
     before: Option<&str>,
-    events: &mpsc::UnboundedSender<Event>,
+    events: &crate::deploy::Events,
 ) -> Option<String> {
-    let send = |e: Event| {
-        let _ = events.send(e);
-    };
-    send(Event::Started(StepKind::Build));
+    events.send(Event::Started(StepKind::Build)).await;
     let built = match local(&plan.build_argv(), None, StepKind::Build, events).await {
         Ok((stdout, _)) => match crate::nix::parse_build_json(stdout.as_bytes()) {
             Some(path) if crate::probe::is_store_path(&path) => path,
             _ => {
-                send(Event::Finished(
-                    StepKind::Build,
-                    Err(format!(
-                        "nix build printed no store path: {}",
-                        crate::text::quote(stdout.trim())
-                    )),
-                ));
+                events
+                    .send(Event::Finished(
+                        StepKind::Build,
+                        Err(format!(
+                            "nix build printed no store path: {}",
+                            crate::text::quote(stdout.trim())
+                        )),
+                    ))
+                    .await;
                 return None;
             }
         },
         Err(why) => {
-            send(Event::Finished(StepKind::Build, Err(why)));
+            events
+                .send(Event::Finished(StepKind::Build, Err(why)))
+                .await;
             return None;
         }
     };
-    send(Event::Built(built.clone()));
+    events.send(Event::Built(built.clone())).await;
     let same = before == Some(built.as_str());
-    send(Event::Finished(
-        StepKind::Build,
-        Ok(if same {
-            format!("{} (what the host runs already)", name(&built))
-        } else {
-            name(&built)
-        }),
-    ));
+    events
+        .send(Event::Finished(
+            StepKind::Build,
+            Ok(if same {
+                format!("{} (what the host runs already)", name(&built))
+            } else {
+                name(&built)
+            }),
+        ))
+        .await;
 
     if plan.remote {
-        send(Event::Started(StepKind::Copy));
+        events.send(Event::Started(StepKind::Copy)).await;
         let env = cx.nix_sshopts.clone().map(|o| ("NIX_SSHOPTS", o));
         match local(&plan.copy_argv(&built), env, StepKind::Copy, events).await {
-            Ok(_) => send(Event::Finished(
-                StepKind::Copy,
-                Ok(format!("to {}", plan.target)),
-            )),
+            Ok(_) => {
+                events
+                    .send(Event::Finished(
+                        StepKind::Copy,
+                        Ok(format!("to {}", plan.target)),
+                    ))
+                    .await
+            }
             Err(why) => {
-                send(Event::Finished(StepKind::Copy, Err(why)));
+                events.send(Event::Finished(StepKind::Copy, Err(why))).await;
                 return None;
             }
         }
@@ -250,7 +257,7 @@ pub(super) async fn changes(
     cx: &Context<'_>,
     before: Option<&str>,
     built: &str,
-    events: &mpsc::UnboundedSender<Event>,
+    events: &crate::deploy::Events,
 ) -> Result<String, String> {
     let Some(before) = before else {
         return Ok("the host runs no system deploytui can read: all of it is new".into());
@@ -294,12 +301,12 @@ pub(super) async fn changes(
     };
     let (old, new) = tokio::join!(closure(before), closure(built));
     let (Some(old), Some(new)) = (old, new) else {
-        let _ = events.send(Event::Output(StepKind::Changes, lines));
+        events.send(Event::Output(StepKind::Changes, lines)).await;
         return Err("the host did not list the two closures".into());
     };
     let (listed, words) = closure_changes(&old, &new, versions.len());
     lines.extend(listed);
-    let _ = events.send(Event::Output(StepKind::Changes, lines));
+    events.send(Event::Output(StepKind::Changes, lines)).await;
     Ok(words)
 }
 
@@ -400,7 +407,7 @@ pub(super) async fn read_link_after(
     cx: &Context<'_>,
     link: &str,
     step: StepKind,
-    events: &mpsc::UnboundedSender<Event>,
+    events: &crate::deploy::Events,
 ) -> (Result<Option<String>, String>, Option<Transport>) {
     let first = match read_link(cx.transport, link, cx.command_timeout).await {
         Err(why) => why,
@@ -409,10 +416,12 @@ pub(super) async fn read_link_after(
     if cx.reconnect.is_none() {
         return (Err(first), None);
     }
-    let _ = events.send(Event::Output(
-        step,
-        vec![format!("cannot reach the host ({first}): reconnecting…")],
-    ));
+    events
+        .send(Event::Output(
+            step,
+            vec![format!("cannot reach the host ({first}): reconnecting…")],
+        ))
+        .await;
     match super::activate::reconnect(cx).await {
         Some(t) => (read_link(&t, link, cx.command_timeout).await, Some(t)),
         None => (
@@ -471,7 +480,7 @@ pub async fn verify(
     cx: &Context<'_>,
     built: &str,
     before: Option<&str>,
-    events: &mpsc::UnboundedSender<Event>,
+    events: &crate::deploy::Events,
 ) -> (Verified, Option<Transport>) {
     let (link, what) = match plan.action {
         SwitchAction::Switch | SwitchAction::Test | SwitchAction::DryActivate => {
@@ -506,7 +515,7 @@ async fn remote_step(
     cx: &Context<'_>,
     argv: &[String],
     step: StepKind,
-    events: &mpsc::UnboundedSender<Event>,
+    events: &crate::deploy::Events,
 ) -> Result<CommandOutput, String> {
     let out = cx
         .transport
@@ -521,7 +530,7 @@ async fn remote_step(
         .map(|l| crate::text::clean(l).into_owned())
         .collect();
     if !lines.is_empty() {
-        let _ = events.send(Event::Output(step, lines));
+        events.send(Event::Output(step, lines)).await;
     }
     if remote::is_wrong_password(&out) {
         return Err("wrong sudo password".into());
@@ -543,7 +552,7 @@ async fn local(
     argv: &[String],
     env: Option<(&str, String)>,
     step: StepKind,
-    events: &mpsc::UnboundedSender<Event>,
+    events: &crate::deploy::Events,
 ) -> Result<(String, ()), String> {
     let (program, args) = argv.split_first().ok_or("empty command")?;
     let mut cmd = Command::new(program);
@@ -578,20 +587,20 @@ async fn local(
                     Ok(Some(line)) => {
                         batch.push(line);
                         if batch.len() >= FLUSH_LINES {
-                            let _ = events.send(Event::Output(step, std::mem::take(&mut batch)));
+                            events.send(Event::Output(step, std::mem::take(&mut batch))).await;
                         }
                     }
                     _ => break,
                 },
                 _ = tick.tick() => {
                     if !batch.is_empty() {
-                        let _ = events.send(Event::Output(step, std::mem::take(&mut batch)));
+                        events.send(Event::Output(step, std::mem::take(&mut batch))).await;
                     }
                 }
             }
         }
         if !batch.is_empty() {
-            let _ = events.send(Event::Output(step, batch));
+            events.send(Event::Output(step, batch)).await;
         }
     };
     let (text, ()) = tokio::join!(read_stdout, stream_stderr);

@@ -4,7 +4,6 @@
 use std::io::Write;
 
 use serde::Serialize;
-use tokio::sync::mpsc;
 
 use super::{read_password, settings, PasswordSource};
 use crate::config::{Config, Host, SudoMode};
@@ -434,7 +433,7 @@ async fn run_shown(
     shown: &mut impl FnMut(&mut Deploy, Event),
     mut stop: tokio::sync::watch::Receiver<Option<u8>>,
 ) -> bool {
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = crate::deploy::Events::channel();
     let (yes_tx, yes_rx) = tokio::sync::oneshot::channel();
     let mut yes_tx = Some(yes_tx);
     let run = async {
@@ -443,7 +442,7 @@ async fn run_shown(
         let ok = tokio::select! {
             ok = crate::deploy::run(plan, cx, &tx, Some(yes_rx)) => ok,
             _ = stop.wait_for(Option::is_some) => {
-                let _ = tx.send(Event::Cancelled);
+                tx.send(Event::Cancelled).await;
                 false
             }
         };

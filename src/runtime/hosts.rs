@@ -249,7 +249,7 @@ async fn worker(
                             }
                         }
                     };
-                    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+                    let (events_tx, mut events_rx) = crate::deploy::Events::channel();
                     let forward = {
                         let msgs = msgs.clone();
                         async move {
@@ -294,7 +294,7 @@ async fn worker(
                 follows.insert(
                     id,
                     tasks.spawn(async move {
-                        let (lines_tx, mut lines_rx) = mpsc::unbounded_channel();
+                        let (lines_tx, mut lines_rx) = crate::remote::Transport::lines_channel();
                         let forward = {
                             let msgs = msgs.clone();
                             async move {

@@ -14,7 +14,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::native::{self, Context, GroupGuard, FLUSH_EVERY, FLUSH_LINES};
@@ -33,15 +32,14 @@ const WAITING_FOR_INPUT: Duration = Duration::from_secs(20);
 
 /// Runs the plan's nixos-rebuild line and then deploytui's own checks
 /// (verify, changes). Returns whether everything worked.
-pub async fn run(plan: &Plan, cx: &Context<'_>, events: &mpsc::UnboundedSender<Event>) -> bool {
-    let send = |e: Event| {
-        let _ = events.send(e);
-    };
+pub async fn run(plan: &Plan, cx: &Context<'_>, events: &crate::deploy::Events) -> bool {
     let (Some(written), Some(argv)) = (plan.rebuild_command(), plan.rebuild_argv()) else {
-        send(Event::Finished(
-            StepKind::Build,
-            Err("this host's engine is not nixos-rebuild".into()),
-        ));
+        events
+            .send(Event::Finished(
+                StepKind::Build,
+                Err("this host's engine is not nixos-rebuild".into()),
+            ))
+            .await;
         return false;
     };
     // Held until this returns: one deploy per host, whoever starts it.
@@ -49,46 +47,46 @@ pub async fn run(plan: &Plan, cx: &Context<'_>, events: &mpsc::UnboundedSender<E
         return false;
     };
     let before = native::current_system(cx).await;
-    send(Event::Before(before.clone()));
+    events.send(Event::Before(before.clone())).await;
     let mut steps = Steps::new(plan.steps());
-    steps.start(StepKind::Build, events);
+    steps.start(StepKind::Build, events).await;
     // Which nixos-rebuild this is decides how it asks for the password; a
     // flag it does not have fails the line before anything runs.
     let kind = match which_nixos_rebuild(written).await {
         Ok(kind) => kind,
         Err(why) => {
-            steps.fail(why, events);
+            steps.fail(why, events).await;
             return false;
         }
     };
     let result = run_command(&argv, kind, cx, &mut steps, events).await;
     let built = match result {
         Ok(built) => {
-            steps.finish_all(events);
+            steps.finish_all(events).await;
             built
         }
         Err(why) => {
-            steps.fail(why, events);
+            steps.fail(why, events).await;
             return false;
         }
     };
     if let Some(path) = &built {
-        send(Event::Built(path.clone()));
+        events.send(Event::Built(path.clone())).await;
     }
 
-    send(Event::Started(StepKind::Verify));
+    events.send(Event::Started(StepKind::Verify)).await;
     let (verified, again) = match &built {
         Some(path) => native::verify(plan, cx, path, before.as_deref(), events).await,
         None => verify_without_path(plan, cx, before.as_deref(), events).await,
     };
     let ok = !verified.is_failure();
-    send(verified.event());
+    events.send(verified.event()).await;
     let reconnected = again.as_ref().map(|t| cx.over(t));
     let cx = reconnected.as_ref().unwrap_or(cx);
     native::look_after(plan, cx, events).await;
 
     // What changed, after the fact: nixos-rebuild activates without a pause.
-    send(Event::Started(StepKind::Changes));
+    events.send(Event::Started(StepKind::Changes)).await;
     let now = match &built {
         Some(path) => Some(path.clone()),
         None => native::current_system(cx).await,
@@ -99,7 +97,9 @@ pub async fn run(plan: &Plan, cx: &Context<'_>, events: &mpsc::UnboundedSender<E
             .or_else(|why| Ok(format!("not known: {why}"))),
         None => Ok("not known: the host's system cannot be read".into()),
     };
-    send(Event::Finished(StepKind::Changes, result));
+    events
+        .send(Event::Finished(StepKind::Changes, result))
+        .await;
     if let Some(t) = again {
         t.close().await;
     }
@@ -126,7 +126,7 @@ async fn verify_without_path(
     plan: &Plan,
     cx: &Context<'_>,
     before: Option<&str>,
-    events: &mpsc::UnboundedSender<Event>,
+    events: &crate::deploy::Events,
 ) -> (native::Verified, Option<crate::remote::Transport>) {
     let link = "/run/current-system";
     let (read, again) = native::read_link_after(cx, link, StepKind::Verify, events).await;
@@ -170,12 +170,12 @@ impl Steps {
         self.order[self.at]
     }
 
-    fn start(&self, kind: StepKind, events: &mpsc::UnboundedSender<Event>) {
-        let _ = events.send(Event::Started(kind));
+    async fn start(&self, kind: StepKind, events: &crate::deploy::Events) {
+        events.send(Event::Started(kind)).await;
     }
 
     /// Moves on to `kind` when it comes later: every step before it is done.
-    fn advance(&mut self, kind: StepKind, events: &mpsc::UnboundedSender<Event>) -> bool {
+    async fn advance(&mut self, kind: StepKind, events: &crate::deploy::Events) -> bool {
         let Some(to) = self.order.iter().position(|s| *s == kind) else {
             return false;
         };
@@ -184,28 +184,30 @@ impl Steps {
         }
         while self.at < to {
             let done = self.current();
-            let _ = events.send(Event::Finished(done, Ok(done_words(done))));
+            events
+                .send(Event::Finished(done, Ok(done_words(done))))
+                .await;
             self.at += 1;
-            self.start(self.current(), events);
+            self.start(self.current(), events).await;
         }
         true
     }
 
     /// nixos-rebuild ended well: every step it runs is done.
-    fn finish_all(&mut self, events: &mpsc::UnboundedSender<Event>) {
+    async fn finish_all(&mut self, events: &crate::deploy::Events) {
         let last = *self.order.last().unwrap_or(&StepKind::Build);
-        self.advance(last, events);
+        self.advance(last, events).await;
         // The activation's words are what switch-to-configuration said.
         let words = if last == StepKind::Activate {
             String::new()
         } else {
             done_words(last)
         };
-        let _ = events.send(Event::Finished(last, Ok(words)));
+        events.send(Event::Finished(last, Ok(words))).await;
     }
 
-    fn fail(&self, why: String, events: &mpsc::UnboundedSender<Event>) {
-        let _ = events.send(Event::Finished(self.current(), Err(why)));
+    async fn fail(&self, why: String, events: &crate::deploy::Events) {
+        events.send(Event::Finished(self.current(), Err(why))).await;
     }
 }
 
@@ -260,14 +262,14 @@ impl Stream {
 /// step it belongs to, in batches.
 struct Lines<'a> {
     batch: Vec<String>,
-    events: &'a mpsc::UnboundedSender<Event>,
+    events: &'a crate::deploy::Events,
     /// The store path it printed on stdout (`Done. The new configuration is …`).
     built: Option<String>,
     wrong_password: bool,
 }
 
 impl Lines<'_> {
-    fn push(&mut self, line: &str, from_stdout: bool, steps: &mut Steps) {
+    async fn push(&mut self, line: &str, from_stdout: bool, steps: &mut Steps) {
         let clean = crate::text::clean(line).into_owned();
         // What it built, alone on stdout: the `built` line says it.
         if from_stdout && crate::probe::is_store_path(clean.trim()) {
@@ -279,23 +281,23 @@ impl Lines<'_> {
         }
         if let Some(step) = step_of_line(&clean) {
             if steps.order.contains(&step) && step != steps.current() {
-                self.flush(steps.current());
-                steps.advance(step, self.events);
+                self.flush(steps.current()).await;
+                steps.advance(step, self.events).await;
             }
         }
         if !line.trim().is_empty() {
             self.batch.push(line.to_string());
         }
         if self.batch.len() >= FLUSH_LINES {
-            self.flush(steps.current());
+            self.flush(steps.current()).await;
         }
     }
 
-    fn flush(&mut self, step: StepKind) {
+    async fn flush(&mut self, step: StepKind) {
         if !self.batch.is_empty() {
-            let _ = self
-                .events
-                .send(Event::Output(step, std::mem::take(&mut self.batch)));
+            self.events
+                .send(Event::Output(step, std::mem::take(&mut self.batch)))
+                .await;
         }
     }
 }
@@ -307,7 +309,7 @@ async fn run_command(
     kind: Option<Kind>,
     cx: &Context<'_>,
     steps: &mut Steps,
-    events: &mpsc::UnboundedSender<Event>,
+    events: &crate::deploy::Events,
 ) -> Result<Option<String>, String> {
     let (program, args) = argv.split_first().ok_or("empty rebuild_command")?;
     let (pty, pts) = pty_process::open().map_err(|e| format!("cannot open a terminal: {e}"))?;
@@ -353,20 +355,20 @@ async fn run_command(
         }
         tokio::select! {
             n = read(&mut stdout, &mut b1), if !out.done => match n {
-                Some(n) => for l in out.take(&b1[..n]) { lines.push(&l, true, steps) },
+                Some(n) => for l in out.take(&b1[..n]) { lines.push(&l, true, steps).await },
                 None => out.done = true,
             },
             n = read(&mut stderr, &mut b2), if !err.done => match n {
-                Some(n) => for l in err.take(&b2[..n]) { lines.push(&l, false, steps) },
+                Some(n) => for l in err.take(&b2[..n]) { lines.push(&l, false, steps).await },
                 None => err.done = true,
             },
             // The terminal ends with an error (EIO) once nobody holds it.
             n = read(&mut pty_read, &mut b3), if !term.done => match n {
-                Some(n) => for l in term.take(&b3[..n]) { lines.push(&l, false, steps) },
+                Some(n) => for l in term.take(&b3[..n]) { lines.push(&l, false, steps).await },
                 None => term.done = true,
             },
             _ = tick.tick() => {
-                lines.flush(steps.current());
+                lines.flush(steps.current()).await;
                 // A prompt is an unfinished line that stays as it is.
                 let settled = |s: &Stream| !s.partial.is_empty() && s.changed.elapsed() >= PROMPT_SETTLE;
                 // The bash nixos-rebuild's `ssh -t` brings the host's terminal,
@@ -388,7 +390,7 @@ async fn run_command(
                     match (reply(&asked, cx.password.is_some()), cx.password) {
                         (Reply::Answer, Some(password)) => {
                             answers += 1;
-                            lines.push(&format!("{} (answered by deploytui)", tail.trim_end()), false, steps);
+                            lines.push(&format!("{} (answered by deploytui)", tail.trim_end()), false, steps).await;
                             let line = crate::remote::secret_line(password);
                             if let Err(e) = pty_write.write_all(&line).await {
                                 break Some(format!("cannot answer its password prompt: {e}"));
@@ -396,7 +398,7 @@ async fn run_command(
                         }
                         (Reply::Answer, None) => unreachable!("answered only with a password"),
                         (Reply::Stop(why), _) => {
-                            lines.push(tail.trim_end(), false, steps);
+                            lines.push(tail.trim_end(), false, steps).await;
                             break Some(why);
                         }
                     }
@@ -404,10 +406,10 @@ async fn run_command(
                     for s in [&mut term, &mut err, &mut out] {
                         if !s.partial.is_empty() && !s.told && s.changed.elapsed() >= WAITING_FOR_INPUT {
                             s.told = true;
-                            let _ = events.send(Event::Output(steps.current(), vec![format!(
+                            events.send(Event::Output(steps.current(), vec![format!(
                                 "nixos-rebuild waits for input deploytui does not answer: {} (Esc stops it)",
                                 crate::text::quote(s.tail().trim_end())
-                            )]));
+                            )])).await;
                         }
                     }
                 }
@@ -421,10 +423,10 @@ async fn run_command(
             tail.push_str(path);
         }
         if !tail.trim().is_empty() {
-            lines.push(&tail, false, steps);
+            lines.push(&tail, false, steps).await;
         }
     }
-    lines.flush(steps.current());
+    lines.flush(steps.current()).await;
     if let Some(why) = failure {
         // `group` stops what is left of it.
         return Err(why);
