@@ -193,9 +193,9 @@ fn fill_error(report: &mut HostReport, e: RemoteError) {
     }
 }
 
-fn fill_probe(report: &mut HostReport, p: HostProbe) {
-    report.services = p
-        .services
+/// The watched services as a probe saw them, for `status` and `doctor`.
+pub(crate) fn service_reports(p: &HostProbe) -> Vec<ServiceReport> {
+    p.services
         .iter()
         .map(|u| ServiceReport {
             unit: u.id.clone(),
@@ -209,7 +209,11 @@ fn fill_probe(report: &mut HostReport, p: HostProbe) {
             staleness: p.staleness(u),
             down: u.down(),
         })
-        .collect();
+        .collect()
+}
+
+fn fill_probe(report: &mut HostReport, p: HostProbe) {
+    report.services = service_reports(&p);
     report.system = Some(SystemReport {
         reboot_pending: p.reboot_pending(),
         runs_boot_default: p.runs_boot_default(),

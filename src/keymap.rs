@@ -144,6 +144,7 @@ pub enum Action {
     /// In a question with choices (the deploy's action): the next one.
     NextChoice,
     PrevChoice,
+    AddOverrides,
     /// The log pane: the selected host's deploy, or the activity log.
     ToggleDeployLog,
     /// Stop the selected host's running deploy (asks first).
@@ -217,7 +218,7 @@ const DEFAULTS: &[Row] = &[
     (Action::Stop, "stop", Scope::Services, Some("stop"), "Stop the selected service (asks first)", &["x"]),
     (Action::Journal, "journal", Scope::Services, Some("journal"), "Follow the selected service's journal in the log pane", &["l"]),
     (Action::UpdateLock, "update_lock", Scope::Flake, Some("update lock"), "Update the selected input in flake.lock (asks first)", &["u"]),
-    (Action::CommitLock, "commit_lock", Scope::Flake, Some("commit lock"), "Commit the updated flake.lock (asks first)", &["c"]),
+    (Action::CommitLock, "commit_lock", Scope::Flake, Some("commit"), "Commit what deploytui changed, those files alone: an updated flake.lock, a hash `f` wrote (asks first)", &["c"]),
     (Action::RelativeInput, "relative_input", Scope::Flake, Some("make relative"), "Make the selected self-referential input relative (path:../..; nix 2.26+): the permanent fix of a stale lock (shows the diff first)", &["p"]),
     (Action::Follow, "follow", Scope::Log, Some("follow"), "Follow new lines, or stop following", &["f"]),
     (Action::WrapLog, "wrap", Scope::Log, Some("wrap"), "Wrap long lines, or cut them and scroll sideways", &["w"]),
@@ -233,6 +234,7 @@ const DEFAULTS: &[Row] = &[
     (Action::Cancel, "cancel", Scope::Dialog, Some("no"), "No: cancel (also closes the help)", &["esc", "n"]),
     (Action::NextChoice, "next_choice", Scope::Choice, Some("action"), "The next switch action (switch, boot, test, dry-activate)", &["tab", "right"]),
     (Action::PrevChoice, "prev_choice", Scope::Choice, None, "The previous switch action", &["backtab", "left"]),
+    (Action::AddOverrides, "add_overrides", Scope::Choice, Some("override"), "Override the stale inputs it warns of with their local checkout, for this deploy", &["o"]),
     (Action::PasswordSend, "password_send", Scope::Password, Some("send"), "Send the password to sudo", &["enter"]),
     (Action::PasswordRemember, "password_remember", Scope::Password, Some("remember"), "Keep it in memory for this session, or not", &["tab"]),
     (Action::PasswordCancel, "password_cancel", Scope::Password, Some("cancel"), "Cancel (nothing runs)", &["esc"]),

@@ -353,19 +353,38 @@ fn from_the_tui_f_writes_the_right_hash_after_its_diff_and_the_redeploy_ships() 
         assert!(diff.contains(shown), "{shown}:\n{diff}");
     }
     t.keys(&["y"]);
-    // Written, and the deploy offered again: its plan.
-    t.wait_for("the deploy offered again", LIMIT, |s| {
-        s.contains("Deploy server1") && s.contains("deploy again?")
-    });
+    // Written; committing it (that file alone) is asked, then the deploy.
+    let ask = commit_the_fix(&t);
+    assert!(
+        ask.contains("git -C") && ask.contains("-- infra/pkgs/webapp.nix"),
+        "{ask}"
+    );
     let fixed = f.repo.npm_hash().expect("hash");
     assert_ne!(fixed, stale, "the new hash is in the file");
+    let status = f.repo.status().expect("git status");
+    assert!(status.is_empty(), "the fix is committed: {status}");
     t.answer_deploy(SUDO_PASSWORD, LIMIT);
     t.wait_for("the redeploy built and switched", LIMIT, |s| {
         s.contains("switch done") && !s.contains("wrong fixed-output hash")
     });
     quit(&t);
-    let (after, _) = running(&f);
+    let (after, rev) = running(&f);
     assert_ne!(after, before, "the host runs the new system");
+    // Built from the commit with the fix, not from a dirty tree.
+    assert_eq!(rev, f.repo.head().expect("HEAD"), "{after}");
+}
+
+/// After `f` wrote a hash: the commit question (the exact git command),
+/// answered yes; then the deploy is offered again. The question's screen.
+fn commit_the_fix(t: &common::tmux::Tmux) -> String {
+    let ask = t.wait_for("the commit question", LIMIT, |s| {
+        s.contains("webapp.nix alone? It runs here") && s.contains("commit it, then deploy again?")
+    });
+    t.keys(&["y"]);
+    t.wait_for("the deploy offered again", LIMIT, |s| {
+        s.contains("Deploy server1") && s.contains("deploy again?")
+    });
+    ask
 }
 
 #[test]
@@ -403,9 +422,7 @@ fn npm_deps_out_of_date_is_blanked_built_learned_and_written_from_the_tui() {
     assert!(learned.contains("+ npmDepsHash = \"sha256-"), "{learned}");
     assert_eq!(f.repo.npm_hash().expect("hash"), "", "blank while it asks");
     t.keys(&["y"]);
-    t.wait_for("the deploy offered again", LIMIT, |s| {
-        s.contains("Deploy server1") && s.contains("deploy again?")
-    });
+    commit_the_fix(&t);
     let fixed = f.repo.npm_hash().expect("hash");
     assert!(fixed.starts_with("sha256-") && fixed != stale, "{fixed}");
     t.answer_deploy(SUDO_PASSWORD, LIMIT);
@@ -529,6 +546,33 @@ fn doctor_finds_what_a_deploy_would_miss_and_what_it_left_behind() {
     };
     // Before the deploy: the lock is stale but deploys override it, the
     // host is one commit behind: information, nothing to fix.
+    let (code, said) = doctor(&["--json"]);
+    assert_eq!(code, Some(0), "{said}");
+    // For scripts, as fields: the input and how far behind, the services.
+    let v: serde_json::Value = serde_json::from_str(&said).expect("json");
+    let input = &v["hosts"][0]["inputs"][0];
+    assert_eq!(
+        (
+            &input["name"],
+            &input["status"],
+            &input["behind"],
+            &input["overridden"]
+        ),
+        (
+            &serde_json::json!("monorepo"),
+            &serde_json::json!("stale"),
+            &serde_json::json!(1),
+            &serde_json::json!(true)
+        ),
+        "{said}"
+    );
+    let services = v["hosts"][0]["services"].as_array().expect("services");
+    assert!(
+        services
+            .iter()
+            .any(|s| s["unit"] == "nginx.service" && s["active_state"] == "active"),
+        "{said}"
+    );
     let (code, said) = doctor(&[]);
     assert_eq!(code, Some(0), "{said}");
     for shown in [
@@ -569,6 +613,8 @@ fn doctor_finds_what_a_deploy_would_miss_and_what_it_left_behind() {
     assert_eq!(v["schema"], "deploytui.doctor/1");
     let findings = v["hosts"][0]["findings"].as_array().expect("findings");
     assert!(findings.iter().all(|f| f["problem"] == false), "{said}");
+    let services = v["hosts"][0]["services"].as_array().expect("services");
+    assert!(services.iter().all(|s| s["stale"] == false), "{said}");
 }
 
 /// The brief's whole story, from the keyboard: the stale self-referential
@@ -597,18 +643,15 @@ fn the_briefs_story_start_to_finish_each_failure_diagnosed_and_fixed_with_f() {
         s.contains("Write the new hash?") && s.contains(&format!("- npmDepsHash = \"{stale}\";"))
     });
     t.keys(&["y"]);
-    t.wait_for("the deploy offered again", LIMIT, |s| {
-        s.contains("Deploy server1") && s.contains("deploy again?")
-    });
+    commit_the_fix(&t);
     t.answer_deploy(SUDO_PASSWORD, LIMIT);
-    // 3. It switched; nginx still serves the old page. (Built from the
-    // tree with the fix not committed yet: the system names no commit, so
-    // the HTTP check can only say the page answers; the card tells.)
+    // 3. It switched; nginx still serves the old page. (The fix was
+    // committed: the system names the commit, and the HTTP check sees the
+    // page is not what was deployed.)
     t.wait_for("the stale nginx card", LIMIT, |s| {
         s.contains("switch done")
             && s.contains("⚠ nginx is still running the previous configuration")
-            && s.contains("http check: ?")
-            && s.contains("not compared")
+            && s.contains("http check: ✗")
     });
     restart_nginx_with_f(&t);
     t.wait_for("all clear", LIMIT, |s| {

@@ -185,7 +185,7 @@ fn red_then_u_and_c(setup: &[String], update: &str) {
 
     t.keys(&["c"]);
     t.wait_for("the commit dialog", Duration::from_secs(10), |s| {
-        s.contains("Commit flake.lock")
+        s.contains("flake.lock alone? It runs here")
     });
     t.keys(&["y"]);
     t.wait_for(

@@ -299,7 +299,7 @@ fn u_then_c_on_a_path_input_updates_and_commits_the_lock() {
 
     t.keys(&["c"]);
     t.wait_for("the commit dialog", LIMIT, |s| {
-        s.contains("Commit flake.lock")
+        s.contains("flake.lock alone? It runs here")
     });
     t.keys(&["y"]);
     t.wait_for("the commit done", LIMIT, |s| {

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use crossterm::event::KeyEvent;
 
-use super::{JobId, LockCommit, LockDiff, LockUpdate};
+use super::{FileCommit, JobId, LockDiff, LockUpdate};
 use crate::config::FlakeRef;
 use crate::deploy::Plan;
 use crate::nix::check::FlakeReport;
@@ -55,7 +55,7 @@ pub enum Msg {
     HashSitesFound {
         host: usize,
         repo: std::path::PathBuf,
-        result: Result<Vec<crate::nix::hash_fix::Site>, String>,
+        result: Result<crate::nix::hash_fix::Found, String>,
     },
     /// The hash nix gave with the blank one in place: the edit that writes
     /// it, or why there is none (the blank was put back).
@@ -68,6 +68,7 @@ pub enum Msg {
     /// The new hash was written (or why not).
     HashWritten {
         host: usize,
+        repo: std::path::PathBuf,
         site: crate::nix::hash_fix::Site,
         fix: bool,
         result: Result<(), String>,
@@ -238,7 +239,7 @@ pub enum Effect {
     /// `git commit` the lock file alone.
     CommitLock {
         id: JobId,
-        commit: LockCommit,
+        commit: FileCommit,
     },
     /// Send this message back after a while.
     Later {

@@ -151,7 +151,7 @@ pub enum Overlay {
     ConfirmQuit,
     Confirm(PendingAction),
     UpdateLock(LockUpdate),
-    CommitLock(LockCommit),
+    CommitLock(FileCommit),
     Password(Box<PasswordPrompt>),
     /// What a deploy will run, before it does; the action can be changed.
     /// (One plan a host: the selected one, or every marked one.)
@@ -272,14 +272,29 @@ pub struct Rewrite {
     pub site: crate::nix::hash_fix::Site,
 }
 
-/// Committing an updated flake.lock, waiting for the user's yes.
+/// Committing what deploytui changed in the repository (an updated
+/// flake.lock, with the flake.nix a rewrite changed; a hash the fix wrote),
+/// those files alone, waiting for the user's yes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LockCommit {
+pub struct FileCommit {
     pub repo: PathBuf,
-    pub lock_file: PathBuf,
-    /// Committed with it: the flake.nix a rewrite changed.
-    pub also: Option<PathBuf>,
+    pub files: Vec<PathBuf>,
     pub message: String,
+    /// The deploy to offer once it is committed (or not): after a hash fix.
+    pub then_deploy: Option<Plan>,
+}
+
+impl FileCommit {
+    /// The git command it runs (the question shows this same argv).
+    pub fn argv(&self) -> Vec<String> {
+        crate::nix::git::commit_argv(&self.repo, &self.files, &self.message)
+    }
+
+    /// Its files, as the question and the flake pane name them.
+    pub fn names(&self) -> String {
+        let names: Vec<String> = self.files.iter().map(|f| f.display().to_string()).collect();
+        names.join(" and ")
+    }
 }
 
 /// What a lock update changed.
@@ -431,7 +446,9 @@ pub struct State {
     /// (major, minor) of the nix on this machine, once known.
     pub nix_version: Option<(u32, u32)>,
     /// A lock file updated and not yet committed: `c` offers to commit it.
-    pub uncommitted_lock: Option<LockCommit>,
+    pub uncommitted: Option<FileCommit>,
+    /// The deploy to offer when this commit job ends well (a hash fix's).
+    pub deploy_after_commit: Option<(JobId, Plan)>,
     pub quitting: bool,
     /// The signal that stopped running work on the way out (the process
     /// then exits 128 + its number).
@@ -511,7 +528,8 @@ impl State {
             search: None,
             now: SystemTime::UNIX_EPOCH,
             nix_version: None,
-            uncommitted_lock: None,
+            uncommitted: None,
+            deploy_after_commit: None,
             quitting: false,
             stopped_by: None,
             unseen: Vec::new(),
@@ -521,6 +539,23 @@ impl State {
 
     pub fn selected(&self) -> Option<&HostState> {
         self.hosts.get(self.selected_host)
+    }
+
+    /// The stale inputs `plan` builds as locked that could be overridden
+    /// with their local checkout: what `o` in the deploy question adds.
+    pub fn overridable(&self, plan: &Plan) -> Vec<(String, String)> {
+        let Some(FlakeStatus::Checked(report)) = self.hosts.get(plan.host).map(|h| &h.flake) else {
+            return Vec::new();
+        };
+        if plan.rollback.is_some() {
+            return Vec::new();
+        }
+        let stale: Vec<String> = report
+            .problems()
+            .map(|i| i.locked.path.clone())
+            .filter(|name| !plan.overrides.iter().any(|(o, _)| o == name))
+            .collect();
+        crate::nix::check::overrides(&crate::config::OverrideInputs::List(stale), report)
     }
 
     pub fn selected_config(&self) -> Option<&crate::config::Host> {

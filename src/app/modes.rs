@@ -51,8 +51,15 @@ pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String>
                 Some(Overlay::PickJournal { .. }) => true,
                 _ => false,
             };
+            let overridable = match &state.overlay {
+                Some(Overlay::DeployPreview(plans)) => {
+                    plans.iter().any(|p| !state.overridable(p).is_empty())
+                }
+                _ => false,
+            };
             let acts = matches!(action, Action::Confirm | Action::Cancel)
-                || (choices && matches!(action, Action::NextChoice | Action::PrevChoice));
+                || (choices && matches!(action, Action::NextChoice | Action::PrevChoice))
+                || (overridable && action == Action::AddOverrides);
             return (!acts).then(|| dialog_reason(state));
         }
         _ => {}
@@ -124,10 +131,12 @@ pub fn unavailable(state: &State, mode: Scope, action: Action) -> Option<String>
         )),
         Action::ToggleDeployLog => (!state.deploys.contains_key(&state.selected_host))
             .then(|| "this host has no deploy yet (d deploys it)".into()),
-        Action::CommitLock => state.uncommitted_lock.is_none().then(|| {
+        Action::CommitLock => state.uncommitted.is_none().then(|| {
             format!(
-                "no updated flake.lock to commit ({} updates an input first)",
-                state.config.keymap.keys_of(Action::UpdateLock)
+                "nothing deploytui changed is left to commit ({} updates an input, {} on a \
+                 hash card writes the hash)",
+                state.config.keymap.keys_of(Action::UpdateLock),
+                state.config.keymap.keys_of(Action::Fix)
             )
         }),
         Action::CloseJournal => (state.journal.is_none()

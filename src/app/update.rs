@@ -8,7 +8,7 @@ use tui_textarea::TextArea;
 use zeroize::Zeroize;
 
 use super::{
-    DelayedMsg, Effect, FlakeStatus, HostStatus, Job, Journal, LockCommit, LockDiff, LockUpdate,
+    DelayedMsg, Effect, FileCommit, FlakeStatus, HostStatus, Job, Journal, LockDiff, LockUpdate,
     Msg, NeedsSudo, Overlay, Pane, PasswordPrompt, PendingAction, Probed, State, UnitAction,
 };
 use crate::config::SudoMode;
@@ -99,12 +99,22 @@ fn apply(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::JobFinished { id, outcome } => {
             if let Some(job) = state.jobs.remove(&id) {
+                let ok = outcome.is_ok();
                 let line = match outcome {
                     Ok(summary) => format!("{}: {} done: {summary}", job.host, job.what),
                     Err(error) => format!("{}: {} failed: {error}", job.host, job.what),
                 };
                 state.notice = Some(line.clone());
                 activity(state, line);
+                // A hash fix's commit: the deploy it was asked before, now
+                // (said shortly: the question's line must fit the status bar).
+                match state.deploy_after_commit.take() {
+                    Some((job_id, plan)) if job_id == id && ok => {
+                        offer_deploy_after(state, plan, format!("{} done", job.what));
+                    }
+                    Some((job_id, _)) if job_id == id => {}
+                    other => state.deploy_after_commit = other,
+                }
             }
             quit_if_waiting(state)
         }
@@ -115,10 +125,11 @@ fn apply(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::GenerationsRead { host, result } => on_generations(state, host, result),
         Msg::HashWritten {
             host,
+            repo,
             site,
             fix,
             result,
-        } => on_hash_written(state, host, site, fix, result),
+        } => on_hash_written(state, host, repo, site, fix, result),
         Msg::HashLearned {
             host,
             repo,

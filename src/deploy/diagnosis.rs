@@ -333,31 +333,54 @@ pub fn hash_search(deploy: &Deploy, flake: Option<&FlakeReport>) -> Option<(Path
 
 /// The places the stale hash was found in: the hash diagnosis's evidence
 /// and fix.
-pub fn with_sites(diagnoses: &mut [Diagnosis], repo: PathBuf, found: Result<Vec<Site>, String>) {
+pub fn with_sites(
+    diagnoses: &mut [Diagnosis],
+    repo: PathBuf,
+    found: Result<crate::nix::hash_fix::Found, String>,
+) {
     let Some(d) = diagnoses
         .iter_mut()
         .find(|d| matches!(d.kind, Kind::HashMismatch | Kind::HashOutOfDate))
     else {
         return;
     };
-    match found {
-        Ok(sites) if sites.is_empty() => d.evidence.push(format!(
+    let found = match found {
+        Ok(found) => found,
+        Err(e) => {
+            d.evidence.push(format!("cannot look for it: {e}"));
+            return;
+        }
+    };
+    if found.sites.is_empty() {
+        d.evidence.push(format!(
             "the pinned hash is nowhere in {} (nor an empty or fake hash): put the right hash \
              where it belongs by hand",
             repo.display()
-        )),
-        Ok(sites) => {
-            for site in &sites {
-                d.evidence
-                    .push(format!("pinned in {}: {}", site.place(), site.old.trim()));
-            }
-            d.fix = Some(if d.kind == Kind::HashOutOfDate {
-                Fix::LearnHash { repo, sites }
-            } else {
-                Fix::WriteHash { repo, sites }
-            });
-        }
-        Err(e) => d.evidence.push(format!("cannot look for it: {e}")),
+        ));
+    }
+    for site in &found.sites {
+        d.evidence
+            .push(format!("pinned in {}: {}", site.place(), site.old.trim()));
+    }
+    if let Some((first, rest)) = found.too_big.split_first() {
+        let others = match rest.len() {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        d.evidence.push(format!(
+            "not searched, over 1 MiB: {}{others} ({} file{})",
+            crate::text::quote(&first.display().to_string()),
+            found.too_big.len(),
+            if found.too_big.len() == 1 { "" } else { "s" }
+        ));
+    }
+    if !found.sites.is_empty() {
+        let sites = found.sites;
+        d.fix = Some(if d.kind == Kind::HashOutOfDate {
+            Fix::LearnHash { repo, sites }
+        } else {
+            Fix::WriteHash { repo, sites }
+        });
     }
 }
 

@@ -155,6 +155,11 @@ impl Monorepo {
         self.head()
     }
 
+    /// What `git status --porcelain` says (empty: a clean tree).
+    pub fn status(&self) -> Result<String, FleetError> {
+        self.git(&["status", "--porcelain"])
+    }
+
     pub fn head(&self) -> Result<String, FleetError> {
         self.git(&["rev-parse", "HEAD"])
     }

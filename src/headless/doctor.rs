@@ -27,6 +27,27 @@ pub struct DoctorHost {
     pub name: String,
     pub reachable: bool,
     pub findings: Vec<Finding>,
+    /// The flake's inputs as compared with their repositories (empty when
+    /// the host has no flake or its lock could not be read).
+    pub inputs: Vec<DoctorInput>,
+    /// The watched services, as `status --json` gives them (empty when the
+    /// host was not reached).
+    pub services: Vec<super::ServiceReport>,
+}
+
+/// One flake input, for scripts: how it compares, and what a deploy does.
+#[derive(Debug, Serialize)]
+pub struct DoctorInput {
+    pub name: String,
+    pub status: check::InputStatus,
+    pub locked_rev: Option<String>,
+    pub head: Option<String>,
+    /// Commits on HEAD the lock lacks that change what is built.
+    pub behind: Option<u64>,
+    /// Commits on HEAD the lock lacks that touch only lock files.
+    pub lock_only: Option<u64>,
+    /// A deploy overrides it with its local checkout (`override_inputs`).
+    pub overridden: bool,
 }
 
 /// One thing a check found.
@@ -106,6 +127,8 @@ async fn one(
         name: name.clone(),
         reachable: false,
         findings: vec![problem("unreachable", why, manual)],
+        inputs: Vec::new(),
+        services: Vec::new(),
     };
     let transport = match Transport::connect(host, settings).await {
         Ok(t) => t,
@@ -141,6 +164,10 @@ async fn one(
         Some(f) => Some(check::check(f, probe.configuration_revision.as_deref(), None).await),
         None => None,
     };
+    let inputs = match &flake {
+        Some(Ok(report)) => input_reports(host, report),
+        _ => Vec::new(),
+    };
     let mut findings = flake_findings(host, flake, nix_version);
     findings.extend(rebuild_line_finding(host).await);
     findings.extend(host_findings(host, &probe, served.as_ref()));
@@ -148,7 +175,26 @@ async fn one(
         name,
         reachable: true,
         findings,
+        inputs,
+        services: super::service_reports(&probe),
     }
+}
+
+fn input_reports(host: &Host, report: &check::FlakeReport) -> Vec<DoctorInput> {
+    let overridden = check::overrides(&host.override_inputs, report);
+    report
+        .inputs
+        .iter()
+        .map(|i| DoctorInput {
+            name: i.locked.path.clone(),
+            status: i.status,
+            locked_rev: i.locked.rev.clone(),
+            head: i.head.clone(),
+            behind: i.behind,
+            lock_only: i.lock_only,
+            overridden: overridden.iter().any(|(o, _)| *o == i.locked.path),
+        })
+        .collect()
 }
 
 /// Inputs a deploy would build stale (no override for them), and how far

@@ -30,6 +30,18 @@ pub async fn git(repo: &Path, args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// The exact git command that commits `files` alone in `repo` with
+/// `message` (what the question shows is what runs).
+pub fn commit_argv(repo: &Path, files: &[PathBuf], message: &str) -> Vec<String> {
+    ["git", "-C"]
+        .into_iter()
+        .map(String::from)
+        .chain([repo.display().to_string(), "commit".into(), "-m".into()])
+        .chain([message.to_string(), "--".into()])
+        .chain(files.iter().map(|f| f.display().to_string()))
+        .collect()
+}
+
 /// `rev` if it is a commit id, the only form of revision that comes from
 /// outside (a lock, a host) and goes into a git argv. Anything else, an
 /// option like `--output=FILE` above all, is refused here.

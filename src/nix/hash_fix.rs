@@ -34,9 +34,17 @@ pub fn read_stale(text: &str) -> Option<Stale> {
         .or_else(|| out_of_date(text).map(|attr| Stale::OutOfDate { attr }))
 }
 
+/// What a search of the repository found: the places, and the files it
+/// did not read for their size (named, so the user knows where not looked).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    pub sites: Vec<Site>,
+    pub too_big: Vec<PathBuf>,
+}
+
 /// Where it is: the places holding the stale hash (a mismatch), or setting
 /// the attribute (out of date), each with its edit.
-pub fn find(repo: &Path, stale: &Stale) -> Result<Vec<Site>, String> {
+pub fn find(repo: &Path, stale: &Stale) -> Result<Found, String> {
     match stale {
         Stale::Mismatch(m) => find_sites(repo, m),
         Stale::OutOfDate { attr } => attribute_sites(repo, attr),
@@ -191,11 +199,11 @@ const MAX_FILE: u64 = 1 << 20;
 /// `m.specified` in any form; when none does, the hash attributes set to an
 /// empty or fake hash (a user's first step when a hash changes). Files that
 /// are symlinks are passed over: their target may be outside the repo.
-pub fn find_sites(repo: &Path, m: &Mismatch) -> Result<Vec<Site>, String> {
+pub fn find_sites(repo: &Path, m: &Mismatch) -> Result<Found, String> {
     let forms = forms(&m.specified, &m.got);
     let files = repo_files(repo)?;
     let mut sites = Vec::new();
-    for_each_line(repo, &files, |file, n, line| {
+    let too_big = for_each_line(repo, &files, |file, n, line| {
         if let Some((old, new)) = forms.iter().find(|(old, _)| line.contains(old.as_str())) {
             sites.push(Site {
                 file: file.to_path_buf(),
@@ -211,14 +219,15 @@ pub fn find_sites(repo: &Path, m: &Mismatch) -> Result<Vec<Site>, String> {
     // The one preselected is the likeliest: a hash attribute's assignment
     // (`npmDepsHash = "…";`) before a mention elsewhere (a note, a test).
     sites.sort_by_key(|s| assigned(&s.old, None).is_none());
-    Ok(sites)
+    Ok(Found { sites, too_big })
 }
 
 /// The lines that set a hash attribute (`attr`, or any of them) to an
 /// empty or fake hash, and each with `got` written in.
 fn placeholder_sites(repo: &Path, files: &[PathBuf], got: &str, attr: Option<&str>) -> Vec<Site> {
     let mut sites = Vec::new();
-    for_each_line(repo, files, |file, n, line| {
+    // The same files as the first pass: those too big were named there.
+    let _ = for_each_line(repo, files, |file, n, line| {
         let Some(value) = assigned(line, attr) else {
             return;
         };
@@ -238,10 +247,10 @@ fn placeholder_sites(repo: &Path, files: &[PathBuf], got: &str, attr: Option<&st
 
 /// The lines that set `attr` to any hash, for the "out of date" case:
 /// the value to blank and learn again.
-pub fn attribute_sites(repo: &Path, attr: &str) -> Result<Vec<Site>, String> {
+pub fn attribute_sites(repo: &Path, attr: &str) -> Result<Found, String> {
     let files = repo_files(repo)?;
     let mut sites = Vec::new();
-    for_each_line(repo, &files, |file, n, line| {
+    let too_big = for_each_line(repo, &files, |file, n, line| {
         if let Some(value) = assigned(line, Some(attr)) {
             sites.push(Site {
                 file: file.to_path_buf(),
@@ -251,7 +260,7 @@ pub fn attribute_sites(repo: &Path, attr: &str) -> Result<Vec<Site>, String> {
             });
         }
     });
-    Ok(sites)
+    Ok(Found { sites, too_big })
 }
 
 /// `  npmDepsHash = "sha256-…";` → `"sha256-…"` (or `lib.fakeHash`) when
@@ -300,14 +309,23 @@ fn repo_files(repo: &Path) -> Result<Vec<PathBuf>, String> {
 }
 
 /// Calls `each(file, line number, line)` for the text lines of small,
-/// regular (not symlinked) files.
-fn for_each_line(repo: &Path, files: &[PathBuf], mut each: impl FnMut(&Path, usize, &str)) {
+/// regular (not symlinked) files; returns the files too big to read.
+fn for_each_line(
+    repo: &Path,
+    files: &[PathBuf],
+    mut each: impl FnMut(&Path, usize, &str),
+) -> Vec<PathBuf> {
+    let mut too_big = Vec::new();
     for file in files {
         let path = repo.join(file);
         let Ok(meta) = std::fs::symlink_metadata(&path) else {
             continue;
         };
-        if !meta.is_file() || meta.len() > MAX_FILE {
+        if !meta.is_file() {
+            continue;
+        }
+        if meta.len() > MAX_FILE {
+            too_big.push(file.clone());
             continue;
         }
         let Ok(text) = std::fs::read_to_string(&path) else {
@@ -317,6 +335,7 @@ fn for_each_line(repo: &Path, files: &[PathBuf], mut each: impl FnMut(&Path, usi
             each(file, i + 1, line);
         }
     }
+    too_big
 }
 
 /// Writes the fix: the site's line replaced, the rest of the file as it

@@ -4,7 +4,7 @@
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
-use crate::app::{JobId, LockCommit, LockDiff, LockUpdate, Msg};
+use crate::app::{FileCommit, JobId, LockDiff, LockUpdate, Msg};
 use crate::config::FlakeRef;
 use crate::nix::{check, git, lock};
 
@@ -118,24 +118,6 @@ fn nix_failure(program: &str, out: &std::process::Output) -> String {
     )
 }
 
-/// The exact git command that commits the lock file alone (the dialog
-/// shows this same argv).
-pub fn commit_argv(commit: &LockCommit) -> Vec<String> {
-    vec![
-        "git".into(),
-        "-C".into(),
-        commit.repo.display().to_string(),
-        "commit".into(),
-        "-m".into(),
-        commit.message.clone(),
-        "--".into(),
-        commit.lock_file.display().to_string(),
-    ]
-    .into_iter()
-    .chain(commit.also.iter().map(|f| f.display().to_string()))
-    .collect()
-}
-
 /// Finds the one line of the flake's flake.nix that names `url` (quoted,
 /// as `git+file://`, `git+file:` or `path:`), and the same line naming
 /// `relative` instead: the rewrite to ask about.
@@ -193,7 +175,7 @@ pub fn find_relative_site(
     });
 }
 
-pub fn commit_lock(id: JobId, commit: LockCommit, tx: mpsc::UnboundedSender<Msg>) {
+pub fn commit_files_job(id: JobId, commit: FileCommit, tx: mpsc::UnboundedSender<Msg>) {
     tokio::spawn(async move {
         let outcome = commit_files(&commit).await;
         let _ = tx.send(Msg::JobFinished { id, outcome });
@@ -203,8 +185,8 @@ pub fn commit_lock(id: JobId, commit: LockCommit, tx: mpsc::UnboundedSender<Msg>
 /// Runs the commit; its first line of output, or git's error. A `git
 /// status` running elsewhere at that moment holds git's index lock: the
 /// commit is tried again for a couple of seconds rather than failed at once.
-async fn commit_files(commit: &LockCommit) -> Result<String, String> {
-    let argv = commit_argv(commit);
+async fn commit_files(commit: &FileCommit) -> Result<String, String> {
+    let argv = commit.argv();
     // `git::git` adds `-C <repo>` itself: the rest of the same argv.
     let args: Vec<&str> = argv[3..].iter().map(String::as_str).collect();
     let mut tries = 0;
@@ -309,11 +291,11 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(500));
             std::fs::remove_file(held).unwrap();
         });
-        let commit = LockCommit {
+        let commit = FileCommit {
             repo: repo.to_path_buf(),
-            lock_file: repo.join("flake.lock"),
-            also: None,
+            files: vec![repo.join("flake.lock")],
             message: "flake.lock: update".into(),
+            then_deploy: None,
         };
         let outcome = commit_files(&commit).await;
         release.join().unwrap();

@@ -4,7 +4,6 @@
 
 mod hosts;
 mod local;
-pub use local::commit_argv;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -363,6 +362,7 @@ fn run_effect(
                 let result = crate::nix::hash_fix::write_site(&repo, &site);
                 let _ = tx.send(Msg::HashWritten {
                     host,
+                    repo,
                     site,
                     fix,
                     result,
@@ -399,7 +399,7 @@ fn run_effect(
             url,
             relative,
         } => local::find_relative_site(update, repo, url, relative, tx.clone()),
-        Effect::CommitLock { id, commit } => local::commit_lock(id, commit, tx.clone()),
+        Effect::CommitLock { id, commit } => local::commit_files_job(id, commit, tx.clone()),
         Effect::Later { after, msg } => {
             let tx = tx.clone();
             tokio::spawn(async move {

@@ -4,7 +4,7 @@ use ratatui::prelude::*;
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 
 use super::{centered, Theme};
-use crate::app::{LockCommit, LockUpdate, PasswordPrompt, PendingAction, State};
+use crate::app::{FileCommit, LockUpdate, PasswordPrompt, PendingAction, State};
 use crate::keymap::Action;
 
 fn frame_dialog(
@@ -214,10 +214,21 @@ fn capitalise(word: &str) -> String {
 /// The uncommitted files of the repository holding `host`'s flake, said
 /// short (`app/index.html, +2 more`), when there are any.
 fn dirty_files(state: &State, host: usize) -> Option<String> {
+    dirty_besides(state, host, &[])
+}
+
+/// The repository's uncommitted files but `these` (paths as git names them
+/// or longer), shortly.
+fn dirty_besides(state: &State, host: usize, these: &[std::path::PathBuf]) -> Option<String> {
     let crate::app::FlakeStatus::Checked(report) = &state.hosts.get(host)?.flake else {
         return None;
     };
-    let (first, rest) = report.dirty.split_first()?;
+    let others: Vec<&String> = report
+        .dirty
+        .iter()
+        .filter(|d| !these.iter().any(|f| f.ends_with(d.as_str())))
+        .collect();
+    let (first, rest) = others.split_first()?;
     Some(match rest.len() {
         0 => crate::text::quote(first),
         n => format!("{}, +{n} more", crate::text::quote(first)),
@@ -291,41 +302,34 @@ pub fn confirm_lock_commit(
     area: Rect,
     state: &State,
     theme: &Theme,
-    c: &LockCommit,
+    c: &FileCommit,
 ) {
     let mut lines = vec![
-        Line::raw(match &c.also {
-            Some(also) => format!(
-                "Commit {} and {} alone? It runs here:",
-                also.display(),
-                c.lock_file.display()
-            ),
-            None => format!("Commit {} alone? It runs here:", c.lock_file.display()),
-        }),
+        Line::raw(format!("Commit {} alone? It runs here:", c.names())),
         Line::raw(""),
     ];
-    let argv = crate::runtime::commit_argv(c);
+    let argv = c.argv();
     lines.extend(command(&argv, area, theme));
     lines.push(Line::raw(""));
-    if let Some(dirty) = dirty_files(state, state.selected_host) {
+    if let Some(dirty) = dirty_besides(state, state.selected_host, &c.files) {
+        let why = if c.then_deploy.is_some() {
+            "the deploy after it still builds a dirty tree, whose system names no commit"
+        } else {
+            "a lock taken from a dirty tree pins it with no rev. Commit them, then update \
+             the lock again"
+        };
         lines.push(Line::styled(
-            format!(
-                "⚠ Other changes are not committed ({dirty}): a lock taken from a dirty tree \
-                 pins it with no rev. Commit them, then update the lock again."
-            ),
+            format!("⚠ Other changes are not committed ({dirty}): {why}."),
             theme.warn,
         ));
         lines.push(Line::raw(""));
     }
+    if c.then_deploy.is_some() {
+        lines.push(Line::raw("Then the deploy is offered again, either way."));
+        lines.push(Line::raw(""));
+    }
     lines.push(answer_keys(state, theme));
-    frame_dialog(
-        frame,
-        area,
-        theme,
-        " Commit flake.lock ".into(),
-        lines,
-        theme.warn,
-    );
+    frame_dialog(frame, area, theme, " Commit ".into(), lines, theme.warn);
 }
 
 /// The deploy question: every command the deploy runs, in order, where
@@ -366,6 +370,7 @@ pub fn deploy_preview(
     ))];
     // Said before, not after: an input this deploy builds stale.
     for p in plans.iter().filter(|p| p.rollback.is_none()) {
+        let can_override = state.overridable(p);
         if let Some(crate::app::FlakeStatus::Checked(report)) =
             state.hosts.get(p.host).map(|h| &h.flake)
         {
@@ -373,9 +378,17 @@ pub fn deploy_preview(
                 .problems()
                 .filter(|i| !p.overrides.iter().any(|(o, _)| *o == i.locked.path))
             {
+                let how = if can_override.iter().any(|(o, _)| *o == input.locked.path) {
+                    format!(
+                        "{} overrides it for this deploy",
+                        km.keys_of(Action::AddOverrides)
+                    )
+                } else {
+                    "override_inputs".to_string()
+                };
                 lines.push(Line::styled(
                     format!(
-                        "⚠ {}: input {} is {} and not overridden: this builds the locked {} (override_inputs)",
+                        "⚠ {}: input {} is {} and not overridden: this builds the locked {} ({how})",
                         p.host_name,
                         input.locked.path,
                         crate::nix::check::summary(input, false),

@@ -306,10 +306,10 @@ fn details(state: &State, report: &FlakeReport, now: u64, theme: &Theme) -> Vec<
             theme.warn,
         ));
     }
-    if state.uncommitted_lock.is_some() {
+    if let Some(commit) = &state.uncommitted {
         let c = state.config.keymap.keys_of(Action::CommitLock);
         lines.push(Line::styled(
-            format!("flake.lock updated, not committed: {c} commits it"),
+            format!("{} changed, not committed: {c} commits it", commit.names()),
             theme.warn,
         ));
     }

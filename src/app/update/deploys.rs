@@ -17,22 +17,10 @@ pub(super) fn ask_deploy(state: &mut State) {
     let mut plans = Vec::new();
     let mut left_out = Vec::new();
     for host in hosts {
-        let (Some(config), Some(h)) = (state.config.hosts.get(host), state.hosts.get(host)) else {
-            continue;
-        };
-        if let Some(d) = state.deploys.get(&host).filter(|d| !d.finished()) {
-            left_out.push(format!("{} is deploying already ({})", h.name, d.verdict()));
-            continue;
-        }
-        // The overrides the flake pane shows, so the deploy builds HEAD.
-        let overrides = match &h.flake {
-            FlakeStatus::Checked(r) => check::overrides(&config.override_inputs, r),
-            _ => Vec::new(),
-        };
-        let action = crate::deploy::default_action(config);
-        match Plan::new(host, config, action, overrides) {
-            Ok(plan) => plans.push(plan),
-            Err(e) => left_out.push(e),
+        match plan_for(state, host) {
+            Some(Ok(plan)) => plans.push(plan),
+            Some(Err(e)) => left_out.push(e),
+            None => {}
         }
     }
     if !left_out.is_empty() {
@@ -44,6 +32,26 @@ pub(super) fn ask_deploy(state: &mut State) {
     if !plans.is_empty() {
         state.overlay = Some(Overlay::DeployPreview(plans));
     }
+}
+
+/// The plan `d` makes for `host`, or why it cannot deploy now (`None`: no
+/// such host).
+pub(super) fn plan_for(state: &State, host: usize) -> Option<Result<Plan, String>> {
+    let (config, h) = (state.config.hosts.get(host)?, state.hosts.get(host)?);
+    if let Some(d) = state.deploys.get(&host).filter(|d| !d.finished()) {
+        return Some(Err(format!(
+            "{} is deploying already ({})",
+            h.name,
+            d.verdict()
+        )));
+    }
+    // The overrides the flake pane shows, so the deploy builds HEAD.
+    let overrides = match &h.flake {
+        FlakeStatus::Checked(r) => check::overrides(&config.override_inputs, r),
+        _ => Vec::new(),
+    };
+    let action = crate::deploy::default_action(config);
+    Some(Plan::new(host, config, action, overrides))
 }
 
 /// Keys in the preview: the answer, or another action (for every host).
@@ -60,6 +68,27 @@ pub(super) fn on_preview_key(
         Some(Action::Cancel) => {
             let names: Vec<&str> = plans.iter().map(|p| p.host_name.as_str()).collect();
             state.notice = Some(format!("deploy of {} cancelled", names.join(", ")));
+            Vec::new()
+        }
+        Some(Action::AddOverrides) => {
+            let mut added = Vec::new();
+            for plan in &mut plans {
+                let more = state.overridable(plan);
+                added.extend(
+                    more.iter()
+                        .map(|(name, _)| format!("{}: {name}", plan.host_name)),
+                );
+                plan.overrides.extend(more);
+            }
+            state.notice = Some(if added.is_empty() {
+                "no stale input left that a local checkout can override".into()
+            } else {
+                format!(
+                    "overridden with the local checkout, for this deploy: {}",
+                    added.join(", ")
+                )
+            });
+            state.overlay = Some(Overlay::DeployPreview(plans));
             Vec::new()
         }
         Some(step @ (Action::NextChoice | Action::PrevChoice)) => {

@@ -148,7 +148,7 @@ pub(super) fn on_hash_sites(
     state: &mut State,
     host: usize,
     repo: std::path::PathBuf,
-    result: Result<Vec<crate::nix::hash_fix::Site>, String>,
+    result: Result<crate::nix::hash_fix::Found, String>,
 ) -> Vec<Effect> {
     if let Some(d) = state.deploys.get_mut(&host) {
         crate::deploy::diagnosis::with_sites(&mut d.diagnoses, repo, result);
@@ -218,11 +218,13 @@ pub(super) fn on_hash_fix_key(state: &mut State, mut fix: HashFix, key: KeyEvent
     }
 }
 
-/// The new hash is in the file: the deploy's log says so, and the deploy
-/// is offered again (its plan, as `d` shows it).
+/// The new hash is in the file: the deploy's log says so, and committing
+/// it is offered (a deploy from a dirty tree builds a system that names no
+/// commit, which the HTTP check cannot compare), then the deploy again.
 pub(super) fn on_hash_written(
     state: &mut State,
     host: usize,
+    repo: std::path::PathBuf,
     site: crate::nix::hash_fix::Site,
     fix: bool,
     result: Result<(), String>,
@@ -255,17 +257,28 @@ pub(super) fn on_hash_written(
             state.marked.clear();
             // The deploy that failed, again: the same action and overrides
             // (a fresh plan could drop an override the fix was made with).
-            match state
+            let again = state
                 .deploys
                 .get(&host)
                 .filter(|d| d.plan.rollback.is_none())
-            {
-                Some(d) => state.overlay = Some(Overlay::DeployPreview(vec![d.plan.clone()])),
-                None => ask_deploy(state),
-            }
-            if state.overlay.is_some() {
-                state.notice = Some(format!("{line}; deploy again?"));
-            }
+                .map(|d| d.plan.clone())
+                .or_else(|| plan_for(state, host).and_then(Result::ok));
+            let commit = FileCommit {
+                repo,
+                files: vec![site.file.clone()],
+                message: format!(
+                    "{}: the hash nix reported for a fixed-output derivation",
+                    site.file.display()
+                ),
+                then_deploy: again,
+            };
+            // `c` commits it later too (then without the deploy after it).
+            state.uncommitted = Some(FileCommit {
+                then_deploy: None,
+                ..commit.clone()
+            });
+            state.overlay = Some(Overlay::CommitLock(commit));
+            state.notice = Some(format!("{line}; commit it, then deploy again?"));
         }
         Err(e) => {
             let line = format!("{name}: the new hash was not written: {e}");
@@ -274,6 +287,14 @@ pub(super) fn on_hash_written(
         }
     }
     Vec::new()
+}
+
+/// The deploy a hash commit was asked before: offered now that the commit
+/// is done or declined (`said` says which, in the status bar).
+pub(super) fn offer_deploy_after(state: &mut State, plan: crate::deploy::Plan, said: String) {
+    state.selected_host = plan.host;
+    state.overlay = Some(Overlay::DeployPreview(vec![plan]));
+    state.notice = Some(format!("{said}; deploy again?"));
 }
 
 /// What the build with the blank hash taught: the diff that writes it

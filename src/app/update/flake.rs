@@ -199,9 +199,10 @@ pub(super) fn on_lock_updated(
                     _ => None,
                 }
                 .unwrap_or_else(|| update.flake_dir.clone());
-                let (also, message) = match &update.rewrite {
+                let lock_file = update.flake_dir.join("flake.lock");
+                let (files, message) = match &update.rewrite {
                     Some(r) => (
-                        Some(r.site.file.clone()),
+                        vec![r.site.file.clone(), lock_file],
                         format!(
                             "{}: make input {} relative, so it follows this repository",
                             r.site.file.display(),
@@ -209,15 +210,15 @@ pub(super) fn on_lock_updated(
                         ),
                     ),
                     None => (
-                        None,
+                        vec![lock_file],
                         format!("flake.lock: update {} {old} -> {new}", diff.input),
                     ),
                 };
-                state.uncommitted_lock = Some(LockCommit {
+                state.uncommitted = Some(FileCommit {
                     repo,
-                    lock_file: update.flake_dir.join("flake.lock"),
-                    also,
+                    files,
                     message,
+                    then_deploy: None,
                 });
             }
         }

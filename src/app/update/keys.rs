@@ -77,21 +77,34 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 _ => still_asking(state, Overlay::UpdateLock(update)),
             }
         }
-        Some(Overlay::CommitLock(commit)) => {
+        Some(Overlay::CommitLock(mut commit)) => {
             match state.config.keymap.action_for(&key, Scope::Dialog) {
                 Some(Action::Confirm) => {
                     let id = state.new_id();
-                    state.uncommitted_lock = None;
+                    state.uncommitted = None;
                     state.jobs.insert(
                         id,
                         Job {
                             host: "git".into(),
-                            what: format!("commit {}", commit.lock_file.display()),
+                            what: format!("commit {}", commit.names()),
                         },
                     );
+                    if let Some(plan) = commit.then_deploy.take() {
+                        state.deploy_after_commit = Some((id, plan));
+                    }
                     vec![Effect::CommitLock { id, commit }]
                 }
-                Some(Action::Cancel) => Vec::new(),
+                Some(Action::Cancel) => {
+                    if let Some(plan) = commit.then_deploy.take() {
+                        let c = state.config.keymap.keys_of(Action::CommitLock);
+                        let said = format!(
+                            "not committed ({c} commits it later): this deploy builds a dirty \
+                             tree, whose system names no commit"
+                        );
+                        super::fixes::offer_deploy_after(state, plan, said);
+                    }
+                    Vec::new()
+                }
                 _ => still_asking(state, Overlay::CommitLock(commit)),
             }
         }
@@ -213,7 +226,7 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Action::UpdateLock => ask_lock_update(state),
         Action::RelativeInput => return ask_relative_input(state),
         Action::CommitLock => {
-            if let Some(commit) = state.uncommitted_lock.clone() {
+            if let Some(commit) = state.uncommitted.clone() {
                 state.overlay = Some(Overlay::CommitLock(commit));
             }
         }
@@ -268,6 +281,7 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Action::Confirm
         | Action::NextChoice
         | Action::PrevChoice
+        | Action::AddOverrides
         | Action::Cancel
         | Action::PasswordSend
         | Action::PasswordRemember

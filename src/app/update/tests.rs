@@ -968,7 +968,7 @@ fn u_updates_the_selected_input_after_a_yes_and_c_commits_it() {
         s.notice
             .as_deref()
             .unwrap_or("")
-            .contains("no updated flake.lock"),
+            .contains("nothing deploytui changed is left to commit"),
         "{:?}",
         s.notice
     );
@@ -1013,13 +1013,13 @@ fn u_updates_the_selected_input_after_a_yes_and_c_commits_it() {
         panic!("{:?}", s.overlay)
     };
     assert_eq!(c.message, "flake.lock: update monorepo aaaaaaa -> bbbbbbb");
-    assert_eq!(c.lock_file, Path::new("/srv/mono/infra/flake.lock"));
+    assert_eq!(c.files, [Path::new("/srv/mono/infra/flake.lock")]);
     let fx = ch(&mut s, 'y');
     assert!(
         matches!(fx.as_slice(), [Effect::CommitLock { .. }]),
         "{fx:?}"
     );
-    assert!(s.uncommitted_lock.is_none());
+    assert!(s.uncommitted.is_none());
 }
 
 #[test]

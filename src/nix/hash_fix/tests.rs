@@ -80,7 +80,7 @@ fn the_stale_hash_is_found_where_it_is_and_fixed_in_the_same_form() {
         ("infra/pkgs/old.nix", &format!("  sha256 = \"{old32}\";\n")),
         ("app/index.html", "<p>nothing here</p>\n"),
     ]);
-    let sites = find_sites(r.path(), &mismatch(OLD_REAL)).unwrap();
+    let sites = find_sites(r.path(), &mismatch(OLD_REAL)).unwrap().sites;
     assert_eq!(sites.len(), 2, "{sites:#?}");
     let webapp = sites
         .iter()
@@ -111,7 +111,7 @@ fn an_empty_or_fake_hash_is_where_the_new_one_goes() {
         ("b.nix", "  cargoHash = lib.fakeHash;\n"),
         ("c.nix", "  name = \"\";\n"),
     ]);
-    let sites = find_sites(r.path(), &mismatch(SPECIFIED)).unwrap();
+    let sites = find_sites(r.path(), &mismatch(SPECIFIED)).unwrap().sites;
     let news: Vec<&str> = sites.iter().map(|s| s.new.as_str()).collect();
     assert_eq!(
         news,
@@ -120,7 +120,7 @@ fn an_empty_or_fake_hash_is_where_the_new_one_goes() {
             format!("  cargoHash = \"{GOT}\";").as_str()
         ]
     );
-    let blank = attribute_sites(r.path(), "npmDepsHash").unwrap();
+    let blank = attribute_sites(r.path(), "npmDepsHash").unwrap().sites;
     assert_eq!(blank.len(), 1);
 }
 
@@ -131,7 +131,7 @@ fn nothing_outside_the_repository_is_read_or_written() {
     std::fs::write(&secret, format!("  hash = \"{OLD_REAL}\";\n")).unwrap();
     let r = repo(&[("in.nix", "x = 1;\n")]);
     std::os::unix::fs::symlink(&secret, r.path().join("link.nix")).unwrap();
-    let sites = find_sites(r.path(), &mismatch(OLD_REAL)).unwrap();
+    let sites = find_sites(r.path(), &mismatch(OLD_REAL)).unwrap().sites;
     assert!(sites.is_empty(), "a symlinked file is not read: {sites:?}");
     for rel in ["link.nix", "../elsewhere.nix", "/etc/passwd"] {
         let site = Site {
@@ -147,7 +147,7 @@ fn nothing_outside_the_repository_is_read_or_written() {
     // A symlink where the fix is written aside is unlinked, not followed.
     let r = repo(&[("fix.nix", &format!("  hash = \"{OLD_REAL}\";\n"))]);
     std::os::unix::fs::symlink(&secret, r.path().join("fix.deploytui-new")).unwrap();
-    let sites = find_sites(r.path(), &mismatch(OLD_REAL)).unwrap();
+    let sites = find_sites(r.path(), &mismatch(OLD_REAL)).unwrap().sites;
     write_site(r.path(), &sites[0]).unwrap();
     assert!(std::fs::read_to_string(&secret).unwrap().contains(OLD_REAL));
     assert!(std::fs::read_to_string(r.path().join("fix.nix"))
@@ -173,7 +173,7 @@ fn the_assignment_comes_first_and_a_written_file_keeps_its_owner() {
             &format!("{{\n  npmDepsHash = \"{OLD_REAL}\";\n}}\n"),
         ),
     ]);
-    let sites = find_sites(r.path(), &mismatch(OLD_REAL)).unwrap();
+    let sites = find_sites(r.path(), &mismatch(OLD_REAL)).unwrap().sites;
     assert_eq!(sites.len(), 2, "{sites:#?}");
     assert_eq!(sites[0].place(), "infra/pkgs/webapp.nix:2", "{sites:#?}");
     let file = r.path().join("infra/pkgs/webapp.nix");
@@ -186,4 +186,50 @@ fn the_assignment_comes_first_and_a_written_file_keeps_its_owner() {
     let after = std::fs::metadata(&file).unwrap();
     assert_eq!(after.permissions().mode() & 0o777, 0o640);
     assert_eq!((after.uid(), after.gid()), (before.uid(), before.gid()));
+}
+
+/// A file too big to read is not searched, and the search says so (the
+/// card names it), rather than passing over it in silence.
+#[test]
+fn files_over_a_mebibyte_are_named_as_not_searched() {
+    let big = format!(
+        "{}\n  npmDepsHash = \"{OLD_REAL}\";\n",
+        "x".repeat(MAX_FILE as usize)
+    );
+    let r = repo(&[
+        ("vendor/bundle.js", &big),
+        ("vendor/other.bin", &big),
+        (
+            "infra/pkgs/webapp.nix",
+            &format!("  npmDepsHash = \"{OLD_REAL}\";\n"),
+        ),
+    ]);
+    let found = find_sites(r.path(), &mismatch(OLD_REAL)).unwrap();
+    assert_eq!(found.sites.len(), 1, "{found:#?}");
+    let mut too_big = found.too_big.clone();
+    too_big.sort();
+    assert_eq!(
+        too_big,
+        [
+            PathBuf::from("vendor/bundle.js"),
+            PathBuf::from("vendor/other.bin")
+        ]
+    );
+    let mut cards = vec![crate::deploy::diagnosis::Diagnosis {
+        kind: crate::deploy::diagnosis::Kind::HashMismatch,
+        title: "wrong fixed-output hash".into(),
+        evidence: Vec::new(),
+        fix: None,
+    }];
+    crate::deploy::diagnosis::with_sites(&mut cards, r.path().into(), Ok(found));
+    assert!(
+        cards[0]
+            .evidence
+            .iter()
+            .any(|e| e.starts_with("not searched, over 1 MiB: ")
+                && e.ends_with(" and 1 more (2 files)")),
+        "{:#?}",
+        cards[0].evidence
+    );
+    assert!(cards[0].fix.is_some());
 }

@@ -515,3 +515,56 @@ fn a_signal_to_leave_stops_running_deploys_then_quits() {
     let fx = stopped_by_its_worker(&mut s, id);
     assert!(fx.contains(&Effect::Quit), "{fx:?}");
 }
+
+/// The deploy question warns of a stale input it will not override; `o`
+/// adds the override for this deploy (the config is left as it is), and
+/// then neither the warning's key nor the footer offers it again.
+#[test]
+fn o_in_the_deploy_question_overrides_the_stale_input_it_warns_of() {
+    let text = "repo = \"/srv/mono\"\n\
+                [[hosts]]\nname = \"s1\"\ntarget = \"root@s1\"\nflake = \"infra#s1\"\noverride_inputs = []\n";
+    let mut s = State::new(parse(text, Path::new("/t/deploytui.toml"), FoundBy::Flag).unwrap());
+    update(
+        &mut s,
+        Msg::FlakeChecked {
+            host: 0,
+            result: Ok(report(crate::nix::check::InputStatus::Stale, "monorepo")),
+        },
+    );
+    ch(&mut s, 'd');
+    let footer = |s: &State| {
+        crate::app::modes::footer(s)
+            .into_iter()
+            .map(|(k, l)| format!("{k} {l}"))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        footer(&s).contains(&"o override".to_string()),
+        "{:?}",
+        footer(&s)
+    );
+    ch(&mut s, 'o');
+    let Some(Overlay::DeployPreview(plans)) = &s.overlay else {
+        panic!("{:?}", s.overlay)
+    };
+    assert_eq!(
+        plans[0].overrides,
+        [("monorepo".to_string(), "git+file:///srv/mono".to_string())]
+    );
+    assert_eq!(
+        s.notice.as_deref(),
+        Some("overridden with the local checkout, for this deploy: s1: monorepo")
+    );
+    assert!(
+        !footer(&s).contains(&"o override".to_string()),
+        "{:?}",
+        footer(&s)
+    );
+    assert!(s.config.hosts[0].override_inputs == crate::config::OverrideInputs::List(Vec::new()));
+    // The deploy runs with it.
+    let fx = ch(&mut s, 'y');
+    let [Effect::Deploy { plan, .. }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(plan.overrides.len(), 1);
+}

@@ -44,13 +44,46 @@ fn tab_picks_the_place_y_writes_that_one_and_the_deploy_is_offered_again() {
         panic!("{fx:?}")
     };
     assert_eq!(site.file, std::path::PathBuf::from("b.nix"));
+    let written = || Msg::HashWritten {
+        host: 0,
+        repo: "/srv/mono".into(),
+        site: site.clone(),
+        fix: true,
+        result: Ok(()),
+    };
+    update(&mut s, written());
+    // Committing it is asked first: the exact git command, that file alone.
+    let Some(Overlay::CommitLock(c)) = &s.overlay else {
+        panic!("{:?}", s.overlay)
+    };
+    assert_eq!(
+        c.argv(),
+        [
+            "git",
+            "-C",
+            "/srv/mono",
+            "commit",
+            "-m",
+            "b.nix: the hash nix reported for a fixed-output derivation",
+            "--",
+            "b.nix"
+        ]
+    );
+    assert_eq!(
+        s.notice.as_deref(),
+        Some("s1: wrote the new hash into b.nix:7; commit it, then deploy again?")
+    );
+    // Yes: the commit runs; once it is done, the deploy is offered again.
+    let fx = ch(&mut s, 'y');
+    let [Effect::CommitLock { id, .. }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert!(s.overlay.is_none(), "nothing else is asked while it runs");
     update(
         &mut s,
-        Msg::HashWritten {
-            host: 0,
-            site: site.clone(),
-            fix: true,
-            result: Ok(()),
+        Msg::JobFinished {
+            id: *id,
+            outcome: Ok("[main 1234567] b.nix: the hash".into()),
         },
     );
     assert!(
@@ -60,14 +93,37 @@ fn tab_picks_the_place_y_writes_that_one_and_the_deploy_is_offered_again() {
     );
     assert_eq!(
         s.notice.as_deref(),
-        Some("s1: wrote the new hash into b.nix:7; deploy again?")
+        Some("commit b.nix done; deploy again?")
     );
+    // No: the deploy is offered at once, saying its tree is dirty, and `c`
+    // can still commit it (without a deploy after it).
+    s.overlay = None;
+    update(&mut s, written());
+    ch(&mut s, 'n');
+    assert!(
+        matches!(&s.overlay, Some(Overlay::DeployPreview(p)) if p[0].host_name == "s1"),
+        "{:?}",
+        s.overlay
+    );
+    assert!(
+        s.notice
+            .as_deref()
+            .unwrap_or("")
+            .contains("not committed (c commits it later)"),
+        "{:?}",
+        s.notice
+    );
+    assert!(s
+        .uncommitted
+        .as_ref()
+        .is_some_and(|c| c.then_deploy.is_none() && c.files == [Path::new("b.nix")]));
     // A refusal is said, and nothing else happens.
     s.overlay = None;
     update(
         &mut s,
         Msg::HashWritten {
             host: 0,
+            repo: "/srv/mono".into(),
             site: site.clone(),
             fix: true,
             result: Err("b.nix is outside the repository".into()),

@@ -44,11 +44,11 @@ fn scenes() -> Vec<Scene> {
                     result: Ok(report(crate::nix::check::InputStatus::Stale, "monorepo")),
                 },
             );
-            s.uncommitted_lock = Some(crate::app::LockCommit {
+            s.uncommitted = Some(crate::app::FileCommit {
                 repo: "/srv/mono".into(),
-                lock_file: "/srv/mono/infra/flake.lock".into(),
-                also: None,
+                files: vec!["/srv/mono/infra/flake.lock".into()],
                 message: "flake.lock: update".into(),
+                then_deploy: None,
             });
             s.focus = Pane::Flake;
             s
@@ -204,11 +204,11 @@ fn the_footer_is_the_keys_of_the_mode() {
     let flake = labels(&get("flake pane, nothing to commit"));
     assert!(flake.contains(&"u update lock".to_string()), "{flake:?}");
     assert!(
-        !flake.contains(&"c commit lock".to_string()),
+        !flake.contains(&"c commit".to_string()),
         "nothing to commit: c is not shown: {flake:?}"
     );
     let flake = labels(&get("flake pane, lock updated"));
-    assert!(flake.contains(&"c commit lock".to_string()), "{flake:?}");
+    assert!(flake.contains(&"c commit".to_string()), "{flake:?}");
     let log = labels(&get("log pane, activity"));
     assert!(
         !log.iter().any(|l| l.contains("activity log")),
