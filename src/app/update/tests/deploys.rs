@@ -384,8 +384,8 @@ fn confirm_activation_pauses_for_a_yes_and_a_no_stops_before_the_host_changes() 
     );
 }
 
-#[test]
-fn a_deploy_that_shipped_nothing_new_ends_in_a_diagnosis_and_f_redeploys_with_the_override() {
+/// A host whose flake input is stale and that overrides nothing.
+fn stale_and_not_overridden() -> State {
     let text = "repo = \"/srv/mono\"\n\
                 [[hosts]]\nname = \"s1\"\ntarget = \"root@s1\"\nflake = \"infra#s1\"\noverride_inputs = []\n";
     let mut s = State::new(parse(text, Path::new("/t/deploytui.toml"), FoundBy::Flag).unwrap());
@@ -396,6 +396,12 @@ fn a_deploy_that_shipped_nothing_new_ends_in_a_diagnosis_and_f_redeploys_with_th
             result: Ok(report(crate::nix::check::InputStatus::Stale, "monorepo")),
         },
     );
+    s
+}
+
+#[test]
+fn a_deploy_that_shipped_nothing_new_ends_in_a_diagnosis_and_f_redeploys_with_the_override() {
+    let mut s = stale_and_not_overridden();
     // No key offers a fix before there is a diagnosis.
     ch(&mut s, 'f');
     assert!(s.overlay.is_none());
@@ -521,16 +527,7 @@ fn a_signal_to_leave_stops_running_deploys_then_quits() {
 /// then neither the warning's key nor the footer offers it again.
 #[test]
 fn o_in_the_deploy_question_overrides_the_stale_input_it_warns_of() {
-    let text = "repo = \"/srv/mono\"\n\
-                [[hosts]]\nname = \"s1\"\ntarget = \"root@s1\"\nflake = \"infra#s1\"\noverride_inputs = []\n";
-    let mut s = State::new(parse(text, Path::new("/t/deploytui.toml"), FoundBy::Flag).unwrap());
-    update(
-        &mut s,
-        Msg::FlakeChecked {
-            host: 0,
-            result: Ok(report(crate::nix::check::InputStatus::Stale, "monorepo")),
-        },
-    );
+    let mut s = stale_and_not_overridden();
     ch(&mut s, 'd');
     let footer = |s: &State| {
         crate::app::modes::footer(s)
