@@ -463,18 +463,32 @@ fn a_unit_that_fails_on_switch_is_exit_4_said_for_what_it_is_with_its_journal() 
     // From the TUI: the card, and f offers each unit's journal, the failed
     // one first, then the one the switch left on the old code.
     let (t, _data, _) = open_and_deploy(&f, 140);
-    let card = press_fix(
-        &t,
-        "⚠ the system switched, but webapp failed to start",
-        &["Which journal?", "webapp.service", "nginx.service"],
-    );
+    let title = "⚠ the system switched, but webapp failed to start";
+    let card = t.wait_for("the card", LIMIT, |s| {
+        s.contains(title) && s.contains("f fix")
+    });
     for shown in [
         "exit 4 is not a failed switch: /run/current-system is the new system",
         "not restarted (changed, left running on the old code): nginx.service",
-        "y open its journal",
     ] {
         assert!(card.contains(shown), "{shown}:\n{card}");
     }
+    // Once on screen: the log marks it by its title, the card holds the rest.
+    assert_eq!(
+        card.matches("exit 4 is not a failed switch").count(),
+        1,
+        "{card}"
+    );
+    press_fix(
+        &t,
+        title,
+        &[
+            "Which journal?",
+            "webapp.service",
+            "nginx.service",
+            "y open its journal",
+        ],
+    );
     t.keys(&["y"]);
     t.wait_for("webapp's journal", LIMIT, |s| {
         s.contains("journal server1 webapp.service") && s.contains("cannot open its database")

@@ -247,16 +247,12 @@ impl Deploy {
         }
     }
 
-    /// Takes the diagnoses of the ended deploy, each said in its log too.
+    /// Takes the diagnoses of the ended deploy. The log marks each by its
+    /// title, where it came; the card (and the record) hold the rest, so
+    /// the screen does not show it twice.
     pub fn diagnosed(&mut self, found: Vec<diagnosis::Diagnosis>) {
         for d in &found {
             self.log.push_line(&format!("⚠ {}", d.title));
-            for e in &d.evidence {
-                self.log.push_line(&format!("  {e}"));
-            }
-            if let Some(fix) = &d.fix {
-                self.log.push_line(&format!("  fix: {}", fix.words()));
-            }
         }
         self.diagnoses = found;
         self.diagnosed = true;

@@ -38,9 +38,11 @@ fn dialog_width(area: Rect) -> u16 {
     area.width.saturating_sub(4).min(110)
 }
 
-/// A command as shell lines that fit `width`: broken between words, never
-/// inside one, with ` \` at each break so it still pastes into a shell.
-/// A single word longer than the line gets a line of its own.
+/// A command as shell lines that fit `width`: broken between words, with
+/// ` \` at each break so it still pastes into a shell. A word longer than
+/// a line (a store path, a flake reference) goes on lines of its own,
+/// broken after a `/`, `#`, `.` or `=` where one is near the edge (as one
+/// reads a path), never in the middle of a name if that can be helped.
 pub fn command_lines(argv: &[String], width: usize) -> Vec<String> {
     let words: Vec<String> = argv
         .iter()
@@ -59,10 +61,36 @@ pub fn command_lines(argv: &[String], width: usize) -> Vec<String> {
         } else if !fresh {
             line.push(' ');
         }
-        line.push_str(&word);
+        let room = width.saturating_sub(line.chars().count() + 2).max(8);
+        let mut pieces = split_long_word(&word, room, width.saturating_sub(more.len() + 2).max(8));
+        let last = pieces.pop().unwrap_or_default();
+        for piece in pieces {
+            line.push_str(&piece);
+            lines.push(std::mem::replace(&mut line, String::from(more)));
+        }
+        line.push_str(&last);
     }
     lines.push(line);
     lines
+}
+
+/// `word` in pieces: the first at most `first` characters, the others at
+/// most `rest`, each ending after a path separator when one is in the last
+/// third of the room.
+fn split_long_word(word: &str, first: usize, rest: usize) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut left: Vec<char> = word.chars().collect();
+    let mut room = first;
+    while left.len() > room {
+        let cut = (room * 2 / 3..room)
+            .rev()
+            .find(|&i| matches!(left[i - 1], '/' | '#' | '.' | '='))
+            .unwrap_or(room);
+        pieces.push(left.drain(..cut).collect());
+        room = rest;
+    }
+    pieces.push(left.into_iter().collect());
+    pieces
 }
 
 fn command(argv: &[String], area: Rect, theme: &Theme) -> Vec<Line<'static>> {
@@ -705,20 +733,32 @@ mod tests {
         let lines = command_lines(&argv, 50);
         assert!(lines.len() > 1, "{lines:?}");
         for (i, line) in lines.iter().enumerate() {
-            let one_word = !line.trim().trim_end_matches('\\').trim().contains(' ');
-            assert!(line.chars().count() <= 50 || one_word, "{line:?}");
-            assert_eq!(line.ends_with(" \\"), i + 1 < lines.len(), "{lines:?}");
+            assert!(line.chars().count() <= 50, "{line:?}");
+            // Each line ends in ` \` but the last, or inside a long word.
+            let inside_a_word = line.ends_with('/');
+            assert_eq!(
+                line.ends_with(" \\") || inside_a_word,
+                i + 1 < lines.len(),
+                "{lines:?}"
+            );
         }
         // Joined back as a shell would read them: the same words.
-        let joined: String = lines
-            .iter()
-            .map(|l| l.trim_end_matches('\\').trim())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let mut joined = String::new();
+        for line in &lines {
+            joined.push_str(line.trim_start());
+            if let Some(word_break) = joined.strip_suffix(" \\") {
+                joined = format!("{word_break} ");
+            }
+        }
         assert_eq!(shlex::split(&joined), Some(argv.clone()));
-        // A word longer than the line gets a line of its own, whole.
-        let long = vec!["git".to_string(), "x".repeat(80)];
+        // A word longer than the line: broken after a `/` near the edge,
+        // never past it, every piece in order.
+        let path = "/tmp/dtfleet-fUNT3k/monorepo/infra/hosts/server1#nixosConfigurations.server1.config.system.build.toplevel";
+        let long = vec!["nix".to_string(), "build".into(), path.to_string()];
         let lines = command_lines(&long, 50);
-        assert_eq!(lines[1].trim(), "x".repeat(80));
+        assert!(lines.iter().all(|l| l.chars().count() <= 50), "{lines:#?}");
+        assert!(lines[1].trim_end().ends_with('/'), "{lines:#?}");
+        let rejoined: String = lines[1..].iter().map(|l| l.trim()).collect();
+        assert_eq!(rejoined, format!("'{path}'"), "{lines:#?}");
     }
 }

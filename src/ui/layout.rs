@@ -121,7 +121,11 @@ fn cells(n: usize) -> u16 {
 /// The log pane's text size (rows, columns) on a screen of `width`x`height`.
 pub fn log_size(width: u16, height: u16, state: &State) -> (usize, usize) {
     let log = areas(Rect::new(0, 0, width, height), state).log;
-    let steps = super::log::step_rows(state, log.width.saturating_sub(2));
+    let steps = super::log::step_rows(
+        state,
+        log.width.saturating_sub(2),
+        log.height.saturating_sub(2),
+    );
     (
         usize::from(log.height.saturating_sub(2 + steps)).max(1),
         usize::from(log.width.saturating_sub(2)).max(1),

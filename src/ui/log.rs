@@ -62,20 +62,27 @@ fn severity(text: &str) -> Option<Severity> {
     }
 }
 
-/// Rows the step list and the diagnosis card take above a deploy's log,
-/// `width` columns wide.
-pub fn step_rows(state: &State, width: u16) -> u16 {
+/// Rows the step list and the diagnosis card take above a deploy's log in
+/// a pane `width` columns wide and `height` rows high (inside its border).
+pub fn step_rows(state: &State, width: u16, height: u16) -> u16 {
     state.shown_deploy().map_or(0, |d| {
-        u16::try_from(d.steps.len() + 1).unwrap_or(0) + card_rows(d, state, width)
+        let steps = u16::try_from(d.steps.len() + 1).unwrap_or(0);
+        steps + card_rows(d, state, width, height.saturating_sub(steps))
     })
 }
 
-/// Most rows the diagnosis card takes: the log below keeps the rest.
+/// Rows the card may take at least, and at most half of what is left
+/// under the steps beyond that: the log below keeps the rest.
 const CARD_ROWS: usize = 8;
 
-fn card_rows(deploy: &Deploy, state: &State, width: u16) -> u16 {
-    let lines = card_lines(deploy, state, &Theme::new(state.config.theme), width);
-    u16::try_from(lines.len().min(CARD_ROWS)).unwrap_or(0)
+fn card_most(room: u16) -> usize {
+    CARD_ROWS.max(usize::from(room) / 2)
+}
+
+fn card_rows(deploy: &Deploy, state: &State, width: u16, room: u16) -> u16 {
+    let theme = Theme::new(state.config.theme);
+    let lines = card_lines(deploy, state, &theme, width, card_most(room));
+    u16::try_from(lines.len()).unwrap_or(0)
 }
 
 /// `text` wrapped to `width` columns between words, the first line after
@@ -90,31 +97,46 @@ fn wrapped(text: &str, width: u16, first: &str, rest: &str) -> Vec<String> {
         .collect()
 }
 
-/// The diagnoses of an ended deploy, `width` columns wide: what happened,
-/// the fix and its key right under it (so a short pane still shows it),
-/// then the evidence; wrapped lines hang under their first.
-fn card_lines(deploy: &Deploy, state: &State, theme: &Theme, width: u16) -> Vec<Line<'static>> {
+/// The diagnoses of an ended deploy, `width` columns wide and at most
+/// `most` rows: what happened, the fix and its key right under it (so a
+/// short pane still shows it), then the evidence; wrapped lines hang under
+/// their first. What the HTTP check serves comes last. When it all does
+/// not fit, evidence goes first (from the end), said in one line: the
+/// titles, the fixes and the HTTP check are never cut.
+fn card_lines(
+    deploy: &Deploy,
+    state: &State,
+    theme: &Theme,
+    width: u16,
+    most: usize,
+) -> Vec<Line<'static>> {
     let key = state.config.keymap.keys_of(crate::keymap::Action::Fix);
-    let mut lines = Vec::new();
+    // Each line, and whether it is evidence (cut first).
+    let mut lines: Vec<(Line<'static>, bool)> = Vec::new();
     for d in &deploy.diagnoses {
         for l in wrapped(&format!("⚠ {}", d.title), width, "", "  ") {
-            lines.push(Line::styled(l, theme.error));
+            lines.push((Line::styled(l, theme.error), false));
         }
         if let Some(fix) = &d.fix {
             let text = format!("{key} fix: {}", fix.words());
             for (i, l) in wrapped(&text, width, "  ", "    ").into_iter().enumerate() {
-                match l.strip_prefix(&format!("  {key}")) {
-                    Some(after) if i == 0 => lines.push(Line::from(vec![
+                let line = match l.strip_prefix(&format!("  {key}")) {
+                    Some(after) if i == 0 => Line::from(vec![
                         Span::raw("  "),
                         Span::styled(key.clone(), theme.key),
                         Span::raw(after.to_string()),
-                    ])),
-                    _ => lines.push(Line::raw(l)),
-                }
+                    ]),
+                    _ => Line::raw(l),
+                };
+                lines.push((line, false));
             }
         }
         for e in &d.evidence {
-            lines.extend(wrapped(e, width, "  ", "    ").into_iter().map(Line::raw));
+            lines.extend(
+                wrapped(e, width, "  ", "    ")
+                    .into_iter()
+                    .map(|l| (Line::raw(l), true)),
+            );
         }
     }
     // What the HTTP check serves, as last fetched (after a restart too).
@@ -126,10 +148,40 @@ fn card_lines(deploy: &Deploy, state: &State, theme: &Theme, width: u16) -> Vec<
         };
         let text = format!("http check: {}", served.line());
         for l in wrapped(&text, width, "", "  ") {
-            lines.push(Line::styled(l, style));
+            lines.push((Line::styled(l, style), false));
         }
     }
-    lines
+    fit_card(lines, most, theme)
+}
+
+/// Drops evidence lines from the end until the card fits `most` rows,
+/// with one line in their place saying how many.
+fn fit_card(
+    mut lines: Vec<(Line<'static>, bool)>,
+    most: usize,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    if lines.len() > most {
+        let evidence = lines.iter().filter(|(_, e)| *e).count();
+        let cut = (lines.len() + 1 - most).min(evidence);
+        let mut left = cut;
+        let mut at = None;
+        for i in (0..lines.len()).rev() {
+            if left > 0 && lines[i].1 {
+                lines.remove(i);
+                left -= 1;
+                at = Some(i);
+            }
+        }
+        if let Some(at) = at.filter(|_| cut > 0) {
+            let note = format!(
+                "  … {}: a taller window shows them",
+                crate::text::count(cut as u64, "more line", "more lines")
+            );
+            lines.insert(at, (Line::styled(note, theme.dim), false));
+        }
+    }
+    lines.into_iter().map(|(l, _)| l).take(most).collect()
 }
 
 /// One line per step: its mark, name, time and what it did or does.
@@ -235,15 +287,18 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     if let Some(d) = deploy {
         // The steps above the log, the block around both.
         frame.render_widget(block.clone(), area);
+        let room = inner
+            .height
+            .saturating_sub(u16::try_from(d.steps.len() + 1).unwrap_or(0));
         let [steps, card, rest] = Layout::vertical([
             Constraint::Length(u16::try_from(d.steps.len() + 1).unwrap_or(0)),
-            Constraint::Length(card_rows(d, state, inner.width)),
+            Constraint::Length(card_rows(d, state, inner.width, room)),
             Constraint::Fill(1),
         ])
         .areas(inner);
         frame.render_widget(Paragraph::new(step_lines(d, state.now, theme)), steps);
         frame.render_widget(
-            Paragraph::new(card_lines(d, state, theme, inner.width)),
+            Paragraph::new(card_lines(d, state, theme, inner.width, card_most(room))),
             card,
         );
         inner = rest;
@@ -305,7 +360,7 @@ mod tests {
             }),
         }]);
         let theme = Theme::new(state.config.theme);
-        let text: Vec<String> = card_lines(&d, &state, &theme, 40)
+        let text: Vec<String> = card_lines(&d, &state, &theme, 40, 8)
             .iter()
             .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
             .collect();
@@ -319,6 +374,68 @@ mod tests {
                 "    before this system was activated",
             ]
         );
+    }
+
+    /// A card longer than its rows loses evidence, said in one line; its
+    /// title, fix and HTTP check stay whole.
+    #[test]
+    fn a_long_card_cuts_evidence_never_the_fix_or_the_http_check() {
+        use crate::deploy::diagnosis::{Diagnosis, Fix, Kind};
+        let config = crate::config::parse(
+            "[[hosts]]\nname = \"a\"\ntarget = \"me@a\"\nflake = \"/f#a\"\n",
+            std::path::Path::new("/t.toml"),
+            crate::config::FoundBy::Flag,
+        )
+        .unwrap();
+        let state = State::new(config);
+        let plan = crate::deploy::Plan::new(
+            0,
+            &state.config.hosts[0],
+            crate::deploy::SwitchAction::Switch,
+            Vec::new(),
+        )
+        .unwrap();
+        let mut d = Deploy::new(plan, std::time::UNIX_EPOCH);
+        d.diagnosed(vec![Diagnosis {
+            kind: Kind::StaleServices,
+            title: "nginx is still running the previous configuration".into(),
+            evidence: (1..=10).map(|i| format!("evidence {i}")).collect(),
+            fix: Some(Fix::Restart {
+                units: vec!["nginx.service".into()],
+            }),
+        }]);
+        d.served = Some(crate::deploy::http_check::Served {
+            url: "http://127.0.0.1:8080/".into(),
+            expected: Some("commit 68548a7".into()),
+            ok: false,
+            said: "version 1.0.0 (commit 2b891b6)".into(),
+            not_compared: false,
+        });
+        assert_eq!(
+            d.log.raw_line(d.log.len() - 1),
+            Some("⚠ nginx is still running the previous configuration"),
+            "the log marks it once, by its title"
+        );
+        let theme = Theme::new(state.config.theme);
+        let text: Vec<String> = card_lines(&d, &state, &theme, 60, 8)
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "⚠ nginx is still running the previous configuration",
+                "  f fix: restart nginx.service",
+                "  evidence 1",
+                "  evidence 2",
+                "  … 8 more lines: a taller window shows them",
+                "http check: ✗ http://127.0.0.1:8080/ serves `version 1.0.0",
+                "  (commit 2b891b6)`, not `commit 68548a7`: not what was",
+                "  deployed",
+            ]
+        );
+        // With room, all of it.
+        assert_eq!(card_lines(&d, &state, &theme, 60, 20).len(), 15);
     }
 
     #[test]
