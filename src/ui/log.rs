@@ -331,9 +331,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_card_puts_its_fix_under_its_title_and_wrapped_lines_hang() {
-        use crate::deploy::diagnosis::{Diagnosis, Fix, Kind};
+    /// A host's state and a deploy of it, not started.
+    fn one_deploy() -> (State, Deploy) {
         let config = crate::config::parse(
             "[[hosts]]\nname = \"s1\"\ntarget = \"root@s1\"\nflake = \"/srv/infra#s1\"\n",
             std::path::Path::new("/t.toml"),
@@ -348,7 +347,13 @@ mod tests {
             Vec::new(),
         )
         .unwrap();
-        let mut d = Deploy::new(plan, std::time::UNIX_EPOCH);
+        (state, Deploy::new(plan, std::time::UNIX_EPOCH))
+    }
+
+    #[test]
+    fn a_card_puts_its_fix_under_its_title_and_wrapped_lines_hang() {
+        use crate::deploy::diagnosis::{Diagnosis, Fix, Kind};
+        let (state, mut d) = one_deploy();
         d.diagnosed(vec![Diagnosis {
             kind: Kind::StaleServices,
             title: "nginx is still running the previous configuration".into(),
@@ -381,21 +386,7 @@ mod tests {
     #[test]
     fn a_long_card_cuts_evidence_never_the_fix_or_the_http_check() {
         use crate::deploy::diagnosis::{Diagnosis, Fix, Kind};
-        let config = crate::config::parse(
-            "[[hosts]]\nname = \"a\"\ntarget = \"me@a\"\nflake = \"/f#a\"\n",
-            std::path::Path::new("/t.toml"),
-            crate::config::FoundBy::Flag,
-        )
-        .unwrap();
-        let state = State::new(config);
-        let plan = crate::deploy::Plan::new(
-            0,
-            &state.config.hosts[0],
-            crate::deploy::SwitchAction::Switch,
-            Vec::new(),
-        )
-        .unwrap();
-        let mut d = Deploy::new(plan, std::time::UNIX_EPOCH);
+        let (state, mut d) = one_deploy();
         d.diagnosed(vec![Diagnosis {
             kind: Kind::StaleServices,
             title: "nginx is still running the previous configuration".into(),
