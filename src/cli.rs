@@ -95,6 +95,25 @@ pub enum Command {
         #[arg(long)]
         sudo_password_stdin: bool,
     },
+    /// Find the hosts in a git monorepo (its flakes' nixosConfigurations) and
+    /// write a config for them: each reached as your ssh config reads its
+    /// host name; shows the config and asks before writing
+    Init {
+        /// The repository (default: the one holding the current directory)
+        repo: Option<std::path::PathBuf>,
+        /// An ssh config to read instead of ~/.ssh/config (written into the config)
+        #[arg(long, value_name = "FILE")]
+        ssh_config: Option<std::path::PathBuf>,
+        /// Where to write (default: ~/.config/deploytui/config.toml)
+        #[arg(long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+        /// Write every host found without asking (never replaces a config)
+        #[arg(long)]
+        yes: bool,
+        /// Print the config and write nothing
+        #[arg(long)]
+        print: bool,
+    },
     /// Start a 2-host demo fleet (real nix, real sshd; needs root) and open deploytui on it
     Demo {
         /// Do not open the TUI: print the fleet's config path and keep the fleet

@@ -2,7 +2,7 @@
 //! points at `file:line:col` and names the field.
 
 mod rebuild_line;
-mod ssh_destination;
+pub(crate) mod ssh_destination;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -234,8 +234,9 @@ impl fmt::Display for ConfigError {
                 }
                 write!(
                     f,
-                    "To start: run `deploytui demo` for a working demo fleet, or copy \
-                     config.example.toml to ./{LOCAL_FILE} (or pass --config PATH) and edit it."
+                    "To start: run `deploytui init` in your monorepo (it finds the hosts its \
+                     flakes define and writes a config), or `deploytui demo` for a working demo \
+                     fleet; or pass --config PATH."
                 )
             }
             ConfigError::Read { path, error } => {

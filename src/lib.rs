@@ -13,6 +13,7 @@ pub mod demo;
 pub mod deploy;
 pub mod fleet;
 pub mod headless;
+pub mod init;
 pub mod keymap;
 pub mod local_command;
 pub mod logbuf;

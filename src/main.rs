@@ -18,6 +18,25 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Some(Command::Init {
+            repo,
+            ssh_config,
+            output,
+            yes,
+            print,
+        }) => {
+            let options = deploytui::init::Options {
+                repo,
+                ssh_config,
+                output,
+                yes,
+                print,
+            };
+            match deploytui::init::run(&options) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => fail(&format!("{e:#}")),
+            }
+        }
         Some(Command::Demo { no_tui, hosts }) => {
             let (_guard, _) = deploytui::logging::init();
             deploytui::runtime::install_panic_logging();
@@ -144,6 +163,11 @@ fn main() -> ExitCode {
         None => {
             let mut config = match config::load(cli.config.as_deref()) {
                 Ok(c) => c,
+                Err(e @ config::ConfigError::NotFound { .. }) => match init_first() {
+                    Some(Ok(c)) => c,
+                    Some(Err(code)) => return code,
+                    None => return fail(&e),
+                },
                 Err(e) => return fail(&e),
             };
             // https://no-color.org: any non-empty value turns colours off.
@@ -163,6 +187,36 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// With no config anywhere, inside a git repository, in a terminal: offers
+/// what `deploytui init` does, and on a yes the config it wrote. `None`
+/// when there is nothing to offer (the not-found error is then said).
+fn init_first() -> Option<Result<Config, ExitCode>> {
+    use std::io::{BufRead, IsTerminal};
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        return None;
+    }
+    let repo = deploytui::init::repo_of(&std::env::current_dir().ok()?).ok()?;
+    eprint!(
+        "No deploytui config yet. Look for the hosts of {} and write one (deploytui init)? [Y/n] ",
+        repo.display()
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).ok()?;
+    if answer.trim().eq_ignore_ascii_case("n") {
+        return None;
+    }
+    let options = deploytui::init::Options {
+        repo: Some(repo),
+        ..Default::default()
+    };
+    Some(match deploytui::init::run(&options) {
+        Ok(0) => config::load(None).map_err(|e| fail(&e)),
+        Ok(code) => Err(ExitCode::from(code)),
+        Err(e) => Err(fail(&format!("{e:#}"))),
+    })
 }
 
 /// Where a headless command reads the sudo password from.

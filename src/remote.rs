@@ -175,6 +175,16 @@ pub fn end_masters(control_dir: &Path) {
 
 /// The ssh command a user can run by hand to see why a host does not answer.
 pub fn manual_ssh_command(host: &Host, settings: &SshSettings) -> String {
+    ssh_line(host, settings, host_key_option(host.host_key_policy))
+}
+
+/// The ssh command that trusts a host not yet in known_hosts: ssh shows
+/// its key's fingerprint and asks (a changed key is still refused).
+pub fn trust_ssh_command(host: &Host, settings: &SshSettings) -> String {
+    ssh_line(host, settings, "ask")
+}
+
+fn ssh_line(host: &Host, settings: &SshSettings, policy: &str) -> String {
     let mut argv: Vec<String> = vec!["ssh".into()];
     argv.extend(config_file_args(host));
     if let Some(port) = host.port {
@@ -186,7 +196,6 @@ pub fn manual_ssh_command(host: &Host, settings: &SshSettings) -> String {
     if let Some(known) = &host.known_hosts {
         argv.extend(["-o".into(), known_hosts_option(known)]);
     }
-    let policy = host_key_option(host.host_key_policy);
     argv.extend([
         "-o".into(),
         format!("StrictHostKeyChecking={policy}"),
@@ -239,10 +248,16 @@ impl Transport {
                     Session::resume_mux(socket.into_boxed_path(), Some(log.into_boxed_path()));
                 Ok(Transport::Ssh(Arc::new(Master { session, dir })))
             }
-            Ok(Ok(_)) => Err(RemoteError::Connect {
-                reason: describe_ssh_log(&std::fs::read_to_string(&log).unwrap_or_default()),
-                manual: manual(),
-            }),
+            Ok(Ok(_)) => {
+                let reason = describe_ssh_log(&std::fs::read_to_string(&log).unwrap_or_default());
+                // Not yet trusted: the line that shows the key and trusts it.
+                let manual = if reason.starts_with(NOT_TRUSTED) {
+                    trust_ssh_command(host, settings)
+                } else {
+                    manual()
+                };
+                Err(RemoteError::Connect { reason, manual })
+            }
             Ok(Err(e)) => Err(RemoteError::Connect {
                 reason: format!("cannot run ssh: {e}"),
                 manual: manual(),
@@ -804,6 +819,9 @@ where
     a.or(b)
 }
 
+/// How a host whose key is not in known_hosts is described.
+const NOT_TRUSTED: &str = "host key not trusted";
+
 /// What went wrong, from ssh's log (`-E`) of a master that did not start.
 fn describe_ssh_log(log: &str) -> String {
     // ssh ends its log lines with "\r\n".
@@ -816,7 +834,10 @@ fn describe_ssh_log(log: &str) -> String {
     if text.contains("Host key verification failed")
         || text.contains("No ED25519 host key is known")
     {
-        return "host key not trusted: the host is not in known_hosts (add it with ssh first, or set host_key_policy = \"accept-new\")".into();
+        return format!(
+            "{NOT_TRUSTED}: the host is not in known_hosts (the ssh line given shows its key \
+             and trusts it on your yes; or set host_key_policy = \"accept-new\")"
+        );
     }
     if text.contains("Permission denied") {
         return "login refused: the key was not accepted (or a passphrase is needed and no agent has it)".into();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// What ssh would connect to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Endpoint {
+pub(crate) struct Endpoint {
     pub user: String,
     pub hostname: String,
     pub port: String,
@@ -27,7 +27,7 @@ const DEADLINE: Duration = Duration::from_secs(5);
 
 /// Where `destination` leads with `ssh [-F config] [-p port] [-l user]`.
 /// Err: why ssh could not say (no ssh, a broken config, the deadline).
-pub(super) fn resolve(
+pub(crate) fn resolve(
     destination: &str,
     port: Option<u16>,
     user: Option<&str>,

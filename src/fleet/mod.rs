@@ -601,12 +601,15 @@ impl Drop for Fleet {
 pub use crate::nix::parse_build_json;
 
 /// The fleet's ssh config: `Host serverN` reaches that host's sshd with
-/// the fleet's key, checked against the fleet's known_hosts.
+/// the fleet's key, checked against the fleet's known_hosts, logging in as
+/// the fleet's config does (the first host as the sudo user, the others as
+/// root), as a homelab owner's `~/.ssh/config` would say.
 fn fleet_ssh_config(hosts: &[FleetHost], key: &Path, known_hosts: &Path) -> String {
     let mut s = String::from("# ssh config of a deploytui test fleet\n");
-    for h in hosts {
+    for (i, h) in hosts.iter().enumerate() {
+        let user = if i == 0 { SUDO_USER } else { "root" };
         s.push_str(&format!(
-            "Host {}\n  HostName 127.0.0.1\n  Port {}\n",
+            "Host {}\n  HostName 127.0.0.1\n  Port {}\n  User {user}\n",
             h.name, h.ssh_port
         ));
     }

@@ -33,6 +33,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../assets/fleet/monorepo/infra/lib/system.nix"),
     ),
     (
+        "infra/lib/configuration.nix",
+        include_str!("../../assets/fleet/monorepo/infra/lib/configuration.nix"),
+    ),
+    (
         "infra/lib/switch-to-configuration.sh",
         include_str!("../../assets/fleet/monorepo/infra/lib/switch-to-configuration.sh"),
     ),

@@ -47,21 +47,28 @@ pub fn open_deploytui_after(
     setup: &[String],
 ) -> (Tmux, tempfile::TempDir) {
     let data = tempfile::tempdir().expect("tempdir");
-    let t = Tmux::start(
+    let t = shell_with_nix(
         width,
         height,
-        &[
-            ("XDG_DATA_HOME", &data.path().to_string_lossy()),
-            ("NIX_CONFIG", &nix_config.replace('\n', "\\n")),
-        ],
+        nix_config,
+        &[("XDG_DATA_HOME", &data.path().to_string_lossy())],
     );
-    // tmux -e cannot carry newlines: let bash turn \n back into them.
-    t.type_line("export NIX_CONFIG=$(printf \"$NIX_CONFIG\")");
     for line in setup {
         t.type_line(line);
     }
     t.run_deploytui(config);
     (t, data)
+}
+
+/// A bash in tmux with `env` and `NIX_CONFIG` set to `nix_config`.
+pub fn shell_with_nix(width: u16, height: u16, nix_config: &str, env: &[(&str, &str)]) -> Tmux {
+    let escaped = nix_config.replace('\n', "\\n");
+    let mut all = env.to_vec();
+    all.push(("NIX_CONFIG", &escaped));
+    let t = Tmux::start(width, height, &all);
+    // tmux -e cannot carry newlines: let bash turn \n back into them.
+    t.type_line("export NIX_CONFIG=$(printf \"$NIX_CONFIG\")");
+    t
 }
 
 impl Tmux {
