@@ -459,12 +459,47 @@ impl Source<'_> {
     }
 }
 
+/// For serde's "unknown field `servics`, expected one of `name`, …": the
+/// expected field nearest to the one written, when one is near enough.
+fn did_you_mean(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (written, rest) = rest.split_once('`')?;
+    let expected = rest.split_once("expected")?.1;
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|field| (strsim::damerau_levenshtein(written, field), field))
+        .filter(|(d, field)| *d <= 2.max(field.len() / 4) && *d < field.len())
+        .min()
+        .map(|(_, field)| field.to_string())
+}
+
+/// Why a host's flake folder cannot be built from, if it cannot: it does
+/// not exist, or holds no flake.nix (checked by `check`, not when the
+/// config loads: a repository may be cloned after the config is written).
+pub fn flake_folder_problem(flake: &FlakeRef) -> Option<String> {
+    if !flake.path.is_dir() {
+        return Some(format!(
+            "the folder {} does not exist (a flake path is relative to `repo`)",
+            flake.path.display()
+        ));
+    }
+    (!flake.path.join("flake.nix").is_file())
+        .then(|| format!("{} has no flake.nix", flake.path.display()))
+}
+
 /// Parses and validates config text read from `path`.
 pub fn parse(text: &str, path: &Path, found_by: FoundBy) -> Result<Config, ConfigError> {
     let src = Source { text, path };
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
-        src.error(span.clone(), src.field_at(span.start), e.message().trim())
+        let message = e.message().trim();
+        let message = match did_you_mean(message) {
+            Some(near) => format!("{message}; did you mean `{near}`?"),
+            None => message.to_string(),
+        };
+        src.error(span.clone(), src.field_at(span.start), &message)
     })?;
     let base_dir = path
         .parent()
@@ -1086,6 +1121,32 @@ flake = "/etc/nixos"
             "{shown}"
         );
         assert!(shown.contains("4 | prot = 22"), "{shown}");
+        assert!(e_message_ends(&shown, "did you mean `port`?"), "{shown}");
+    }
+
+    fn e_message_ends(shown: &str, end: &str) -> bool {
+        shown.lines().next().is_some_and(|l| l.ends_with(end))
+    }
+
+    /// A misspelt key is answered with the nearest one; a key like no
+    /// other gets the list alone.
+    #[test]
+    fn a_misspelt_key_gets_did_you_mean() {
+        let e = invalid("[[hosts]]\nname = \"a\"\ntarget = \"local\"\nservics = []\n");
+        assert!(
+            e.message.ends_with("did you mean `services`?"),
+            "{}",
+            e.message
+        );
+        let e = invalid("refersh_secs = 3\n");
+        assert!(
+            e.message.ends_with("did you mean `refresh_secs`?"),
+            "{}",
+            e.message
+        );
+        let e = invalid("[[hosts]]\nname = \"a\"\ntarget = \"local\"\nzzz = 1\n");
+        assert!(!e.message.contains("did you mean"), "{}", e.message);
+        assert!(e.message.contains("expected one of"), "{}", e.message);
     }
 
     #[test]
@@ -1216,7 +1277,11 @@ flake = "/etc/nixos"
         let s = e.to_string();
         assert!(s.contains("deploytui.toml (current directory)"));
         assert!(s.contains("deploytui demo"));
-        assert!(s.contains("config.example.toml"));
+        assert!(s.contains("run `deploytui init` in your monorepo"), "{s}");
+        assert!(
+            !s.contains("config.example.toml"),
+            "a file only the source has: {s}"
+        );
     }
 
     #[test]

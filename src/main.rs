@@ -274,6 +274,13 @@ fn print_check(config: &Config) -> bool {
         let _ = writeln!(out, "  target    {}{port}", h.target);
         if let Some(f) = &h.flake {
             let _ = writeln!(out, "  flake     {f}");
+            if let Some(why) = config::flake_folder_problem(f) {
+                fits = false;
+                eprintln!(
+                    "deploytui: {}: hosts[{i}].flake: {why}",
+                    config.path.display()
+                );
+            }
         }
         let engine = match &h.engine {
             Engine::Native => "native".to_string(),

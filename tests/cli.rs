@@ -37,7 +37,17 @@ fn check_prints_resolved_hosts_of_the_example() {
         &["--config", example.to_str().expect("utf8"), "check"],
         &[],
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Every host printed as resolved; its flake folders are not on this
+    // machine (~/monorepo), which check refuses, naming each.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(": hosts[0].flake: the folder ")
+            && stderr.contains(
+                "/monorepo/infra/hosts/server1 does not exist (a flake path is relative to `repo`)"
+            ),
+        "{stderr}"
+    );
     let stdout = text(&out.stdout);
     assert!(stdout.contains("(found by --config)"), "{stdout}");
     assert!(stdout.contains("[server1]"), "{stdout}");
