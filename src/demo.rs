@@ -21,6 +21,9 @@ pub fn run(hosts: usize, tui: bool) -> anyhow::Result<()> {
         "deploytui demo: starting {hosts} host(s) (real nix builds, sshd, nginx)..."
     );
     let fleet = Fleet::start(hosts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The demo's deploys (records and logs) are kept with the fleet and go
+    // with it, never mixed with the user's own.
+    std::env::set_var("XDG_DATA_HOME", fleet.dir().join("data"));
     // server2 deploys with the brief's own nixos-rebuild line (the fleet's
     // nixos-rebuild, first on PATH: no thread runs yet), server1 with
     // deploytui's own steps: both engines side by side.
@@ -95,14 +98,21 @@ pub fn run(hosts: usize, tui: bool) -> anyhow::Result<()> {
         // What deploytui needs from its environment for this fleet (offline
         // nix, the fleet's nixos-rebuild), for the shell the user tries it in.
         let env = fleet.dir().join("env.sh");
-        let path = std::env::var("PATH").unwrap_or_default();
+        let exe_dir = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(std::path::Path::to_path_buf));
+        let path = demo_path(
+            &[Some(fleet.bin_dir()), exe_dir],
+            &std::env::var("PATH").unwrap_or_default(),
+        );
         std::fs::write(
             &env,
             format!(
-                "export NIX_CONFIG={}\nexport PATH={}\n",
+                "export NIX_CONFIG={}\nexport PATH={}\nexport XDG_DATA_HOME={}\n",
                 shlex::try_quote(crate::fleet::NIX_CONFIG).unwrap_or_default(),
-                shlex::try_quote(&format!("{}:{path}", fleet.bin_dir().display()))
-                    .unwrap_or_default()
+                shlex::try_quote(&path).unwrap_or_default(),
+                shlex::try_quote(&fleet.dir().join("data").display().to_string())
+                    .unwrap_or_default(),
             ),
         )?;
         println!("{}", fleet.config_path.display());
@@ -124,6 +134,19 @@ pub fn run(hosts: usize, tui: bool) -> anyhow::Result<()> {
     result
 }
 
+/// `PATH` for the demo's shell: `first` (the fleet's nixos-rebuild,
+/// deploytui itself) ahead of `path`, each folder once.
+fn demo_path(first: &[Option<std::path::PathBuf>], path: &str) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    let firsts = first.iter().flatten().map(|p| p.display().to_string());
+    for dir in firsts.chain(path.split(':').map(String::from)) {
+        if !dir.is_empty() && !seen.contains(&dir) {
+            seen.push(dir);
+        }
+    }
+    seen.join(":")
+}
+
 fn wait_for_interrupt() -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let runtime = tokio::runtime::Runtime::new()?;
@@ -137,4 +160,21 @@ fn wait_for_interrupt() -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_path_has_deploytui_and_no_folder_twice() {
+        let path = demo_path(
+            &[
+                Some("/tmp/fleet/bin".into()),
+                Some("/src/target/debug".into()),
+            ],
+            "/tmp/fleet/bin:/usr/bin:/bin:/usr/bin",
+        );
+        assert_eq!(path, "/tmp/fleet/bin:/src/target/debug:/usr/bin:/bin");
+    }
 }

@@ -147,16 +147,36 @@ fn demo_no_tui_serves_headless_commands_until_interrupted() {
         "the banner says to source it:\n{}",
         demo.stderr()
     );
+    // deploytui itself is on its PATH (the banner says to run it), once.
     let deployed = Command::new("bash")
         .arg("-c")
         .arg(format!(
-            ". {} && echo deploy-demo | {} --config {config} deploy server1 --sudo-password-stdin --action dry-activate",
+            ". {} && echo \"PATH=$PATH\" >&2 && echo deploy-demo | deploytui --config {config} deploy server1 --sudo-password-stdin --action dry-activate",
             env.display(),
-            common::bin().display()
         ))
         .env_remove("NIX_CONFIG")
+        .env_remove("XDG_DATA_HOME")
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .output()
         .expect("bash");
+    let path_line = String::from_utf8_lossy(&deployed.stderr)
+        .lines()
+        .find_map(|l| l.strip_prefix("PATH=").map(String::from))
+        .unwrap_or_default();
+    let dirs: Vec<&str> = path_line.split(':').collect();
+    let mut unique = dirs.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), dirs.len(), "no folder twice: {path_line}");
+    // Its deploys are kept with the fleet, not with the user's own.
+    let fleet_dir = std::path::Path::new(&config).parent().expect("fleet dir");
+    let kept = common::kept_deploys(&fleet_dir.join("data"), std::path::Path::new(&config));
+    assert_eq!(
+        std::fs::read_dir(&kept).map(|d| d.count()).unwrap_or(0),
+        1,
+        "{}",
+        kept.display()
+    );
     // server1 replays the brief: without the override it ships nothing new.
     let said = String::from_utf8_lossy(&deployed.stdout);
     assert_eq!(

@@ -353,7 +353,7 @@ fn the_briefs_line_runs_from_the_tui_with_the_password_typed_into_its_prompt() {
         assert!(done.contains(step), "{step}: {done}");
     }
     // The deploy's whole log, kept: nixos-rebuild's prompt, answered.
-    let (_, record, log) = kept(data.path());
+    let (_, record, log) = kept(data.path(), &f.config_path);
     assert_eq!(record["engine"], "nixos-rebuild", "{record}");
     assert_eq!(record["command"][0], "nixos-rebuild", "{record}");
     assert!(
@@ -473,14 +473,17 @@ fn sigterm_to_the_tui_mid_deploy_stops_it_keeps_it_and_says_so() {
         Duration::from_secs(10),
         || common::pids_matching(&marker).is_empty(),
     );
-    let (_, record, _) = kept(data.path());
+    let (_, record, _) = kept(data.path(), &f.config_path);
     assert_eq!(record["verdict"], "cancelled at build", "{record}");
     assert_eq!(running(&f), before, "the host is untouched");
 }
 
 /// The one deploy kept under `data` (its folder, record and log).
-fn kept(data: &std::path::Path) -> (std::path::PathBuf, serde_json::Value, String) {
-    let base = data.join("deploytui/deploys");
+fn kept(
+    data: &std::path::Path,
+    config: &std::path::Path,
+) -> (std::path::PathBuf, serde_json::Value, String) {
+    let base = common::kept_deploys(data, config);
     let folders: Vec<_> = std::fs::read_dir(&base)
         .unwrap_or_else(|e| panic!("{}: {e}", base.display()))
         .flatten()
@@ -509,7 +512,7 @@ fn every_deploy_is_kept_on_disk_even_when_deploytui_is_killed_mid_way() {
         data.path(),
     );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    let (folder, record, log) = kept(data.path());
+    let (folder, record, log) = kept(data.path(), &f.config_path);
     // Private to the user, here and on the host, where nothing of the
     // activation is left once it was read (a flood stays in /run otherwise).
     use std::os::unix::fs::PermissionsExt;
@@ -564,7 +567,7 @@ fn every_deploy_is_kept_on_disk_even_when_deploytui_is_killed_mid_way() {
         writeln!(stdin, "{SUDO_PASSWORD}").expect("password");
     }
     common::wait_until("the slow builder's line in the kept log", LIMIT, || {
-        std::fs::read_dir(data.path().join("deploytui/deploys"))
+        std::fs::read_dir(common::kept_deploys(data.path(), &f.config_path))
             .into_iter()
             .flatten()
             .flatten()
@@ -585,7 +588,7 @@ fn every_deploy_is_kept_on_disk_even_when_deploytui_is_killed_mid_way() {
     ) {
         let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
     }
-    let (_, record, log) = kept(data.path());
+    let (_, record, log) = kept(data.path(), &f.config_path);
     assert!(record["ended"].is_null(), "{record}");
     assert!(record["ok"].is_null(), "{record}");
     assert!(log.contains("building slowly"), "{log}");
@@ -640,7 +643,7 @@ fn two_hosts_deploy_at_once_each_with_its_own_steps() {
     let second_starts = at(&|e| e["event"] == "started" && e["host"] == "server2");
     let first_done = at(&|e| e["event"] == "done" && e["host"] == "server1");
     assert!(second_starts < first_done, "{events:#?}");
-    let kept = std::fs::read_dir(data.path().join("deploytui/deploys"))
+    let kept = std::fs::read_dir(common::kept_deploys(data.path(), &f.config_path))
         .expect("kept")
         .count();
     assert_eq!(kept, 2, "a record and log each");
@@ -831,7 +834,7 @@ fn an_unreachable_host_in_a_multi_host_deploy_ends_like_any_other() {
             .as_str()
             .unwrap_or("")
             .starts_with("cannot reach the host")));
-    let records = std::fs::read_dir(data.path().join("deploytui/deploys"))
+    let records = std::fs::read_dir(common::kept_deploys(data.path(), &f.config_path))
         .expect("kept")
         .count();
     assert_eq!(records, 2, "both deploys are kept");

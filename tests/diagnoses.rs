@@ -228,16 +228,17 @@ fn from_the_tui_the_fix_key_redeploys_with_the_override_and_ships_head() {
         "the host runs HEAD now"
     );
     // Both deploys kept, the first with its diagnosis.
-    let kept: Vec<serde_json::Value> = std::fs::read_dir(data.path().join("deploytui/deploys"))
-        .expect("kept")
-        .flatten()
-        .map(|e| {
-            serde_json::from_str(
-                &std::fs::read_to_string(e.path().join("record.json")).expect("record"),
-            )
-            .expect("json")
-        })
-        .collect();
+    let kept: Vec<serde_json::Value> =
+        std::fs::read_dir(common::kept_deploys(data.path(), &f.config_path))
+            .expect("kept")
+            .flatten()
+            .map(|e| {
+                serde_json::from_str(
+                    &std::fs::read_to_string(e.path().join("record.json")).expect("record"),
+                )
+                .expect("json")
+            })
+            .collect();
     assert_eq!(kept.len(), 2);
     let diagnosed: Vec<&serde_json::Value> = kept
         .iter()
@@ -328,7 +329,7 @@ fn from_the_tui_f_writes_the_right_hash_after_its_diff_and_the_redeploy_ships() 
     });
     assert!(card.contains("⚠ wrong fixed-output hash"), "{card}");
     // The deploy's record keeps the card with its fix (found after the end).
-    let base = data.path().join("deploytui/deploys");
+    let base = common::kept_deploys(data.path(), &f.config_path);
     common::wait_until("the record with the hash fix", LIMIT, || {
         std::fs::read_dir(&base)
             .into_iter()

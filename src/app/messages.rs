@@ -219,7 +219,9 @@ pub enum Effect {
         text: String,
     },
     /// Read the kept deploys' records.
-    ListHistory,
+    ListHistory {
+        dir: std::path::PathBuf,
+    },
     /// Read a kept deploy's log.
     LoadHistory {
         folder: PathBuf,

@@ -18,9 +18,32 @@ use super::{Deploy, StepState};
 /// Schema name and version of `record.json`.
 pub const RECORD_SCHEMA: &str = "deploytui.deploy-record/1";
 
-/// Where deploys are kept: `$XDG_DATA_HOME/deploytui/deploys`.
-pub fn default_dir() -> PathBuf {
-    crate::paths::data_dir().join("deploys")
+/// Where the deploys made with the config at `config` are kept:
+/// `$XDG_DATA_HOME/deploytui/deploys/<the config's path>`, each config its
+/// own folder (a demo's or another config's deploys are not this one's).
+pub fn dir_for(config: &Path) -> PathBuf {
+    dir_under(&crate::paths::data_dir(), config)
+}
+
+/// As `dir_for`, under deploytui's data folder `data_dir`.
+pub fn dir_under(data_dir: &Path, config: &Path) -> PathBuf {
+    data_dir.join("deploys").join(folder_name(config))
+}
+
+/// A config's path as one folder name: its absolute path with `/` as `%`
+/// (readable, and the same for the same file on every run), at most 200
+/// bytes (its end kept: the file name tells most).
+fn folder_name(config: &Path) -> String {
+    let absolute = std::path::absolute(config).unwrap_or_else(|_| config.to_path_buf());
+    let name = absolute
+        .to_string_lossy()
+        .trim_start_matches('/')
+        .replace('/', "%");
+    let mut start = name.len().saturating_sub(200);
+    while !name.is_char_boundary(start) {
+        start += 1;
+    }
+    name[start..].to_string()
 }
 
 /// What a deploy was and how it ended.
@@ -369,6 +392,34 @@ mod tests {
         assert!(read_log(&r.folder)
             .unwrap()
             .ends_with("build FAILED: nix exited with 1\n"));
+    }
+
+    /// Each config keeps its own deploys: another config's (a demo's) are
+    /// not listed with them.
+    #[test]
+    fn each_config_keeps_its_own_deploys() {
+        let data = tempfile::tempdir().unwrap();
+        let mine = dir_under(
+            data.path(),
+            Path::new("/home/me/.config/deploytui/config.toml"),
+        );
+        let demo = dir_under(data.path(), Path::new("/tmp/dtfleet-x/deploytui.toml"));
+        assert_ne!(mine, demo);
+        assert!(
+            mine.ends_with("home%me%.config%deploytui%config.toml"),
+            "{}",
+            mine.display()
+        );
+        Writer::create(&mine, &deploy("server1", 1_795_000_000)).unwrap();
+        Writer::create(&demo, &deploy("demo1", 1_795_000_001)).unwrap();
+        let hosts: Vec<String> = list(&mine).into_iter().map(|r| r.host).collect();
+        assert_eq!(hosts, ["server1"]);
+        let long = format!("/{}/config.toml", "d".repeat(300));
+        let name = folder_name(Path::new(&long));
+        assert!(
+            name.len() <= 200 && name.ends_with("%config.toml"),
+            "{name}"
+        );
     }
 
     #[test]

@@ -317,7 +317,7 @@ async fn deploy_one(
     let settings = settings(config)?;
     let mut deploy = Deploy::new(plan.clone(), std::time::SystemTime::now());
     // Kept like a deploy from the TUI: record and whole log, as it goes.
-    let base = crate::deploy::history::default_dir();
+    let base = crate::deploy::history::dir_for(&config.path);
     let mut kept = match crate::deploy::history::Writer::create(&base, &deploy) {
         Ok(w) => Some(w),
         Err(e) => {

@@ -257,7 +257,7 @@ struct History {
 impl History {
     fn sync(&mut self, state: &State, tx: &mpsc::UnboundedSender<Msg>) {
         use crate::deploy::history;
-        let base = history::default_dir();
+        let base = history::dir_for(&state.config.path);
         for (host, deploy) in &state.deploys {
             let key = (*host, deploy.started);
             if self.done.contains(&key) {
@@ -331,10 +331,10 @@ fn run_effect(
         Effect::Follow { id, host, argv } => send(host, hosts::Request::Follow { id, argv }),
         // Run by the loop itself: it needs the terminal.
         Effect::Pager { .. } => {}
-        Effect::ListHistory => {
+        Effect::ListHistory { dir } => {
             let tx = tx.clone();
             tokio::task::spawn_blocking(move || {
-                let records = crate::deploy::history::list(&crate::deploy::history::default_dir());
+                let records = crate::deploy::history::list(&dir);
                 let _ = tx.send(Msg::HistoryListed(records));
             });
         }

@@ -451,3 +451,9 @@ pub fn wait_child(child: &mut Child, limit: Duration) -> std::process::ExitStatu
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Where the deploys made with `config` are kept, for `XDG_DATA_HOME=data`.
+#[allow(dead_code)] // Not every test file reads kept deploys.
+pub fn kept_deploys(data: &Path, config: &Path) -> PathBuf {
+    deploytui::deploy::history::dir_under(&data.join("deploytui"), config)
+}

@@ -355,7 +355,7 @@ pub(super) fn on_history_listed(state: &mut State, records: Vec<crate::deploy::h
     if records.is_empty() {
         state.notice = Some(format!(
             "no deploy kept yet in {}",
-            crate::deploy::history::default_dir().display()
+            crate::deploy::history::dir_for(&state.config.path).display()
         ));
         return;
     }

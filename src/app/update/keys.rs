@@ -266,7 +266,11 @@ pub(super) fn on_pane_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 state.marked.insert(h);
             }
         }
-        Action::History => return vec![Effect::ListHistory],
+        Action::History => {
+            return vec![Effect::ListHistory {
+                dir: crate::deploy::history::dir_for(&state.config.path),
+            }]
+        }
         Action::StopDeploy => state.overlay = Some(Overlay::ConfirmStopDeploy(state.selected_host)),
         Action::ToggleDeployLog => {
             state.show_deploy = !state.show_deploy;

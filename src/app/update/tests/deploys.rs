@@ -217,7 +217,12 @@ fn h_lists_past_deploys_and_enter_opens_one_in_the_log_pane() {
         &mut s,
         Msg::Key(KeyEvent::new(KeyCode::Char('H'), KeyModifiers::SHIFT)),
     );
-    assert_eq!(fx, vec![Effect::ListHistory]);
+    assert_eq!(
+        fx,
+        vec![Effect::ListHistory {
+            dir: crate::deploy::history::dir_for(&s.config.path)
+        }]
+    );
     let record = |host: &str, started: u64| Record {
         schema: crate::deploy::history::RECORD_SCHEMA.into(),
         host: host.into(),
