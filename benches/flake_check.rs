@@ -2,6 +2,9 @@
 //! 50,000 commits behind HEAD. It runs every second in the TUI, so it must
 //! stay cheap however long the history. Run: `cargo bench --bench flake_check`.
 
+mod common;
+
+use common::git;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -12,21 +15,6 @@ use deploytui::config::FlakeRef;
 const COMMITS: usize = 100_000;
 const BEHIND: usize = 50_000;
 const RUNS: usize = 20;
-
-fn git(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// A repository of `COMMITS` commits made with git fast-import (seconds, not minutes).
 fn make_repo(repo: &Path) {
@@ -75,13 +63,7 @@ fn main() {
     let locked = git(&repo, &["rev-parse", &format!("HEAD~{BEHIND}")]);
     let flake_dir = repo.join("infra");
     std::fs::create_dir_all(&flake_dir).expect("mkdir");
-    let lock = format!(
-        r#"{{"nodes": {{"root": {{"inputs": {{"monorepo": "monorepo"}}}},
-            "monorepo": {{"flake": false, "locked": {{"type": "git", "url": "file://{}", "rev": "{locked}", "lastModified": 1700000000, "narHash": "sha256-x"}}}}}},
-            "root": "root", "version": 7}}"#,
-        repo.display()
-    );
-    std::fs::write(flake_dir.join("flake.lock"), lock).expect("write lock");
+    common::write_self_lock(&flake_dir, &repo, &locked);
     let flake = FlakeRef {
         path: flake_dir,
         attr: "server1".into(),

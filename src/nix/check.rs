@@ -185,6 +185,19 @@ pub async fn check(
     running_rev: Option<&str>,
     previous: Option<&FlakeReport>,
 ) -> Result<FlakeReport, LockError> {
+    check_with(flake, running_rev, previous, &mut RepoCache::default()).await
+}
+
+/// As `check`, asking git through `repos`: many hosts' flakes in one
+/// repository (a monorepo) ask it about its HEAD and changes once, not
+/// once each.
+pub async fn check_with(
+    flake: &FlakeRef,
+    running_rev: Option<&str>,
+    previous: Option<&FlakeReport>,
+    repos: &mut RepoCache,
+) -> Result<FlakeReport, LockError> {
+    repos.locked_at = None;
     // Reading and parsing a big lock is blocking work: off the async threads.
     let dir = flake.path.clone();
     let inputs = tokio::task::spawn_blocking(move || lock::read(&dir))
@@ -193,9 +206,9 @@ pub async fn check(
             file: flake.path.join("flake.lock"),
             message: format!("reading the lock stopped: {e}"),
         })??;
-    let flake_repo = git::repo_root(&flake.path).await;
+    let flake_repo = repos.root(&flake.path).await;
     let flake_state = match &flake_repo {
-        Some(root) => git::repo_state(root).await.ok(),
+        Some(root) => repos.state(root).await.ok(),
         None => None,
     };
     let before: HashMap<&str, &InputReport> = previous
@@ -206,8 +219,6 @@ pub async fn check(
                 .collect()
         })
         .unwrap_or_default();
-    // Many inputs may live in one repository: ask git about each folder once.
-    let mut repos = RepoCache::default();
     let mut reports = Vec::with_capacity(inputs.len());
     for input in inputs {
         let before = before
@@ -219,7 +230,7 @@ pub async fn check(
             flake_dir: &flake.path,
             flake_state: flake_state.as_ref(),
         };
-        reports.push(compare_input(input, context, before, &mut repos).await);
+        reports.push(compare_input(input, context, before, repos).await);
     }
     let unchanged_running = previous
         .filter(|p| p.head == flake_state.as_ref().map(|s| s.head.clone()))
@@ -305,30 +316,58 @@ async fn lock_time(
     git::last_change(repo, &rel).await.or_else(mtime)
 }
 
-/// What git said about each folder during one check.
-#[derive(Default)]
-struct RepoCache {
+/// What git said about each folder: which repository holds it (asked once:
+/// that does not change), and each repository's HEAD and changes, reused
+/// while fresh (`fresh_for`: by default for as long as the cache lives, one
+/// check; the TUI's checker keeps it for one tick, shared by every host).
+pub struct RepoCache {
     roots: HashMap<PathBuf, Option<PathBuf>>,
-    states: HashMap<PathBuf, Result<git::RepoState, String>>,
+    states: HashMap<PathBuf, (std::time::Instant, Result<git::RepoState, String>)>,
+    fresh_for: std::time::Duration,
+    /// The lock time of the flake being checked (reset for each).
     locked_at: Option<Option<u64>>,
 }
 
+impl Default for RepoCache {
+    fn default() -> Self {
+        RepoCache::fresh_for(std::time::Duration::MAX)
+    }
+}
+
 impl RepoCache {
+    /// A cache whose repository states are asked again after `fresh_for`.
+    pub fn fresh_for(fresh_for: std::time::Duration) -> Self {
+        RepoCache {
+            roots: HashMap::new(),
+            states: HashMap::new(),
+            fresh_for,
+            locked_at: None,
+        }
+    }
+
     async fn root(&mut self, dir: &Path) -> Option<PathBuf> {
         if let Some(root) = self.roots.get(dir) {
             return root.clone();
         }
         let root = git::repo_root(dir).await;
-        self.roots.insert(dir.to_path_buf(), root.clone());
+        // A folder outside any repository may become one: asked again.
+        if root.is_some() {
+            self.roots.insert(dir.to_path_buf(), root.clone());
+        }
         root
     }
 
     async fn state(&mut self, root: &Path) -> Result<git::RepoState, String> {
-        if let Some(state) = self.states.get(root) {
-            return state.clone();
+        if let Some((at, state)) = self.states.get(root) {
+            if at.elapsed() < self.fresh_for {
+                return state.clone();
+            }
         }
         let state = git::repo_state(root).await;
-        self.states.insert(root.to_path_buf(), state.clone());
+        self.states.insert(
+            root.to_path_buf(),
+            (std::time::Instant::now(), state.clone()),
+        );
         state
     }
 }

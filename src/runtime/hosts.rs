@@ -124,7 +124,8 @@ async fn worker(
                 }
             }
             Request::Probe { units } => {
-                let permit = slots.probes.clone().acquire_owned().await;
+                // Connecting takes no slot: a host that hangs until the
+                // connect timeout never holds up the probes of the others.
                 let t = match session(&mut transport, &host, &settings).await {
                     Ok(t) => t,
                     Err(e) => {
@@ -138,8 +139,9 @@ async fn worker(
                 };
                 let msgs = msgs.clone();
                 let limit = settings.command_timeout;
+                let slots = slots.probes.clone();
                 tasks.spawn(async move {
-                    let _permit = permit;
+                    let _permit = slots.acquire_owned().await;
                     let started = Instant::now();
                     let result = probe::fetch(&t, &units, limit)
                         .await
@@ -340,4 +342,78 @@ async fn session(
     let t = Transport::connect(host, settings).await?;
     *slot = Some(t.clone());
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// With one probe slot, a host whose ssh handshake hangs (a port that
+    /// accepts and never speaks) does not hold up the probe of another:
+    /// connecting takes no slot.
+    #[tokio::test]
+    async fn a_host_that_hangs_while_connecting_holds_up_no_other_probe() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Accepted and held, never answered.
+        let _held = std::thread::spawn(move || {
+            let conns: Vec<_> = listener.incoming().take(4).collect();
+            std::thread::sleep(Duration::from_secs(30));
+            drop(conns);
+        });
+        let text = format!(
+            "[[hosts]]\nname = \"hangs\"\ntarget = \"me@127.0.0.1\"\nport = {port}\n\
+             [[hosts]]\nname = \"here\"\ntarget = \"local\"\n"
+        );
+        let config = crate::config::parse(
+            &text,
+            std::path::Path::new("/t.toml"),
+            crate::config::FoundBy::Flag,
+        )
+        .unwrap();
+        let control = tempfile::tempdir().unwrap();
+        let settings = SshSettings {
+            control_dir: control.path().to_path_buf(),
+            connect_timeout: Duration::from_secs(2),
+            keepalive: Duration::from_secs(1),
+            idle_exit: Duration::from_secs(10),
+            command_timeout: Duration::from_secs(10),
+            action_timeout: Duration::from_secs(10),
+        };
+        let slots = Slots {
+            probes: Arc::new(Semaphore::new(1)),
+            deploys: Arc::new(Semaphore::new(1)),
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let workers: Vec<HostHandle> = config
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| spawn(i, h.clone(), settings.clone(), slots.clone(), tx.clone()))
+            .collect();
+        for w in &workers {
+            w.requests
+                .send(Request::Probe { units: Vec::new() })
+                .unwrap();
+            // The hanging host asks first.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let first = loop {
+            match rx.recv().await {
+                Some(Msg::ProbeDone { host, .. }) => break host,
+                Some(_) => continue,
+                None => panic!("no probe ended"),
+            }
+        };
+        assert_eq!(first, 1, "the local host's probe ended first");
+        let second = loop {
+            match rx.recv().await {
+                Some(Msg::ProbeDone { host, result, .. }) => break (host, result.is_err()),
+                Some(_) => continue,
+                None => panic!("no probe ended"),
+            }
+        };
+        assert_eq!(second, (0, true), "the hanging host fails, in its own time");
+    }
 }

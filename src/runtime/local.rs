@@ -8,19 +8,45 @@ use crate::app::{FileCommit, JobId, LockDiff, LockUpdate, Msg};
 use crate::config::FlakeRef;
 use crate::nix::{check, git, lock};
 
-pub fn check_flake(
-    host: usize,
-    flake: FlakeRef,
-    running_rev: Option<String>,
-    previous: Option<Box<check::FlakeReport>>,
-    tx: mpsc::UnboundedSender<Msg>,
-) {
+/// One host's flake check, as `update` asks for it.
+pub struct FlakeCheck {
+    pub host: usize,
+    pub flake: FlakeRef,
+    pub running_rev: Option<String>,
+    pub previous: Option<Box<check::FlakeReport>>,
+}
+
+/// How long what git said about a repository is reused: within one tick,
+/// every host of a monorepo shares one look at its HEAD and changes.
+const REPO_FRESH_FOR: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The task that checks flakes, one after the other, sharing what git said
+/// (see `check::RepoCache`); each report goes back as `FlakeChecked`.
+pub fn flake_checker(tx: mpsc::UnboundedSender<Msg>) -> mpsc::UnboundedSender<FlakeCheck> {
+    let (requests, mut rx) = mpsc::unbounded_channel::<FlakeCheck>();
     tokio::spawn(async move {
-        let result = check::check(&flake, running_rev.as_deref(), previous.as_deref())
+        let mut repos = check::RepoCache::fresh_for(REPO_FRESH_FOR);
+        while let Some(c) = rx.recv().await {
+            let result = check::check_with(
+                &c.flake,
+                c.running_rev.as_deref(),
+                c.previous.as_deref(),
+                &mut repos,
+            )
             .await
             .map_err(|e| e.to_string());
-        let _ = tx.send(Msg::FlakeChecked { host, result });
+            if tx
+                .send(Msg::FlakeChecked {
+                    host: c.host,
+                    result,
+                })
+                .is_err()
+            {
+                break;
+            }
+        }
     });
+    requests
 }
 
 /// Asks the nix on this machine for its version (it decides how to update one input).

@@ -91,13 +91,17 @@ async fn event_loop(
         .enumerate()
         .map(|(i, h)| hosts::spawn(i, h.clone(), settings.clone(), slots.clone(), tx.clone()))
         .collect();
+    let runners = Runners {
+        workers,
+        flakes: local::flake_checker(tx.clone()),
+    };
     let mut state = State::new(config);
     local::detect_nix(tx.clone());
     for line in intro {
         update(&mut state, Msg::Log(line));
     }
-    let result = select_loop(terminal, &mut state, &tx, &mut rx, &workers).await;
-    shutdown(workers).await;
+    let result = select_loop(terminal, &mut state, &tx, &mut rx, &runners).await;
+    shutdown(runners.workers).await;
     let dir = settings.control_dir.clone();
     let _ = tokio::task::spawn_blocking(move || crate::remote::end_masters(&dir)).await;
     result.map(|()| (std::mem::take(&mut state.unseen), state.stopped_by))
@@ -107,6 +111,13 @@ async fn event_loop(
 fn ssh_settings(config: &Config) -> anyhow::Result<SshSettings> {
     SshSettings::for_config(config, (config.refresh * 2).max(Duration::from_secs(60)))
         .context("creating the ssh control directory")
+}
+
+/// The tasks effects are handed to: one worker per host, and the flake
+/// checker (shared by every host).
+struct Runners {
+    workers: Vec<hosts::HostHandle>,
+    flakes: mpsc::UnboundedSender<local::FlakeCheck>,
 }
 
 /// Closes every host's session (and so its ssh master), within a grace period.
@@ -126,7 +137,7 @@ async fn select_loop(
     state: &mut State,
     tx: &mpsc::UnboundedSender<Msg>,
     rx: &mut mpsc::UnboundedReceiver<Msg>,
-    workers: &[hosts::HostHandle],
+    runners: &Runners,
 ) -> anyhow::Result<()> {
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
@@ -211,7 +222,7 @@ async fn select_loop(
                 }
                 continue;
             }
-            if run_effect(effect, workers, tx) {
+            if run_effect(effect, runners, tx) {
                 return Ok(());
             }
         }
@@ -305,11 +316,8 @@ impl History {
 }
 
 /// Hands an effect to the task that does it; true means quit.
-fn run_effect(
-    effect: Effect,
-    workers: &[hosts::HostHandle],
-    tx: &mpsc::UnboundedSender<Msg>,
-) -> bool {
+fn run_effect(effect: Effect, runners: &Runners, tx: &mpsc::UnboundedSender<Msg>) -> bool {
+    let workers = &runners.workers;
     let send = |host: usize, request: hosts::Request| {
         if let Some(w) = workers.get(host) {
             let _ = w.requests.send(request);
@@ -391,7 +399,14 @@ fn run_effect(
             flake,
             running_rev,
             previous,
-        } => local::check_flake(host, flake, running_rev, previous, tx.clone()),
+        } => {
+            let _ = runners.flakes.send(local::FlakeCheck {
+                host,
+                flake,
+                running_rev,
+                previous,
+            });
+        }
         Effect::UpdateLock { id, update } => local::update_lock(id, update, tx.clone()),
         Effect::FindRelativeSite {
             update,
