@@ -345,6 +345,12 @@ impl RepoCache {
         }
     }
 
+    /// Forgets every repository's state (the folders' roots are kept): the
+    /// next check asks git again, as after `fresh_for`.
+    pub fn forget_states(&mut self) {
+        self.states.clear();
+    }
+
     async fn root(&mut self, dir: &Path) -> Option<PathBuf> {
         if let Some(root) = self.roots.get(dir) {
             return root.clone();
