@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use deploytui::config::FlakeRef;
+use deploytui::nix::check::{self, FlakeReport};
 
 const COMMITS: usize = 100_000;
 const BEHIND: usize = 50_000;
@@ -70,29 +71,61 @@ fn main() {
     };
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let measure = |previous: Option<&deploytui::nix::check::FlakeReport>| {
-        let mut times: Vec<Duration> = Vec::new();
-        let mut last = None;
-        for _ in 0..RUNS {
-            let t = Instant::now();
-            let report = rt
-                .block_on(deploytui::nix::check::check(
-                    &flake,
-                    Some(&locked),
-                    previous,
-                ))
-                .expect("check");
-            times.push(t.elapsed());
-            assert_eq!(report.inputs[0].behind, Some(BEHIND as u64));
-            last = Some(report);
-        }
-        times.sort();
-        (times[RUNS / 2], times[RUNS - 1], last.expect("a report"))
+    let check = |previous: Option<&FlakeReport>| {
+        let t = Instant::now();
+        let report = rt
+            .block_on(check::check(&flake, Some(&locked), previous))
+            .expect("check");
+        assert_eq!(
+            report.inputs[0]
+                .behind
+                .map(|b| b + report.inputs[0].lock_only.unwrap_or(0)),
+            Some(BEHIND as u64)
+        );
+        (t.elapsed(), report)
     };
-    // First look (or after a commit or lock change): the history is walked.
-    let (median, worst, report) = measure(None);
-    println!("flake check, {COMMITS} commits, lock {BEHIND} behind, first look: median {median:.1?}, worst {worst:.1?} ({RUNS} runs)");
-    // Every second after that, while HEAD and the lock stay put.
-    let (median, worst, _) = measure(Some(&report));
-    println!("flake check, {COMMITS} commits, lock {BEHIND} behind, unchanged: median {median:.1?}, worst {worst:.1?} ({RUNS} runs)");
+    // The baseline: git counting the missing commits, and nothing else.
+    let count = || {
+        let t = Instant::now();
+        let n = git(&repo, &["rev-list", "--count", &format!("{locked}..HEAD")]);
+        assert_eq!(n, BEHIND.to_string());
+        t.elapsed()
+    };
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    for graph in [false, true] {
+        if graph {
+            git(
+                &repo,
+                &["commit-graph", "write", "--reachable", "--changed-paths"],
+            );
+        }
+        let what = if graph {
+            "with a commit-graph"
+        } else {
+            "no commit-graph"
+        };
+        // First look (or after a commit or lock change), paired with the
+        // baseline and alternating: the machine's noise falls on both.
+        let (mut base, mut first) = (Vec::new(), Vec::new());
+        let mut report = None;
+        for _ in 0..RUNS {
+            base.push(count());
+            let (t, r) = check(None);
+            first.push(t);
+            report = Some(r);
+        }
+        let (base, first) = (median(base), median(first));
+        println!(
+            "flake check, {COMMITS} commits, lock {BEHIND} behind, {what}: first look median {first:.1?}, \
+             `git rev-list --count` median {base:.1?}: {:.2}x",
+            first.as_secs_f64() / base.as_secs_f64()
+        );
+        // Every second after that, while HEAD and the lock stay put.
+        let report = report.expect("a report");
+        let unchanged = median((0..RUNS).map(|_| check(Some(&report)).0).collect());
+        println!("flake check, {COMMITS} commits, lock {BEHIND} behind, {what}: unchanged median {unchanged:.1?}");
+    }
 }

@@ -219,32 +219,96 @@ pub async fn check_with(
                 .collect()
         })
         .unwrap_or_default();
-    let mut reports = Vec::with_capacity(inputs.len());
-    for input in inputs {
-        let before = before
-            .get(input.path.as_str())
-            .copied()
-            .filter(|b| b.locked == input);
-        let context = Context {
-            flake_repo: flake_repo.as_deref(),
-            flake_dir: &flake.path,
-            flake_state: flake_state.as_ref(),
+    let context = Context {
+        flake_repo: flake_repo.as_deref(),
+        flake_dir: &flake.path,
+        flake_state: flake_state.as_ref(),
+    };
+    let inputs_revs: Vec<Option<String>> = inputs.iter().map(|i| i.rev.clone()).collect();
+    let compare_inputs = async {
+        let mut reports = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let before = before
+                .get(input.path.as_str())
+                .copied()
+                .filter(|b| b.locked == input);
+            reports.push(compare_input(input, context, before, repos).await);
+        }
+        reports
+    };
+    // The host often runs the very commit an input is locked at (a stale
+    // self-reference): that comparison is made once. Otherwise the running
+    // commit is compared at the same time: two walks that need not wait.
+    let running_commit = running_rev.map(|r| r.trim_end_matches("-dirty"));
+    let locked_there =
+        running_commit.is_some_and(|c| inputs_revs.iter().any(|r| r.as_deref() == Some(c)));
+    let (reports, running) = if locked_there {
+        let reports = compare_inputs.await;
+        let same = reports.iter().find(|i| {
+            i.locked.rev.as_deref() == running_commit
+                && i.repo.is_some()
+                && i.repo == flake_repo
+                && i.head == flake_state.as_ref().map(|s| s.head.clone())
+        });
+        let running = match (same, running_rev) {
+            (Some(i), Some(rev)) if i.behind.is_some() => Some(RunningReport {
+                rev: rev.to_string(),
+                behind: i.behind,
+                lock_only: i.lock_only,
+            }),
+            _ => {
+                compare_running(
+                    running_rev,
+                    previous,
+                    flake_repo.as_deref(),
+                    flake_state.as_ref(),
+                )
+                .await
+            }
         };
-        reports.push(compare_input(input, context, before, repos).await);
-    }
+        (reports, running)
+    } else {
+        tokio::join!(
+            compare_inputs,
+            compare_running(
+                running_rev,
+                previous,
+                flake_repo.as_deref(),
+                flake_state.as_ref()
+            )
+        )
+    };
+    Ok(FlakeReport {
+        flake: flake.to_string(),
+        repo: flake_repo,
+        head: flake_state.as_ref().map(|s| s.head.clone()),
+        head_subject: flake_state.as_ref().map(|s| s.head_subject.clone()),
+        dirty: flake_state.map(|s| s.dirty).unwrap_or_default(),
+        inputs: reports,
+        running,
+    })
+}
+
+/// How far the commit the host runs is behind HEAD (reused from `previous`
+/// while HEAD and that commit are the same).
+async fn compare_running(
+    running_rev: Option<&str>,
+    previous: Option<&FlakeReport>,
+    flake_repo: Option<&Path>,
+    flake_state: Option<&git::RepoState>,
+) -> Option<RunningReport> {
     let unchanged_running = previous
-        .filter(|p| p.head == flake_state.as_ref().map(|s| s.head.clone()))
+        .filter(|p| p.head == flake_state.map(|s| s.head.clone()))
         .and_then(|p| p.running.clone())
         .filter(|r| Some(r.rev.as_str()) == running_rev);
-    let running = match (running_rev, &flake_repo, &flake_state) {
+    match (running_rev, flake_repo, flake_state) {
         _ if unchanged_running.is_some() => unchanged_running,
         (Some(rev), Some(root), Some(state)) => {
             // A build from a dirty tree records `<rev>-dirty`: compare its commit.
             let commit = rev.trim_end_matches("-dirty");
-            let missing = match git::ahead_behind(root, commit, &state.head).await {
-                Some((_, total)) => Some(git::missing(root, commit, &state.head, total).await),
-                None => None,
-            };
+            let missing = git::compare(root, commit, &state.head)
+                .await
+                .map(|(_, m)| m);
             Some(RunningReport {
                 rev: rev.to_string(),
                 behind: missing.map(|m| m.behind),
@@ -257,16 +321,7 @@ pub async fn check_with(
             lock_only: None,
         }),
         _ => None,
-    };
-    Ok(FlakeReport {
-        flake: flake.to_string(),
-        repo: flake_repo,
-        head: flake_state.as_ref().map(|s| s.head.clone()),
-        head_subject: flake_state.as_ref().map(|s| s.head_subject.clone()),
-        dirty: flake_state.map(|s| s.dirty).unwrap_or_default(),
-        inputs: reports,
-        running,
-    })
+    }
 }
 
 /// About the flake, for comparing each of its inputs.
@@ -417,8 +472,12 @@ async fn compare_input(
         report.status = InputStatus::NoRev;
         return report;
     };
-    report.locked_subject = git::subject(&root, &rev).await;
-    report.status = match git::relation(&root, &rev, &state.head).await {
+    let (subject, relation) = tokio::join!(
+        git::subject(&root, &rev),
+        git::relation(&root, &rev, &state.head)
+    );
+    report.locked_subject = subject;
+    report.status = match relation {
         Relation::Same => {
             report.behind = Some(0);
             report.lock_only = Some(0);

@@ -67,14 +67,18 @@ pub struct RepoState {
 }
 
 pub async fn repo_state(root: &Path) -> Result<RepoState, String> {
-    let head = git(root, &["rev-parse", "--verify", "HEAD^{commit}"]).await?;
+    // Three questions that do not wait on each other, asked together.
+    let (head, head_subject, status) = tokio::join!(
+        git(root, &["rev-parse", "--verify", "HEAD^{commit}"]),
+        git(root, &["log", "-1", "--format=%s", "HEAD"]),
+        git(root, &["status", "--porcelain", "--untracked-files=no"]),
+    );
+    let head = head?;
     if commit(&head).is_none() {
         return Err(format!("git rev-parse HEAD said {head:?}"));
     }
-    let head_subject = git(root, &["log", "-1", "--format=%s", "HEAD"])
-        .await
-        .unwrap_or_default();
-    let status = git(root, &["status", "--porcelain", "--untracked-files=no"]).await?;
+    let head_subject = head_subject.unwrap_or_default();
+    let status = status?;
     let dirty = status
         .lines()
         .filter_map(|l| l.get(3..))
@@ -148,41 +152,87 @@ pub enum Relation {
 /// Commits only `locked` has and commits only `head` has, in one history
 /// walk; `None` when `locked` is not a commit of this repository.
 pub async fn ahead_behind(root: &Path, locked: &str, head: &str) -> Option<(u64, u64)> {
-    let (locked, head) = (commit(locked)?, commit(head)?);
-    if locked == head {
-        return Some((0, 0));
+    compare(root, locked, head)
+        .await
+        .map(|(ahead, m)| (ahead, m.behind + m.lock_only))
+}
+
+/// How `from` and `head` stand: the commits only `from` has, and those
+/// `head` has that `from` lacks (see `Missing`). One walk of the history
+/// counts both sides and dates the oldest missing commit; at the same time
+/// the newest missing commits are told apart by the files they changed.
+/// `None` when `from` is not a commit of this repository.
+pub async fn compare(root: &Path, from: &str, head: &str) -> Option<(u64, Missing)> {
+    let (from, head) = (commit(from)?, commit(head)?);
+    if from == head {
+        return Some((0, Missing::default()));
     }
-    git(
-        root,
-        &[
-            "cat-file",
-            "-e",
-            "--end-of-options",
-            &format!("{locked}^{{commit}}"),
-        ],
-    )
-    .await
-    .ok()?;
-    let counts = git(
-        root,
-        &[
-            "rev-list",
-            "--left-right",
-            "--count",
-            "--end-of-options",
-            &format!("{locked}...{head}"),
-        ],
-    )
-    .await
-    .ok()?;
-    let mut numbers = counts
-        .split_whitespace()
-        .filter_map(|n| n.parse::<u64>().ok());
-    Some((numbers.next().unwrap_or(0), numbers.next().unwrap_or(0)))
+    let object = format!("{from}^{{commit}}");
+    git(root, &["cat-file", "-e", "--end-of-options", &object])
+        .await
+        .ok()?;
+    let both = format!("{from}...{head}");
+    let range = format!("{from}..{head}");
+    let newest = CLASSIFIED_AT_MOST.to_string();
+    // `--timestamp`: the date comes from the commit-graph when there is
+    // one, without reading each commit.
+    let walk_args = [
+        "rev-list",
+        "--left-right",
+        "--timestamp",
+        "--end-of-options",
+        &both,
+    ];
+    let log_args = [
+        "log",
+        "--format=commit %H",
+        "--name-only",
+        "-n",
+        &newest,
+        "--end-of-options",
+        &range,
+    ];
+    let (walk, files) = tokio::join!(git(root, &walk_args), git(root, &log_args));
+    let (mut ahead, mut total, mut oldest_at) = (0u64, 0u64, None);
+    for line in walk.ok()?.lines() {
+        let (time, side) = line.split_once(' ')?;
+        if side.starts_with('<') {
+            ahead += 1;
+        } else {
+            total += 1;
+            // Newest first: the last one seen is the oldest.
+            oldest_at = time.parse().ok();
+        }
+    }
+    let missing = if total <= CLASSIFIED_AT_MOST {
+        missing(root, from, head, total).await
+    } else {
+        classified(total, &files.unwrap_or_default(), oldest_at)
+    };
+    Some((ahead, missing))
+}
+
+/// `total` missing commits, the newest of which `log` (`git log
+/// --format="commit %H" --name-only`) names with their files: those that
+/// changed lock files alone are lock-only, every other commit matters.
+fn classified(total: u64, log: &str, oldest_at: Option<u64>) -> Missing {
+    let lock_only = count_lock_only(log).min(total);
+    Missing {
+        behind: total - lock_only,
+        lock_only,
+        oldest_at,
+    }
 }
 
 /// Every path but lock files, as a git pathspec.
 const NOT_LOCK_FILES: [&str; 3] = [".", ":(exclude)flake.lock", ":(exclude,glob)**/flake.lock"];
+
+/// How many of the missing commits are told apart (lock-only or not) one
+/// by one. Past this, the newest this many are, and the older ones count
+/// as commits that matter: telling them apart asks git for a tree diff of
+/// each (path limits with exclusions cannot use commit-graph Bloom
+/// filters), and a lock this far behind is stale whatever they hold.
+pub const CLASSIFIED_AT_MOST: u64 = 1000;
 
 /// The commits on `head` that `from` lacks, split into those that matter and
 /// lock-only ones; `total` is their number as `ahead_behind` counted it.
@@ -206,6 +256,34 @@ pub async fn missing(root: &Path, from: &str, head: &str, total: u64) -> Missing
     }
 }
 
+/// In `git log --format="commit %H" --name-only` output: the commits that
+/// changed files, every one of them named `flake.lock`.
+fn count_lock_only(log: &str) -> u64 {
+    let mut count = 0;
+    let mut files: Option<(usize, bool)> = None; // (files, all lock files)
+    let mut end = |files: Option<(usize, bool)>| {
+        if let Some((n, all_locks)) = files {
+            if n > 0 && all_locks {
+                count += 1;
+            }
+        }
+    };
+    for line in log.lines() {
+        if line
+            .strip_prefix("commit ")
+            .is_some_and(|id| commit(id).is_some())
+        {
+            end(files.take());
+            files = Some((0, true));
+        } else if let Some((n, all_locks)) = files.as_mut().filter(|_| !line.trim().is_empty()) {
+            *n += 1;
+            *all_locks &= line == "flake.lock" || line.ends_with("/flake.lock");
+        }
+    }
+    end(files);
+    count
+}
+
 pub async fn relation(root: &Path, locked: &str, head: &str) -> Relation {
     let (Some(locked), Some(head)) = (commit(locked), commit(head)) else {
         return Relation::Unknown;
@@ -213,13 +291,14 @@ pub async fn relation(root: &Path, locked: &str, head: &str) -> Relation {
     if locked == head {
         return Relation::Same;
     }
-    let Some((ahead, behind)) = ahead_behind(root, locked, head).await else {
-        return Relation::Unknown;
-    };
-    if ahead > 0 {
-        return Relation::Diverged { behind, ahead };
+    match compare(root, locked, head).await {
+        None => Relation::Unknown,
+        Some((ahead, m)) if ahead > 0 => Relation::Diverged {
+            behind: m.behind + m.lock_only,
+            ahead,
+        },
+        Some((_, m)) => Relation::Behind(m),
     }
-    Relation::Behind(missing(root, locked, head, behind).await)
 }
 
 /// The commits under `dir` (a folder of the repository at `root`) made after

@@ -265,3 +265,39 @@ fn an_empty_repository_has_no_state() {
 fn same(a: &Path, b: &Path) -> bool {
     a.canonicalize().ok() == b.canonicalize().ok()
 }
+
+/// A range longer than `CLASSIFIED_AT_MOST` is told apart by the files its
+/// newest commits changed (one `git log --name-only`), not by a
+/// path-limited walk of all of it: lock files alone make a commit
+/// lock-only; a file merely named like one, or no file, does not.
+#[test]
+fn a_long_range_is_classified_by_the_files_of_its_newest_commits() {
+    let mut r = Repo::new();
+    let locked = r.commit("base", &[("app/main.js", "0")]);
+    r.commit("code", &[("app/@types/x.ts", "1")]);
+    r.commit("lock", &[("flake.lock", "{}")]);
+    r.commit("host lock", &[("infra/hosts/a/flake.lock", "{}")]);
+    r.commit("both", &[("flake.lock", "{\"v\":1}"), ("app/main.js", "2")]);
+    let head = r.commit("not a lock", &[("flake.lock.bak", "x")]);
+    let log = r.git(&[
+        "log",
+        "--format=commit %H",
+        "--name-only",
+        &format!("{locked}..{head}"),
+    ]);
+    // Were these five the newest of 5,000: 4,998 matter.
+    assert_eq!(
+        classified(5_000, &log, Some(42)),
+        Missing {
+            behind: 4_998,
+            lock_only: 2,
+            oldest_at: Some(42),
+        }
+    );
+    assert_eq!(count_lock_only(&format!("commit {}\n", "c".repeat(40))), 0);
+    // A short range is counted exactly, in the same one call.
+    assert_eq!(
+        block_on(compare(&r.path(), &locked, &head)),
+        Some((0, block_on(missing(&r.path(), &locked, &head, 5))))
+    );
+}
