@@ -136,10 +136,7 @@ pub async fn status(config: &Config, hosts: &[&Host]) -> anyhow::Result<StatusRe
         let settings = settings.clone();
         let limit = limit.clone();
         let host = (*host).clone();
-        async move {
-            let _permit = limit.acquire().await;
-            probe_host(&host, &settings).await
-        }
+        async move { probe_one(&host, &settings, &limit).await }
     });
     let hosts = futures::future::join_all(probes).await;
     Ok(StatusReport {
@@ -148,7 +145,13 @@ pub async fn status(config: &Config, hosts: &[&Host]) -> anyhow::Result<StatusRe
     })
 }
 
-async fn probe_host(host: &Host, settings: &SshSettings) -> HostReport {
+/// Connects (every host at once: a host that hangs until the connect
+/// timeout holds up no other), then probes within one of `limit`'s slots.
+pub async fn probe_one(
+    host: &Host,
+    settings: &SshSettings,
+    limit: &tokio::sync::Semaphore,
+) -> HostReport {
     let mut report = HostReport {
         name: host.name.clone(),
         target: host.target.to_string(),
@@ -167,8 +170,10 @@ async fn probe_host(host: &Host, settings: &SshSettings) -> HostReport {
             return report;
         }
     };
+    let permit = limit.acquire().await;
     let started = std::time::Instant::now();
     let result = probe::fetch(&transport, &host.services, settings.command_timeout).await;
+    drop(permit);
     let latency = started.elapsed();
     transport.close().await;
     match result {

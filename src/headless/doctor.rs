@@ -106,10 +106,7 @@ pub async fn doctor(config: &Config, hosts: &[&Host]) -> anyhow::Result<Doctor> 
     let limit = Arc::new(tokio::sync::Semaphore::new(config.parallel));
     let runs = hosts.iter().map(|host| {
         let (settings, limit) = (settings.clone(), limit.clone());
-        async move {
-            let _slot = limit.acquire().await;
-            one(host, &settings, nix_version).await
-        }
+        async move { one(host, &settings, nix_version, &limit).await }
     });
     Ok(Doctor {
         schema: DOCTOR_SCHEMA,
@@ -117,10 +114,13 @@ pub async fn doctor(config: &Config, hosts: &[&Host]) -> anyhow::Result<Doctor> 
     })
 }
 
+/// One host's checks: connecting takes no slot (a host that hangs until
+/// the connect timeout holds up no other), the rest one of `limit`'s.
 async fn one(
     host: &Host,
     settings: &crate::remote::SshSettings,
     nix_version: Option<(u32, u32)>,
+    limit: &tokio::sync::Semaphore,
 ) -> DoctorHost {
     let name = host.name.clone();
     let unreachable = |why: String, manual: Option<String>| DoctorHost {
@@ -140,6 +140,7 @@ async fn one(
             return unreachable(e.to_string(), manual);
         }
     };
+    let _slot = limit.acquire().await;
     let probed = crate::probe::fetch(&transport, &host.services, settings.command_timeout).await;
     let probe = match probed {
         Ok(p) => p,
