@@ -21,7 +21,8 @@ fn key(s: &mut State, c: char) -> Vec<Effect> {
     )
 }
 
-fn main() {
+/// The app with one deploy started and its build step running.
+fn deploying() -> (State, deploytui::app::JobId) {
     let config = parse(
         "[[hosts]]\nname = \"s1\"\ntarget = \"local\"\nflake = \"/srv/infra#s1\"\n",
         Path::new("/bench/deploytui.toml"),
@@ -49,6 +50,11 @@ fn main() {
             event: Event::Started(StepKind::Build),
         },
     );
+    (s, id)
+}
+
+fn main() {
+    let (mut s, id) = deploying();
     // What nix 2.8 prints for a builder's line, with a colour now and then.
     let lines: Vec<String> = (0..LINES)
         .map(|i| {
@@ -60,17 +66,44 @@ fn main() {
             format!(r#"@nix {{"action":"result","fields":["{text}"],"id":42,"type":101}}"#)
         })
         .collect();
+    // What the deploy's own task does now: read nix's JSON (off the
+    // screen's thread); what the screen's thread then folds.
     let started = Instant::now();
-    for chunk in lines.chunks(CHUNK) {
+    let parsed: Vec<Vec<deploytui::nix::internal_json::Event>> = lines
+        .chunks(CHUNK)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|l| deploytui::nix::internal_json::parse_line(l))
+                .collect()
+        })
+        .collect();
+    let read = started.elapsed();
+    let started = Instant::now();
+    for chunk in parsed {
         update(
             &mut s,
             Msg::Deploy {
                 id,
-                event: Event::Output(StepKind::Build, chunk.to_vec()),
+                event: Event::Nix(StepKind::Build, chunk),
             },
         );
     }
     let folded = started.elapsed();
+    // Before: the screen's thread read the JSON too (the same lines again,
+    // into a second deploy's log, for the comparison).
+    let (mut before_state, before_id) = deploying();
+    let started = Instant::now();
+    for chunk in lines.chunks(CHUNK) {
+        update(
+            &mut before_state,
+            Msg::Deploy {
+                id: before_id,
+                event: Event::Output(StepKind::Build, chunk.to_vec()),
+            },
+        );
+    }
+    let folded_raw = started.elapsed();
     let kept = s.deploys[&0].log.len();
     // A frame of the app with the deploy in the log pane, as the runtime draws it.
     let mut terminal =
@@ -84,7 +117,8 @@ fn main() {
     frames.sort();
     let per_line = folded / u32::try_from(LINES).unwrap_or(1);
     println!(
-        "{LINES} lines in chunks of {CHUNK}: {folded:?} ({per_line:?} a line, {:.0} lines/s)",
+        "{LINES} lines in chunks of {CHUNK}, on the screen's thread: {folded:?} ({per_line:?} a line, {:.0} lines/s); \
+         reading nix's JSON, in the deploy's task: {read:?}; before, both on the screen's thread: {folded_raw:?}",
         LINES as f64 / folded.as_secs_f64()
     );
     println!("lines kept: {kept}");

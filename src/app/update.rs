@@ -33,7 +33,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::FollowLine { .. }
             | Msg::Log(_)
             | Msg::Deploy {
-                event: crate::deploy::Event::Output(..),
+                event: crate::deploy::Event::Output(..) | crate::deploy::Event::Nix(..),
                 ..
             }
     );

@@ -169,6 +169,9 @@ pub enum Event {
     /// Output of a step, a chunk of whole lines at a time (never one
     /// message per line: a flood costs one redraw per frame).
     Output(StepKind, Vec<String>),
+    /// nix's internal-json output of a step, already read off the screen's
+    /// thread (by the deploy's own task), a chunk at a time.
+    Nix(StepKind, Vec<internal_json::Event>),
     /// The step ended: what it achieved, or why it failed.
     Finished(StepKind, Result<String, String>),
     /// The step ended without an answer: why it could not tell.
@@ -290,6 +293,14 @@ impl Deploy {
                     };
                     // nix's messages span lines (an error with its trace).
                     added.extend(shown.iter().flat_map(|s| s.lines()).map(str::to_string));
+                }
+            }
+            Event::Nix(_, events) => {
+                for event in &events {
+                    if let Some(shown) = self.progress.apply(event) {
+                        // nix's messages span lines (an error with its trace).
+                        added.extend(shown.lines().map(str::to_string));
+                    }
                 }
             }
             Event::Finished(kind, result) => {

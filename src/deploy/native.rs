@@ -577,6 +577,21 @@ async fn local(
         let _ = stdout.read_to_string(&mut text).await;
         text
     };
+    // nix speaks internal-json on stderr: read here, in the deploy's own
+    // task, so the screen's thread only folds what was already read.
+    let send = |batch: Vec<String>| {
+        let event = match step {
+            StepKind::Build | StepKind::Copy => Event::Nix(
+                step,
+                batch
+                    .iter()
+                    .map(|l| crate::nix::internal_json::parse_line(l))
+                    .collect(),
+            ),
+            _ => Event::Output(step, batch),
+        };
+        events.send(event)
+    };
     let stream_stderr = async {
         let mut lines = BufReader::new(stderr).lines();
         let mut batch = Vec::new();
@@ -587,20 +602,20 @@ async fn local(
                     Ok(Some(line)) => {
                         batch.push(line);
                         if batch.len() >= FLUSH_LINES {
-                            events.send(Event::Output(step, std::mem::take(&mut batch))).await;
+                            send(std::mem::take(&mut batch)).await;
                         }
                     }
                     _ => break,
                 },
                 _ = tick.tick() => {
                     if !batch.is_empty() {
-                        events.send(Event::Output(step, std::mem::take(&mut batch))).await;
+                        send(std::mem::take(&mut batch)).await;
                     }
                 }
             }
         }
         if !batch.is_empty() {
-            events.send(Event::Output(step, batch)).await;
+            send(batch).await;
         }
     };
     let (text, ()) = tokio::join!(read_stdout, stream_stderr);

@@ -114,6 +114,30 @@ fn steps_run_in_turn_and_a_failure_skips_the_rest() {
     assert!(d.log.len() > 5, "the whole output is kept");
 }
 
+/// nix's lines read in the deploy's task (`Event::Nix`) fold exactly as the
+/// same lines read on the screen's thread (`Event::Output`).
+#[test]
+fn nix_lines_read_off_the_screen_thread_fold_the_same() {
+    let t0 = UNIX_EPOCH + Duration::from_secs(1000);
+    let build = include_str!("../../tests/fixtures/internal-json/nix-2.8-build.ijson");
+    let lines: Vec<String> = build.lines().map(String::from).collect();
+    let mut raw = Deploy::new(plan(SwitchAction::Switch), t0);
+    let mut read = Deploy::new(plan(SwitchAction::Switch), t0);
+    for d in [&mut raw, &mut read] {
+        d.apply(Event::Started(StepKind::Build), t0);
+    }
+    let from_raw = raw.apply(Event::Output(StepKind::Build, lines.clone()), t0);
+    let parsed = lines
+        .iter()
+        .map(|l| crate::nix::internal_json::parse_line(l))
+        .collect();
+    let from_read = read.apply(Event::Nix(StepKind::Build, parsed), t0);
+    assert!(!from_raw.is_empty());
+    assert_eq!(from_read, from_raw);
+    assert_eq!(read.verdict(), raw.verdict());
+    assert_eq!(read.verdict(), "building 2/2…");
+}
+
 /// A verify that could not reach the host is neither done nor failed:
 /// the deploy ended, and its verdict says that what runs is not known.
 #[test]

@@ -523,7 +523,7 @@ fn show_event(deploy: &mut Deploy, event: Event, host: &str, json: bool) {
     let (started, finished, output, built) = match &event {
         Event::Started(step) => (Some(*step), None, None, None),
         Event::Finished(step, _) | Event::Unknown(step, _) => (None, Some(*step), None, None),
-        Event::Output(step, _) => (None, None, Some(*step), None),
+        Event::Output(step, _) | Event::Nix(step, _) => (None, None, Some(*step), None),
         // What a cancel says goes out as the stopped step's output.
         Event::Cancelled => (None, None, deploy.current().map(|s| s.kind), None),
         Event::Built(path) => (None, None, None, Some(path.clone())),
