@@ -13,12 +13,8 @@ use std::time::{Duration, Instant};
 use deploytui::config::FlakeRef;
 use deploytui::nix::check::{self, FlakeReport};
 
-const COMMITS: usize = 100_000;
-const BEHIND: usize = 50_000;
-const RUNS: usize = 20;
-
-/// A repository of `COMMITS` commits made with git fast-import (seconds, not minutes).
-fn make_repo(repo: &Path) {
+/// A repository of `commits` commits made with git fast-import (seconds, not minutes).
+fn make_repo(repo: &Path, commits: usize) {
     git(repo, &["init", "-q", "-b", "main"]);
     let mut child = Command::new("git")
         .arg("-C")
@@ -28,7 +24,7 @@ fn make_repo(repo: &Path) {
         .spawn()
         .expect("fast-import");
     let mut stdin = std::io::BufWriter::new(child.stdin.take().expect("stdin"));
-    for i in 1..=COMMITS {
+    for i in 1..=commits {
         let msg = format!("commit {i}");
         let content = format!("version {i}\n");
         write!(
@@ -54,14 +50,20 @@ fn make_repo(repo: &Path) {
 }
 
 fn main() {
+    // 1,500 behind in the smoke run: past the 1,000 told apart one by one.
+    let (commits, behind, runs) = (
+        common::size(100_000, 2_000),
+        common::size(50_000, 1_500),
+        common::size(20, 2),
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let repo = dir.path().join("monorepo");
     std::fs::create_dir_all(&repo).expect("mkdir");
     let started = Instant::now();
-    make_repo(&repo);
-    eprintln!("made {COMMITS} commits in {:.1?}", started.elapsed());
+    make_repo(&repo, commits);
+    eprintln!("made {commits} commits in {:.1?}", started.elapsed());
 
-    let locked = git(&repo, &["rev-parse", &format!("HEAD~{BEHIND}")]);
+    let locked = git(&repo, &["rev-parse", &format!("HEAD~{behind}")]);
     let flake_dir = repo.join("infra");
     std::fs::create_dir_all(&flake_dir).expect("mkdir");
     common::write_self_lock(&flake_dir, &repo, &locked);
@@ -80,7 +82,7 @@ fn main() {
             report.inputs[0]
                 .behind
                 .map(|b| b + report.inputs[0].lock_only.unwrap_or(0)),
-            Some(BEHIND as u64)
+            Some(behind as u64)
         );
         (t.elapsed(), report)
     };
@@ -88,7 +90,7 @@ fn main() {
     let count = || {
         let t = Instant::now();
         let n = git(&repo, &["rev-list", "--count", &format!("{locked}..HEAD")]);
-        assert_eq!(n, BEHIND.to_string());
+        assert_eq!(n, behind.to_string());
         t.elapsed()
     };
     let median = |mut v: Vec<Duration>| {
@@ -111,7 +113,7 @@ fn main() {
         // baseline and alternating: the machine's noise falls on both.
         let (mut base, mut first) = (Vec::new(), Vec::new());
         let mut report = None;
-        for _ in 0..RUNS {
+        for _ in 0..runs {
             base.push(count());
             let (t, r) = check(None);
             first.push(t);
@@ -119,13 +121,13 @@ fn main() {
         }
         let (base, first) = (median(base), median(first));
         println!(
-            "flake check, {COMMITS} commits, lock {BEHIND} behind, {what}: first look median {first:.1?}, \
+            "flake check, {commits} commits, lock {behind} behind, {what}: first look median {first:.1?}, \
              `git rev-list --count` median {base:.1?}: {:.2}x",
             first.as_secs_f64() / base.as_secs_f64()
         );
         // Every second after that, while HEAD and the lock stay put.
         let report = report.expect("a report");
-        let unchanged = median((0..RUNS).map(|_| check(Some(&report)).0).collect());
-        println!("flake check, {COMMITS} commits, lock {BEHIND} behind, {what}: unchanged median {unchanged:.1?}");
+        let unchanged = median((0..runs).map(|_| check(Some(&report)).0).collect());
+        println!("flake check, {commits} commits, lock {behind} behind, {what}: unchanged median {unchanged:.1?}");
     }
 }

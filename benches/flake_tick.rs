@@ -16,9 +16,6 @@ use std::time::{Duration, Instant};
 use deploytui::config::FlakeRef;
 use deploytui::nix::check::{self, FlakeReport, RepoCache};
 
-const HOSTS: usize = 50;
-const RUNS: usize = 15;
-
 /// A monorepo with `hosts` host flakes, each locking the repository itself
 /// one commit behind HEAD (the brief's stale self-reference).
 fn monorepo(repo: &Path, hosts: usize) -> Vec<FlakeRef> {
@@ -78,10 +75,11 @@ fn median(mut times: Vec<Duration>) -> Duration {
 }
 
 fn main() {
+    let (hosts, runs) = (common::size(50, 3), common::size(15, 1));
     let dir = tempfile::tempdir().expect("tempdir");
     let repo = dir.path().join("monorepo");
     std::fs::create_dir_all(&repo).expect("mkdir");
-    let flakes = monorepo(&repo, HOSTS);
+    let flakes = monorepo(&repo, hosts);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let previous: Vec<FlakeReport> = flakes
         .iter()
@@ -91,7 +89,7 @@ fn main() {
     // As the TUI's checker keeps it: roots learnt once, states per tick.
     let mut cache = RepoCache::fresh_for(Duration::from_millis(500));
     // Paired and alternating: the machine's noise falls on all three.
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         one.push(tick(&rt, &flakes[..1], &previous[..1], None));
         before.push(tick(&rt, &flakes, &previous, None));
         // A new tick: what git said of the repository is asked again.
@@ -102,12 +100,12 @@ fn main() {
     let ratio = |d: Duration| d.as_secs_f64() / one.as_secs_f64();
     println!("flake tick, 1 host: median {one:.1?}");
     println!(
-        "flake tick, {HOSTS} hosts of one monorepo, each asking git on its own (before): median {before:.1?} ({:.1}x one host; {:.0}% of a core at one tick a second)",
+        "flake tick, {hosts} hosts of one monorepo, each asking git on its own (before): median {before:.1?} ({:.1}x one host; {:.0}% of a core at one tick a second)",
         ratio(before),
         before.as_secs_f64() * 100.0
     );
     println!(
-        "flake tick, {HOSTS} hosts of one monorepo, one look at git a tick (now): median {now:.1?} ({:.1}x one host; {:.0}% of a core at one tick a second)",
+        "flake tick, {hosts} hosts of one monorepo, one look at git a tick (now): median {now:.1?} ({:.1}x one host; {:.0}% of a core at one tick a second)",
         ratio(now),
         now.as_secs_f64() * 100.0
     );

@@ -11,15 +11,13 @@
 //!
 //! Run: `cargo bench --bench fleet_status` (as root; a few minutes).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deploytui::config::{self, Config, FoundBy};
 use deploytui::fleet::Fleet;
-
-const HOSTS: usize = 8;
-const HANGING: usize = 25;
-const RUNS: usize = 7;
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -31,15 +29,17 @@ fn config_of(text: &str, path: &std::path::Path) -> Config {
 }
 
 fn main() {
+    let (hosts, hanging_hosts, runs) =
+        (common::size(8, 2), common::size(25, 2), common::size(7, 1));
     if !rustix::process::geteuid().is_root() {
         eprintln!("fleet_status: needs root (the fleet's hosts are containers); skipped");
         return;
     }
-    let fleet = Fleet::start(HOSTS).expect("fleet");
+    let fleet = Fleet::start(hosts).expect("fleet");
     let text = std::fs::read_to_string(&fleet.config_path).expect("config");
     let all = config_of(&text, &fleet.config_path);
     // Ports that accept and never speak: an ssh handshake that hangs.
-    let listeners: Vec<std::net::TcpListener> = (0..HANGING)
+    let listeners: Vec<std::net::TcpListener> = (0..hanging_hosts)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
         .collect();
     let mut hanging = text.clone();
@@ -92,19 +92,19 @@ fn main() {
     };
     let first = vec![fleet.hosts[0].name.clone()];
     let (mut one, mut eight, mut beside) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         one.push(status(&all, &first));
         eight.push(status(&all, &[]));
         beside.push(status(&with_hanging, &[]));
     }
     let (one, eight, beside) = (median(one), median(eight), median(beside));
     println!(
-        "status, 1 host: {one:.1?}; {HOSTS} hosts: {eight:.1?} ({:.2}x); parallel = {}",
+        "status, 1 host: {one:.1?}; {hosts} hosts: {eight:.1?} ({:.2}x); parallel = {}",
         eight.as_secs_f64() / one.as_secs_f64(),
         all.parallel
     );
     println!(
-        "status, {HOSTS} reachable hosts all reported: alone {eight:.1?}, beside {HANGING} hanging hosts {beside:.1?} ({:.2}x)",
+        "status, {hosts} reachable hosts all reported: alone {eight:.1?}, beside {hanging_hosts} hanging hosts {beside:.1?} ({:.2}x)",
         beside.as_secs_f64() / eight.as_secs_f64()
     );
 }

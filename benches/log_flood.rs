@@ -3,6 +3,8 @@
 //! internal-json and kept; a frame is then drawn. The TUI must keep up with
 //! any rebuild. Run: `cargo bench --bench log_flood`.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -11,7 +13,6 @@ use deploytui::app::{update, Effect, Msg, State};
 use deploytui::config::{parse, FoundBy};
 use deploytui::deploy::{Event, StepKind};
 
-const LINES: usize = 200_000;
 const CHUNK: usize = 500;
 
 fn key(s: &mut State, c: char) -> Vec<Effect> {
@@ -54,9 +55,10 @@ fn deploying() -> (State, deploytui::app::JobId) {
 }
 
 fn main() {
+    let lines_count = common::size(200_000, 2_000);
     let (mut s, id) = deploying();
     // What nix 2.8 prints for a builder's line, with a colour now and then.
-    let lines: Vec<String> = (0..LINES)
+    let lines: Vec<String> = (0..lines_count)
         .map(|i| {
             let text = if i % 10 == 0 {
                 format!("\\u001b[31mwarning {i}\\u001b[0m: something to read")
@@ -115,11 +117,11 @@ fn main() {
         frames.push(t.elapsed());
     }
     frames.sort();
-    let per_line = folded / u32::try_from(LINES).unwrap_or(1);
+    let per_line = folded / u32::try_from(lines_count).unwrap_or(1);
     println!(
-        "{LINES} lines in chunks of {CHUNK}, on the screen's thread: {folded:?} ({per_line:?} a line, {:.0} lines/s); \
+        "{lines_count} lines in chunks of {CHUNK}, on the screen's thread: {folded:?} ({per_line:?} a line, {:.0} lines/s); \
          reading nix's JSON, in the deploy's task: {read:?}; before, both on the screen's thread: {folded_raw:?}",
-        LINES as f64 / folded.as_secs_f64()
+        lines_count as f64 / folded.as_secs_f64()
     );
     println!("lines kept: {kept}");
     println!(

@@ -42,8 +42,13 @@ impl LogBuf {
     fn append(&mut self, chunk: &str) {
         for piece in chunk.split_inclusive('\n') {
             let start = *self.partial_from.get_or_insert(self.text.len());
-            // Carriage returns redraw a line in place (progress bars); keep the last state.
-            let piece = piece.replace("\r\n", "\n");
+            // Carriage returns redraw a line in place (progress bars); keep the
+            // last state. Most lines have none: no copy of those.
+            let piece: std::borrow::Cow<'_, str> = if piece.contains('\r') {
+                piece.replace("\r\n", "\n").into()
+            } else {
+                piece.into()
+            };
             let ends_line = piece.ends_with('\n');
             let body = piece.trim_end_matches('\n');
             let body = match body.rfind('\r') {

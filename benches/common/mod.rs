@@ -1,3 +1,5 @@
+#![allow(dead_code)] // Each benchmark uses part of it.
+
 //! What the benchmarks share.
 
 use std::path::Path;
@@ -29,4 +31,15 @@ pub fn write_self_lock(dir: &Path, repo: &Path, rev: &str) {
         repo.display()
     );
     std::fs::write(dir.join("flake.lock"), lock).expect("write lock");
+}
+
+/// `full` when run by `cargo bench` (which passes `--bench`), else `smoke`:
+/// `cargo test` runs every benchmark once, small, so that each keeps
+/// compiling and running (the figures come from `cargo bench` alone).
+pub fn size(full: usize, smoke: usize) -> usize {
+    if std::env::args().any(|a| a == "--bench") {
+        full
+    } else {
+        smoke
+    }
 }
