@@ -129,16 +129,24 @@ pub fn hosts_of(repo: &Path, dir: &Path) -> FlakeFound {
             };
             let hosts = names
                 .into_iter()
-                .map(|name| match evaluate(&reference, Some(&name)) {
-                    Ok(answer) => hosts_from(&answer)
-                        .into_iter()
-                        .next()
-                        .unwrap_or_else(|| failed(name, "nix said nothing of it".into())),
-                    Err(e) => failed(name, e),
-                })
+                .map(|name| alone(&reference, name))
                 .collect();
             found(hosts, None)
         }
+    }
+}
+
+/// One host of the flake, evaluated by itself.
+fn alone(reference: &str, name: String) -> HostFound {
+    if let Some(why) = unusable_attr(&name) {
+        return failed(name, why);
+    }
+    match evaluate(reference, Some(&name)) {
+        Ok(answer) => hosts_from(&answer)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| failed(name, "nix said nothing of it".into())),
+        Err(e) => failed(name, e),
     }
 }
 
@@ -157,6 +165,9 @@ fn hosts_from(answer: &Answer) -> Vec<HostFound> {
         .hosts
         .iter()
         .map(|(attr, d)| {
+            if let Some(why) = unusable_attr(attr) {
+                return failed(attr.clone(), why);
+            }
             let colmena = d
                 .target_host
                 .clone()
@@ -173,13 +184,47 @@ fn hosts_from(answer: &Answer) -> Vec<HostFound> {
                 host_name: d
                     .host_name
                     .clone()
-                    .filter(|n| !n.is_empty() && n != "nixos"),
-                target_hint: colmena.or(deploy_rs),
-                services: d.services.clone(),
+                    .filter(|n| n != "nixos" && plausible_host(n)),
+                target_hint: colmena.or(deploy_rs).filter(|(t, _)| plausible_host(t)),
+                // Only names systemd takes: the config must load.
+                services: d
+                    .services
+                    .iter()
+                    .filter(|u| crate::systemd::normalize_unit_name(u).is_ok())
+                    .cloned()
+                    .collect(),
                 error: None,
             }
         })
         .collect()
+}
+
+/// Why a `nixosConfigurations` attribute cannot name a host here (it goes
+/// into a flake reference and the config): letters, digits, `-`, `_`, `.`.
+fn unusable_attr(attr: &str) -> Option<String> {
+    let fine = !attr.is_empty()
+        && !attr.starts_with('-')
+        && attr
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    (!fine).then(|| {
+        format!(
+            "the name `{}` is not one deploytui can use (letters, digits, -, _ and .): \
+             add this host by hand",
+            crate::text::quote(attr)
+        )
+    })
+}
+
+/// A host name or `user@host` as a repository may give one: letters,
+/// digits and `.-_@:[]` only (no option, no space, nothing for a terminal),
+/// not starting with `-`. What the repository says is outside input.
+fn plausible_host(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && !s.starts_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_@:[]".contains(c))
 }
 
 fn nix_eval(reference: &str, only: Option<&str>, apply: Option<&str>) -> Result<String, String> {
@@ -267,6 +312,27 @@ mod tests {
             Some("b.example.org")
         );
         assert_eq!(hosts[2].services, ["webapp"]);
+    }
+
+    /// What a repository says is outside input: a host name that is an
+    /// option or carries a newline or an escape, a unit name systemd
+    /// would refuse, are dropped where they come in.
+    #[test]
+    fn hostile_names_from_a_repository_are_dropped() {
+        let answer: Answer = serde_json::from_str(
+            r#"{"hosts":{
+                "a":{"hostName":"-oProxyCommand=x","targetHost":"x\nsudo = \"none\"","services":["ok", "no way", "\u001b[2J"]},
+                "b":{"hostName":"b.lan","targetHost":null,"services":[]}},
+              "deployNodes":{}}"#,
+        )
+        .unwrap();
+        let hosts = hosts_from(&answer);
+        assert!(unusable_attr("a\nb").is_some() && unusable_attr("-x").is_some());
+        assert_eq!(unusable_attr("server-1.lan_2"), None);
+        assert_eq!(hosts[0].host_name, None);
+        assert_eq!(hosts[0].target_hint, None);
+        assert_eq!(hosts[0].services, ["ok"]);
+        assert_eq!(hosts[1].host_name.as_deref(), Some("b.lan"));
     }
 
     #[test]

@@ -163,6 +163,13 @@ fn seen(e: &Endpoint) -> String {
     format!("user {}, {} port {}", e.user, e.hostname, e.port)
 }
 
+/// Outside text (names from the repository, nix's words) as one line of a
+/// comment or the terminal: no newline ends the comment, no escape reaches
+/// the screen.
+fn clean(s: &str) -> String {
+    crate::text::clean(s).into_owned()
+}
+
 /// A TOML string.
 fn quoted(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
@@ -194,10 +201,10 @@ pub fn render(p: &Proposal) -> String {
         t.push_str(&format!("name = {}\n", quoted(&h.name)));
         t.push_str(&format!(
             "# nixosConfigurations.{}\n",
-            h.flake.split_once('#').map_or("", |x| x.1)
+            clean(h.flake.split_once('#').map_or("", |x| x.1))
         ));
         t.push_str(&format!("flake = {}\n", quoted(&h.flake)));
-        t.push_str(&format!("# {}\n", h.target_note));
+        t.push_str(&format!("# {}\n", clean(&h.target_note)));
         t.push_str(&format!("target = {}\n", quoted(&h.target)));
         t.push_str(match h.sudo {
             "none" => "# root logs in: no sudo needed\n",
@@ -221,17 +228,18 @@ pub fn render(p: &Proposal) -> String {
     for (dir, host) in &p.failed {
         t.push_str(&format!(
             "\n# nixosConfigurations.{} in {} did not evaluate, so it is left out:\n",
-            host.attr,
-            super::shown_dir(dir)
+            clean(&host.attr),
+            clean(&super::shown_dir(dir))
         ));
         for line in host.error.as_deref().unwrap_or("").lines() {
-            t.push_str(&format!("#   {line}\n"));
+            t.push_str(&format!("#   {}\n", clean(line)));
         }
     }
     for (dir, why) in &p.unreadable {
         t.push_str(&format!(
-            "\n# {}: nix could not list its hosts:\n#   {why}\n",
-            super::shown_dir(dir)
+            "\n# {}: nix could not list its hosts:\n#   {}\n",
+            clean(&super::shown_dir(dir)),
+            clean(why)
         ));
     }
     t
@@ -256,9 +264,9 @@ pub fn say_hosts(p: &Proposal, out: &mut impl Write) -> std::io::Result<()> {
             out,
             "  {}. {}  {}  {}  ({services}){mark}",
             i + 1,
-            h.name,
-            h.flake,
-            h.target
+            clean(&h.name),
+            clean(&h.flake),
+            clean(&h.target)
         )?;
     }
     say_failures(p, out)
@@ -270,16 +278,17 @@ pub fn say_failures(p: &Proposal, out: &mut impl Write) -> std::io::Result<()> {
         writeln!(
             out,
             "  ✗ {} in {} does not evaluate: {}",
-            host.attr,
-            super::shown_dir(dir),
-            host.error.as_deref().unwrap_or("")
+            clean(&host.attr),
+            clean(&super::shown_dir(dir)),
+            clean(host.error.as_deref().unwrap_or(""))
         )?;
     }
     for (dir, why) in &p.unreadable {
         writeln!(
             out,
-            "  ✗ {}: nix could not list its hosts: {why}",
-            super::shown_dir(dir)
+            "  ✗ {}: nix could not list its hosts: {}",
+            clean(&super::shown_dir(dir)),
+            clean(why)
         )?;
     }
     Ok(())
@@ -346,5 +355,29 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(config.hosts.len(), 3);
         assert_eq!(config.hosts[0].services.len(), 2);
+    }
+
+    /// A folder name (git's, outside input) never ends a comment: nothing
+    /// it holds becomes a line of the config, or reaches the terminal.
+    #[test]
+    fn names_from_the_repository_stay_inside_their_comments() {
+        let mut broken = host("broken");
+        broken.error = Some("error: \u{1b}[2Jno".into());
+        let flakes = vec![FlakeFound {
+            dir: "infra/x\ninjected = true\n#".into(),
+            hosts: vec![broken],
+            error: None,
+        }];
+        let p = proposal(Path::new("/srv/mono"), None, flakes);
+        let text = render(&p);
+        assert!(!text.lines().any(|l| l == "injected = true"), "{text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
+        let mut said = Vec::new();
+        say_failures(&p, &mut said).unwrap();
+        let said = String::from_utf8(said).unwrap();
+        assert!(
+            !said.contains('\u{1b}') && said.lines().count() == 1,
+            "{said}"
+        );
     }
 }
