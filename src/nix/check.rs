@@ -224,7 +224,20 @@ pub async fn check_with(
         flake_dir: &flake.path,
         flake_state: flake_state.as_ref(),
     };
-    let inputs_revs: Vec<Option<String>> = inputs.iter().map(|i| i.rev.clone()).collect();
+    // The host often runs the very commit an input is locked at (a stale
+    // self-reference): that comparison is made once. Otherwise the running
+    // commit is compared at the same time: two walks that need not wait.
+    let running_commit = running_rev.map(|r| r.trim_end_matches("-dirty"));
+    let locked_there =
+        running_commit.is_some_and(|c| inputs.iter().any(|i| i.rev.as_deref() == Some(c)));
+    let running_compared = || {
+        compare_running(
+            running_rev,
+            previous,
+            flake_repo.as_deref(),
+            flake_state.as_ref(),
+        )
+    };
     let compare_inputs = async {
         let mut reports = Vec::with_capacity(inputs.len());
         for input in inputs {
@@ -236,12 +249,6 @@ pub async fn check_with(
         }
         reports
     };
-    // The host often runs the very commit an input is locked at (a stale
-    // self-reference): that comparison is made once. Otherwise the running
-    // commit is compared at the same time: two walks that need not wait.
-    let running_commit = running_rev.map(|r| r.trim_end_matches("-dirty"));
-    let locked_there =
-        running_commit.is_some_and(|c| inputs_revs.iter().any(|r| r.as_deref() == Some(c)));
     let (reports, running) = if locked_there {
         let reports = compare_inputs.await;
         let same = reports.iter().find(|i| {
@@ -256,27 +263,11 @@ pub async fn check_with(
                 behind: i.behind,
                 lock_only: i.lock_only,
             }),
-            _ => {
-                compare_running(
-                    running_rev,
-                    previous,
-                    flake_repo.as_deref(),
-                    flake_state.as_ref(),
-                )
-                .await
-            }
+            _ => running_compared().await,
         };
         (reports, running)
     } else {
-        tokio::join!(
-            compare_inputs,
-            compare_running(
-                running_rev,
-                previous,
-                flake_repo.as_deref(),
-                flake_state.as_ref()
-            )
-        )
+        tokio::join!(compare_inputs, running_compared())
     };
     Ok(FlakeReport {
         flake: flake.to_string(),

@@ -149,14 +149,6 @@ pub enum Relation {
     Unknown,
 }
 
-/// Commits only `locked` has and commits only `head` has, in one history
-/// walk; `None` when `locked` is not a commit of this repository.
-pub async fn ahead_behind(root: &Path, locked: &str, head: &str) -> Option<(u64, u64)> {
-    compare(root, locked, head)
-        .await
-        .map(|(ahead, m)| (ahead, m.behind + m.lock_only))
-}
-
 /// How `from` and `head` stand: the commits only `from` has, and those
 /// `head` has that `from` lacks (see `Missing`). One walk of the history
 /// counts both sides and dates the oldest missing commit; at the same time
@@ -235,8 +227,8 @@ const NOT_LOCK_FILES: [&str; 3] = [".", ":(exclude)flake.lock", ":(exclude,glob)
 pub const CLASSIFIED_AT_MOST: u64 = 1000;
 
 /// The commits on `head` that `from` lacks, split into those that matter and
-/// lock-only ones; `total` is their number as `ahead_behind` counted it.
-pub async fn missing(root: &Path, from: &str, head: &str, total: u64) -> Missing {
+/// lock-only ones; `total` is their number as `compare`'s walk counted it.
+async fn missing(root: &Path, from: &str, head: &str, total: u64) -> Missing {
     let (Some(from), Some(head)) = (commit(from), commit(head)) else {
         return Missing::default();
     };

@@ -76,7 +76,10 @@ fn the_same_commit_is_the_same() {
     let mut r = Repo::new();
     let c = r.commit("one", &[("app/main.js", "1")]);
     assert_eq!(block_on(relation(&r.path(), &c, &c)), Relation::Same);
-    assert_eq!(block_on(ahead_behind(&r.path(), &c, &c)), Some((0, 0)));
+    assert_eq!(
+        block_on(compare(&r.path(), &c, &c)),
+        Some((0, Missing::default()))
+    );
 }
 
 #[test]
@@ -205,7 +208,7 @@ fn a_commit_the_repository_lacks_is_unknown() {
         block_on(relation(&r.path(), missing, &head)),
         Relation::Unknown
     );
-    assert_eq!(block_on(ahead_behind(&r.path(), missing, &head)), None);
+    assert_eq!(block_on(compare(&r.path(), missing, &head)), None);
     assert_eq!(block_on(subject(&r.path(), missing)), None);
 }
 
@@ -224,7 +227,7 @@ fn option_like_and_symbolic_revisions_never_reach_git() {
         );
         assert_eq!(block_on(relation(&r.path(), &head, rev)), Relation::Unknown);
         assert_eq!(block_on(subject(&r.path(), rev)), None, "{rev}");
-        assert_eq!(block_on(ahead_behind(&r.path(), rev, &head)), None);
+        assert_eq!(block_on(compare(&r.path(), rev, &head)), None);
     }
     assert!(!target.exists(), "git wrote {}", target.display());
     assert_eq!(
